@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs what rtp-bench needs on a Debian bookworm machine (as root) and builds it. Safe to run again:
+# it installs only what is missing. Debian packages: rtpengine-daemon (the system under test); iproute2 (network
+# namespaces for the local mesh). Node packages: exactly what package-lock.json pins.
+set -eu
+cd "$(dirname "$0")/.."
+
+missing=""
+command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "rtp-bench setup: these Debian packages are missing:$missing; run this as root or: sudo apt-get install -y --no-install-recommends$missing" >&2
+    exit 1
+  fi
+  echo "rtp-bench setup: apt-get install$missing"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# npm ci wipes node_modules; skip it when the installed tree already matches the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent

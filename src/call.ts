@@ -1,0 +1,310 @@
+/**
+ * The life of one call, each step timed: ports, offer (leg A's SDP), answer (leg B's SDP), media in a worker
+ * thread until the run's end time, delete (keeping rtpengine's final stats). A failure at any step is recorded with
+ * its cause and stage; whatever was set up is torn down; the run goes on.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { buildAudioSdp, parseAudioSdp, type AudioSdp, type SdpCodec } from './sdp.js';
+import { NgError, NgTimeoutError, NgUnreachableError, type AnswerParams, type OfferParams } from './ng/client.js';
+import { toneFrequencyHz } from './media/tone.js';
+import { streamRecord, type StreamRecord } from './stats/stream.js';
+import type { MetricSet } from './stats/histogram.js';
+import type { CodecProfile } from './profile.js';
+import type { RunPlan } from './run-plan.js';
+import type { CallPorts, PortPool } from './ports.js';
+import type { MediaPool } from './media-pool.js';
+import type { Stack, Worker } from './stack/stack.js';
+import type { CallMediaResult, CallMediaTask, LegMedia } from './media/task.js';
+import { summarizeDeleteStats, type RtpengineCallStats } from './stats/rtpengine-stats.js';
+
+export type CallStage = 'ports' | 'offer' | 'answer' | 'media' | 'delete';
+
+export interface CallFailure {
+  stage: CallStage;
+  /** Short, stable, countable: "Ran out of ports", "ng timeout", "no media b->a". */
+  cause: string;
+  message: string;
+}
+
+export interface CallRecord {
+  index: number;
+  callId: string;
+  worker: string | null;
+  status: 'ok' | 'failed';
+  failure: CallFailure | null;
+  /** Epoch ms at which the call was due to arrive, and how late it actually started. */
+  dueEpochMs: number;
+  startLagMs: number;
+  offerMs: number | null;
+  answerMs: number | null;
+  setupMs: number | null;
+  firstMediaMs: { a: number | null; b: number | null };
+  mediaMs: number | null;
+  ports: { a: number; b: number } | null;
+  streams: StreamRecord[];
+  rtcp: { a: CallMediaResult['legs'][0]['rtcp']; b: CallMediaResult['legs'][1]['rtcp'] } | null;
+  /** From rtpengine's delete reply. */
+  rtpengine: RtpengineCallStats | null;
+  deleteMs: number | null;
+  deleteWarning: string | null;
+}
+
+export interface CallContext {
+  plan: RunPlan;
+  runId: string;
+  stack: Stack | null;
+  pool: MediaPool;
+  ports: PortPool;
+  /** Epoch ms at which every call's media stops. */
+  endAtEpochMs: number;
+  stopping: () => boolean;
+  /** The run's histograms: each call's per-packet histograms are merged in as it ends. */
+  metrics: MetricSet;
+}
+
+/** Calls shorter than this would measure nothing (a late setup near the end of the run still gets this much). */
+const MIN_MEDIA_MS = 1000;
+const RTCP_INTERVAL_MS = 5000;
+const DRAIN_MS = 250;
+
+export async function placeCall(ctx: CallContext, index: number, dueEpochMs: number): Promise<CallRecord> {
+  const { plan } = ctx;
+  const startEpoch = epochNow();
+  const record: CallRecord = {
+    index,
+    callId: `${ctx.runId}-${index}`,
+    worker: null,
+    status: 'failed',
+    failure: null,
+    dueEpochMs,
+    startLagMs: Math.max(0, startEpoch - dueEpochMs),
+    offerMs: null,
+    answerMs: null,
+    setupMs: null,
+    firstMediaMs: { a: null, b: null },
+    mediaMs: null,
+    ports: null,
+    streams: [],
+    rtcp: null,
+    rtpengine: null,
+    deleteMs: null,
+    deleteWarning: null,
+  };
+  const ports = ctx.ports.take();
+  if (ports === null) {
+    record.failure = { stage: 'ports', cause: 'local ports exhausted', message: `no free client ports in --local-ports ${plan.localPorts.min}-${plan.localPorts.max}` };
+    return record;
+  }
+  record.ports = { a: ports.aRtp, b: ports.bRtp };
+  const worker = ctx.stack?.choose() ?? null;
+  if (worker) {
+    worker.activeCalls++;
+    record.worker = worker.name;
+  }
+  let offered = false;
+  try {
+    const legs = legPlans(plan, index, ports);
+    let establishedEpoch: number;
+    if (worker === null) {
+      establishedEpoch = epochNow();
+    } else {
+      const stage: { current: CallStage } = { current: 'offer' };
+      try {
+        const t0 = performance.now();
+        const offer = await worker.ng.offer(offerParams(plan, record.callId, legs.a));
+        offered = true;
+        const t1 = performance.now();
+        record.offerMs = t1 - t0;
+        const towardB = readReplySdp(offer.sdp, plan.codecPair.b, 'offer');
+        applyRemote(legs.b, towardB);
+        stage.current = 'answer';
+        const answer = await worker.ng.answer(answerParams(plan, record.callId, legs.b));
+        const t2 = performance.now();
+        record.answerMs = t2 - t1;
+        record.setupMs = t2 - t0;
+        const towardA = readReplySdp(answer.sdp, plan.codecPair.a, 'answer');
+        applyRemote(legs.a, towardA);
+        establishedEpoch = performance.timeOrigin + t2;
+      } catch (err) {
+        record.failure = failureOf(stage.current, err);
+        return record;
+      }
+    }
+    if (ctx.stopping()) {
+      record.failure = { stage: 'media', cause: 'interrupted', message: 'the run was stopped before this call carried media' };
+      return record;
+    }
+    const task: CallMediaTask = {
+      callId: record.callId,
+      callIndex: index,
+      localIp: plan.localIp,
+      legs: [legs.a.media, legs.b.media],
+      endAtEpochMs: Math.max(ctx.endAtEpochMs, establishedEpoch + MIN_MEDIA_MS),
+      rtcp: plan.rtcp,
+      rtcpIntervalMs: RTCP_INTERVAL_MS,
+      drainMs: DRAIN_MS,
+    };
+    const result = await ctx.pool.run(task);
+    record.mediaMs = result.mediaEndEpochMs - result.mediaStartEpochMs;
+    if (result.error !== null) {
+      record.failure = { stage: 'media', ...result.error };
+      return record;
+    }
+    const [a, b] = result.legs;
+    record.firstMediaMs = {
+      a: a.received.firstPacketEpochMs === null ? null : a.received.firstPacketEpochMs - establishedEpoch,
+      b: b.received.firstPacketEpochMs === null ? null : b.received.firstPacketEpochMs - establishedEpoch,
+    };
+    const transcoded = worker !== null && plan.codecPair.transcoded;
+    record.streams = [
+      streamRecord(a, b, transcoded, legs.a.media.send.codec, legs.b.media.receive.codec),
+      streamRecord(b, a, transcoded, legs.b.media.send.codec, legs.a.media.receive.codec),
+    ];
+    record.rtcp = { a: a.rtcp, b: b.rtcp };
+    ctx.metrics.merge(result.histograms);
+    const silent = record.streams.find((s) => s.received === 0 && s.sent > 0);
+    if (silent) {
+      record.failure = { stage: 'media', cause: `no media ${silent.direction}`, message: `leg ${silent.direction.slice(-1)} received none of the ${silent.sent} packets sent to it` };
+    } else if (result.stoppedEarly) {
+      record.failure = { stage: 'media', cause: 'interrupted', message: 'the run was stopped while this call was up' };
+    } else {
+      record.status = 'ok';
+    }
+    return record;
+  } finally {
+    if (worker !== null && offered) await deleteCall(worker, record);
+    if (worker) worker.activeCalls--;
+    ctx.ports.release(ports);
+  }
+}
+
+async function deleteCall(worker: Worker, record: CallRecord): Promise<void> {
+  const t0 = performance.now();
+  try {
+    // With the from-tag, the reply carries the call's final statistics; without it, none.
+    const reply = await worker.ng.delete({ callId: record.callId, fromTag: tagOf(record.callId, 'a'), deleteDelay: 0 });
+    record.deleteMs = performance.now() - t0;
+    record.deleteWarning = reply.warning;
+    record.rtpengine = summarizeDeleteStats(reply);
+  } catch (err) {
+    // The media numbers stand; a call rtpengine could not delete is still reported, with why.
+    record.deleteWarning = `delete failed: ${(err as Error).message}`;
+    if (record.failure === null) record.failure = failureOf('delete', err);
+    record.status = 'failed';
+  }
+}
+
+export interface LegPlan {
+  media: LegMedia;
+  sdpCodec: SdpCodec;
+}
+
+export function legPlans(plan: RunPlan, index: number, ports: CallPorts): { a: LegPlan; b: LegPlan } {
+  const direct = plan.target.kind === 'direct';
+  const { a: codecA, b: codecB } = plan.codecPair;
+  const toneA = toneFrequencyHz(index, 'a');
+  const toneB = toneFrequencyHz(index, 'b');
+  const make = (leg: 'a' | 'b', own: CodecProfile, far: CodecProfile, ownTone: number, farTone: number, rtpPort: number, farPort: number): LegPlan => {
+    // Through rtpengine each leg receives its own codec (transcoded if need be); in direct mode, the far leg's.
+    const receiveCodec = direct ? far : own;
+    return {
+      sdpCodec: { payloadType: own.payloadType, encoding: own.encoding, clockRate: own.clockRate, channels: own.channels, fmtp: own.fmtp },
+      media: {
+        leg,
+        rtpPort,
+        // Direct mode sends straight to the other leg; otherwise applyRemote() fills in rtpengine's ports.
+        remoteAddress: plan.localIp,
+        remoteRtpPort: farPort,
+        remoteRtcpPort: farPort + 1,
+        send: { codec: own, toneHz: ownTone, ssrc: randomU32(), firstSeq: randomU32() & 0xffff, firstTimestamp: randomU32() },
+        receive: {
+          codec: receiveCodec,
+          toneHz: farTone,
+          checkAudio: receiveCodec.media !== 'opus' || sampled(index, plan.audioCheckShare),
+          transcoded: !direct && plan.codecPair.transcoded,
+        },
+      },
+    };
+  };
+  return {
+    a: make('a', codecA, codecB, toneA, toneB, ports.aRtp, ports.bRtp),
+    b: make('b', codecB, codecA, toneB, toneA, ports.bRtp, ports.aRtp),
+  };
+}
+
+/** Spreads a share of calls evenly over the run (call i is picked when i * share crosses an integer). */
+function sampled(index: number, share: number): boolean {
+  return Math.floor((index + 1) * share) > Math.floor(index * share);
+}
+
+function sdpFor(plan: RunPlan, leg: LegPlan, callId: string): string {
+  return buildAudioSdp({
+    sessionId: `${callId}-${leg.media.leg}`,
+    address: plan.localIp,
+    port: leg.media.rtpPort,
+    rtcpPort: leg.media.rtpPort + 1,
+    codecs: [leg.sdpCodec],
+    ptimeMs: leg.media.send.codec.ptimeMs,
+  });
+}
+
+/** Common to offer and answer: plain RTP/AVP with our addresses, no ICE, RTCP as the plan says. */
+function commonParams(plan: RunPlan): Pick<OfferParams, 'ice' | 'replace' | 'generateRtcp'> {
+  return { ice: 'remove', replace: ['origin', 'session connection'], generateRtcp: plan.rtcp === 'generate' };
+}
+
+export function offerParams(plan: RunPlan, callId: string, a: LegPlan): OfferParams {
+  const { a: codecA, b: codecB, transcoded } = plan.codecPair;
+  const params: OfferParams = { callId, fromTag: tagOf(callId, 'a'), sdp: sdpFor(plan, a, callId), label: 'caller', ...commonParams(plan) };
+  if (transcoded) {
+    // Leg A offers only its codec; masking it and adding B's forces rtpengine to transcode (facts/rtpengine.md).
+    params.codec = { mask: [codecA.encoding], transcode: [codecB.encoding] };
+    const set = [codecA, codecB].filter((c) => c.media === 'opus').map((c) => `${c.encoding}/${c.clockRate}/${c.channels}/${c.bitrate}`);
+    if (set.length > 0) params.codec.set = set;
+  }
+  return params;
+}
+
+export function answerParams(plan: RunPlan, callId: string, b: LegPlan): AnswerParams {
+  return { callId, fromTag: tagOf(callId, 'a'), toTag: tagOf(callId, 'b'), sdp: sdpFor(plan, b, callId), label: 'callee', ...commonParams(plan) };
+}
+
+export function tagOf(callId: string, leg: 'a' | 'b'): string {
+  return `${leg}-${callId}`;
+}
+
+/** Reads rtpengine's SDP for one leg and checks it offers that leg's codec (else the call cannot carry its media). */
+function readReplySdp(sdp: string, codec: CodecProfile, command: 'offer' | 'answer'): AudioSdp {
+  const parsed = parseAudioSdp(sdp);
+  if (!parsed.codecs.some((c) => c.payloadType === codec.payloadType && c.encoding.toLowerCase() === codec.encoding.toLowerCase())) {
+    const offered = parsed.codecs.map((c) => `${c.encoding}/${c.payloadType}`).join(', ') || 'none';
+    throw new CodecMismatchError(`rtpengine's ${command} reply offers ${offered}, not ${codec.encoding}/${codec.payloadType}`);
+  }
+  return parsed;
+}
+
+class CodecMismatchError extends Error {}
+
+function applyRemote(leg: LegPlan, sdp: AudioSdp): void {
+  leg.media.remoteAddress = sdp.address;
+  leg.media.remoteRtpPort = sdp.port;
+  leg.media.remoteRtcpPort = sdp.rtcpPort;
+}
+
+function failureOf(stage: CallStage, err: unknown): CallFailure {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof NgError) return { stage, cause: err.reason, message };
+  if (err instanceof NgTimeoutError) return { stage, cause: 'ng timeout', message };
+  if (err instanceof NgUnreachableError) return { stage, cause: 'rtpengine unreachable', message };
+  if (err instanceof CodecMismatchError) return { stage, cause: 'codec mismatch', message };
+  return { stage, cause: 'error', message };
+}
+
+function randomU32(): number {
+  return randomBytes(4).readUInt32BE(0);
+}
+
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}

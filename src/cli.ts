@@ -1,0 +1,441 @@
+#!/usr/bin/env node
+/**
+ * The rtp-bench command line: yargs turns argv into CliOptions, plan.ts turns those into a RunPlan. yargs is kept on
+ * a short leash: it never prints an error or exits by itself; every failure, its own included, becomes a PlanError
+ * with one line, so a bad command line always ends the same way (exit 2) before anything has started.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { packageVersion } from './paths.js';
+import {
+  DEFAULTS,
+  LIMITS,
+  PlanError,
+  buildPlan,
+  flagFor,
+  type CliOptionName,
+  type CliOptions,
+  type Command,
+} from './plan.js';
+import type { RunPlan } from './run-plan.js';
+import { quoteValue } from './units.js';
+
+/**
+ * Thrown by parseCommandLine for --help and --version: not a failure, but there is no plan to run either.
+ * The caller prints `text` on stdout and exits 0 (commander's exitOverride does the same).
+ */
+export class InfoRequested extends Error {
+  override readonly name = 'InfoRequested';
+
+  constructor(readonly text: string) {
+    super('help or version requested');
+  }
+}
+
+interface OptionSpec {
+  group: string;
+  /** One line for --help; says what the value looks like. */
+  describe: string;
+  /** What the value looks like, for "--calls needs a value"; absent for switches. */
+  value?: string;
+  /** Appended to the help line as (default: ...). */
+  defaultText?: string;
+}
+
+const LOAD = 'Load:';
+const RTPENGINE = 'rtpengine (default: rtp-bench starts one on loopback):';
+const MEDIA = 'Media:';
+const OUTPUT = 'Output:';
+const SLOS = 'SLOs (any one missed: exit 1):';
+const CONTROL = 'Control plane:';
+
+/** Every CliOptions key has exactly one entry, so yargs, --help and plan.ts cannot drift apart. */
+const OPTIONS: Record<CliOptionName, OptionSpec> = {
+  calls: {
+    group: LOAD,
+    value: `N, a whole number from ${LIMITS.calls.min} to ${LIMITS.calls.max}`,
+    describe: `Concurrent calls to reach and hold, ${LIMITS.calls.min}-${LIMITS.calls.max} (required)`,
+  },
+  ramp: {
+    group: LOAD,
+    value: 'a rate like 10/s, 600/min or 10',
+    describe: 'New calls per second until all are up: 10/s, 600/min, 10',
+    defaultText: DEFAULTS.ramp,
+  },
+  hold: {
+    group: LOAD,
+    value: 'a duration like 20s, 2m or 1m30s',
+    describe: 'How long all calls stay up after the last one arrived: 20s, 2m, 1m30s, 0',
+    defaultText: DEFAULTS.hold,
+  },
+  codecPair: {
+    group: LOAD,
+    value: "A:B, leg A's codec : leg B's codec, e.g. opus:pcmu",
+    describe: "A:B, leg A's codec : leg B's codec (pcmu, pcma, opus); different codecs make rtpengine transcode",
+    defaultText: DEFAULTS.codecPair,
+  },
+  rtpengine: {
+    group: RTPENGINE,
+    value: 'HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:22222',
+    describe: 'HOST:PORT[,HOST:PORT...]: ng addresses of rtpengine instances already running, used instead',
+  },
+  workers: {
+    group: RTPENGINE,
+    value: `N, a whole number from ${LIMITS.workers.min} to ${LIMITS.workers.max}`,
+    describe: `rtpengine instances to start, ${LIMITS.workers.min}-${LIMITS.workers.max}`,
+    defaultText: DEFAULTS.workers,
+  },
+  rtpenginePorts: {
+    group: RTPENGINE,
+    value: 'LO-HI, e.g. 30000-39999',
+    describe: 'LO-HI: media ports of the started rtpengine, LO even',
+    defaultText: 'sized for --calls',
+  },
+  rtpengineBin: {
+    group: RTPENGINE,
+    value: 'the rtpengine daemon, a name on PATH or a path',
+    describe: 'rtpengine daemon to start, a name on PATH or a path',
+    defaultText: DEFAULTS.rtpengineBin,
+  },
+  rtpengineLogLevel: {
+    group: RTPENGINE,
+    value: 'a syslog level from 0 to 7',
+    describe: 'Log level of the started rtpengine, 0-7',
+    defaultText: DEFAULTS.rtpengineLogLevel,
+  },
+  threads: {
+    group: MEDIA,
+    value: `N, a whole number from ${LIMITS.threads.min} to ${LIMITS.threads.max}`,
+    describe: `Media worker threads, ${LIMITS.threads.min}-${LIMITS.threads.max}`,
+    defaultText: 'one per 400 calls, at most one per core',
+  },
+  localIp: {
+    group: MEDIA,
+    value: 'an address of this machine, e.g. 127.0.0.1',
+    describe: 'Address the clients bind and put in their SDP: 127.x.x.x or an address of this machine',
+    defaultText: DEFAULTS.localIp,
+  },
+  localPorts: {
+    group: MEDIA,
+    value: 'LO-HI, e.g. 20000-29999',
+    describe: 'LO-HI: client ports, 4 per call, LO even',
+    defaultText: DEFAULTS.localPorts,
+  },
+  rtcp: {
+    group: MEDIA,
+    value: 'on, off or generate',
+    describe: 'on: clients send RTCP SR/RR; off: no RTCP; generate: rtpengine also makes its own',
+    defaultText: DEFAULTS.rtcp,
+  },
+  audioCheckShare: {
+    group: MEDIA,
+    value: 'a share from 0 to 1, e.g. 0.2',
+    describe: 'Share of opus-receiving streams whose audio is decoded and checked, 0-1 (G.711: all)',
+    defaultText: DEFAULTS.audioCheckShare,
+  },
+  output: {
+    group: OUTPUT,
+    value: 'a file name, e.g. results/run.json',
+    describe: 'Results file',
+    defaultText: 'results/<run id>.json',
+  },
+  json: { group: OUTPUT, describe: 'Print the summary as JSON on stdout instead of the table' },
+  progress: {
+    group: OUTPUT,
+    value: 'auto, on or off',
+    describe: 'Live progress on stderr: auto|on|off; auto: only when stderr is a terminal',
+    defaultText: DEFAULTS.progress,
+  },
+  quiet: { group: OUTPUT, describe: 'No live progress (same as --progress off)' },
+  maxLoss: { group: SLOS, value: 'a percentage, e.g. 0.5 or 0.5%', describe: 'Packet loss over all streams, percent: 0.5 or 0.5%' },
+  maxJitter: { group: SLOS, value: 'milliseconds, e.g. 30', describe: 'p99 RFC 3550 jitter, ms' },
+  maxLatency: { group: SLOS, value: 'milliseconds, e.g. 50', describe: 'p99 one-way latency, ms' },
+  maxSetup: { group: SLOS, value: 'milliseconds, e.g. 200', describe: 'p99 call setup (offer + answer), ms' },
+  minMos: { group: SLOS, value: 'a MOS from 1 to 4.5, e.g. 4', describe: 'Lowest acceptable median E-model MOS, 1-4.5' },
+  maxFailed: { group: SLOS, value: 'a percentage, e.g. 1 or 1%', describe: 'Failed calls, percent of attempted' },
+  ngTimeout: {
+    group: CONTROL,
+    value: 'a duration like 5s',
+    describe: 'Timeout of one ng request, retransmissions included',
+    defaultText: DEFAULTS.ngTimeout,
+  },
+  ngInFlight: {
+    group: CONTROL,
+    value: 'N, a whole number from 1 to 10000',
+    describe: 'Most ng requests in flight at once',
+    defaultText: DEFAULTS.ngInFlight,
+  },
+};
+
+const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
+const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel'];
+/** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
+const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
+const COMMANDS = ['calibrate'];
+
+/**
+ * Shown as a comment line above each command (as kubectl does): yargs' two-column examples give the command only
+ * half the width, which breaks every realistic command line over two or three lines.
+ */
+const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
+  ['The main job: 50 calls, opus on leg A and PCMU on leg B, transcoded by a local rtpengine', '$0 --calls 50 --ramp 10/s --hold 20s --codec-pair opus:pcmu'],
+  ['Against two rtpengine instances that are already running', '$0 --calls 2000 --ramp 100/s --hold 5m --rtpengine 10.0.0.5:2223,10.0.0.6:2223 --local-ip 10.0.0.4'],
+  ['Four local rtpengine instances, with SLOs (exit 1 if one is missed) and a JSON summary', '$0 --calls 500 --workers 4 --max-loss 0.1% --min-mos 4 --json'],
+  ["Calibration: what the generator sustains alone, to tell its limits from rtpengine's", '$0 calibrate --calls 2000 --codec-pair opus:opus --hold 1m'],
+];
+
+const EPILOGUE = [
+  'Durations: 500ms, 20s, 2m, 1h, 1m30s. Rates: 10/s, 600/min, 10 (per second).',
+  'Exit codes: 0 done, 1 an SLO missed, 2 bad command line, 3 the run failed, 130 interrupted.',
+].join('\n');
+
+function isSwitch(spec: OptionSpec): boolean {
+  return spec.value === undefined;
+}
+
+/**
+ * calibrate accepts the rtpengine flags but hides them: plan.ts then says why they do not apply, which is more
+ * useful than yargs' "unknown argument".
+ */
+function withOptions(y: Argv, hidden: readonly CliOptionName[]): Argv {
+  let out = y;
+  for (const key of OPTION_KEYS) {
+    const spec = OPTIONS[key];
+    const isHidden = hidden.includes(key);
+    out = out.option(flagFor(key), {
+      type: isSwitch(spec) ? 'boolean' : 'string',
+      requiresArg: !isSwitch(spec),
+      describe: spec.defaultText === undefined ? spec.describe : `${spec.describe} (default: ${spec.defaultText})`,
+      group: isHidden ? undefined : spec.group,
+      hidden: isHidden,
+    });
+  }
+  return out;
+}
+
+/** yargs has had usageConfiguration since 17.7, but @types/yargs 17.0.x does not declare it. */
+type WithUsageConfiguration = Argv & { usageConfiguration(config: { 'hide-types'?: boolean }): Argv };
+
+function parser(args: readonly string[], onCommand: (command: Command) => void): Argv {
+  const width = Math.min(110, process.stdout.columns || 110);
+  // Every flag's value is text that plan.ts parses, so yargs' [string] tags would say nothing; defaults are
+  // spelled out in each description instead (hide-types hides yargs' [default:] along with the type).
+  return (yargs() as WithUsageConfiguration)
+    .usageConfiguration({ 'hide-types': true })
+    .scriptName('rtp-bench')
+    .locale('en') // the failure handler reads yargs' messages, so they must not be translated
+    .parserConfiguration({
+      'boolean-negation': false,
+      'dot-notation': false,
+      'duplicate-arguments-array': true,
+      'parse-positional-numbers': false,
+    })
+    .command(
+      '$0',
+      'Place --calls concurrent calls through rtpengine with real audio both ways, hold them, report',
+      (y) => withOptions(y, []),
+      () => onCommand('run'),
+    )
+    .command(
+      'calibrate',
+      'Measure the generator alone: the same load, legs sending straight to each other, no rtpengine',
+      (y) => withOptions(y, RTPENGINE_KEYS),
+      () => onCommand('calibrate'),
+    )
+    .example(EXAMPLES.flatMap(([what, line]) => [[`# ${what}`, ''], [line, '']]))
+    .epilogue(EPILOGUE)
+    .help()
+    .alias('help', 'h')
+    .version(packageVersion())
+    .strict()
+    .showHelpOnFail(false)
+    .exitProcess(false)
+    .wrap(width)
+    .fail((message: string | undefined, error: Error | undefined) => {
+      if (error instanceof PlanError) throw error;
+      throw new PlanError(explainYargsFailure(message ?? error?.message ?? 'invalid command line', args));
+    });
+}
+
+function levenshtein(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? Math.max(a.length, b.length);
+}
+
+/** The known name closest to a typo: same letters ignoring dashes and case, a unique prefix, or 1-2 edits away. */
+export function closestName(typed: string, known: readonly string[]): string | undefined {
+  const norm = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
+  const t = norm(typed);
+  if (t === '') return undefined;
+  const same = known.find((name) => norm(name) === t);
+  if (same !== undefined) return same;
+  const prefixed = known.filter((name) => norm(name).startsWith(t));
+  if (t.length >= 3 && prefixed.length === 1) return prefixed[0];
+  const limit = t.length <= 4 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const name of known) {
+    const d = levenshtein(t, norm(name));
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function knownFlags(): string[] {
+  return [...OPTION_KEYS.map(flagFor), 'help', 'version'];
+}
+
+function beforeDoubleDash(args: readonly string[]): readonly string[] {
+  const end = args.indexOf('--');
+  return end < 0 ? args : args.slice(0, end);
+}
+
+function explainYargsFailure(message: string, args: readonly string[]): string {
+  const tokens = beforeDoubleDash(args);
+  const unknown = /^Unknown arguments?: (.+)$/s.exec(message);
+  if (unknown) {
+    const names = (unknown[1] ?? '').split(', ');
+    // yargs lists both spellings of an unknown kebab-case flag (no-json, noJson); report the first as typed.
+    for (const token of tokens) {
+      if (token.startsWith('-')) {
+        const name = token.replace(/^-+/, '').split('=')[0] ?? '';
+        if (!names.includes(name)) continue;
+        const typed = token.split('=')[0] ?? token;
+        const guess = closestName(name, knownFlags());
+        return `unknown option ${typed}${guess === undefined ? '' : `: did you mean --${guess}?`}`;
+      }
+      if (names.includes(token)) {
+        const guess = closestName(token, COMMANDS);
+        const hint = COMMANDS.includes(token)
+          ? `${token} is a command, given once before the flags`
+          : /^\d+$/.test(token)
+            ? `did you mean --calls ${token}?`
+            : guess === undefined
+              ? 'rtp-bench takes flags, and calibrate as its only command'
+              : `did you mean ${guess}?`;
+        return `unexpected argument ${token}: ${hint}`;
+      }
+    }
+    return `unknown option --${names[0] ?? ''}`;
+  }
+  const noValue = /^Not enough arguments following: (.+)$/s.exec(message);
+  if (noValue) {
+    const flag = noValue[1] ?? '';
+    const key = OPTION_KEYS.find((k) => flagFor(k) === flag || k === flag);
+    const spec = key === undefined ? undefined : OPTIONS[key];
+    const at = tokens.findIndex((token) => token === `--${flag}`);
+    const next = at < 0 ? undefined : tokens[at + 1];
+    const looksLikeFlag = next !== undefined && next.startsWith('-') ? ` (${next} looks like a flag: write --${flag}=${next} if it is the value)` : '';
+    return `--${flag} needs a value${spec?.value === undefined ? '' : `: expected ${spec.value}`}${looksLikeFlag}`;
+  }
+  return message.replace(/\s*\n\s*/g, ' ');
+}
+
+function readOptions(argv: Record<string, unknown>, args: readonly string[]): CliOptions {
+  const options: Partial<Record<CliOptionName, string | boolean>> = {};
+  for (const key of OPTION_KEYS) {
+    const value = argv[key];
+    if (value === undefined) continue;
+    const flag = flagFor(key);
+    if (isSwitch(OPTIONS[key])) {
+      // yargs reads --json=yes as false without a word; a switch takes no value other than true or false.
+      const typed = beforeDoubleDash(args).find((token) => token.startsWith(`--${flag}=`) && !/^--[^=]+=(true|false)$/.test(token));
+      if (typed !== undefined) throw new PlanError(`--${flag} takes no value but was given ${typed}: write --${flag} alone`);
+      options[key] = value === true;
+      continue;
+    }
+    let text: string;
+    if (Array.isArray(value)) {
+      const values = value.map(String);
+      if (!REPEATABLE.includes(key)) {
+        const times = values.length === 2 ? 'twice' : `${values.length} times`;
+        throw new PlanError(`--${flag} is given ${times} (${values.join(', ')}): give it once`);
+      }
+      text = values.join(',');
+    } else {
+      text = String(value);
+    }
+    options[key] = text;
+  }
+  // The switch/value split above follows OPTIONS, which is keyed by CliOptions, so each key got its own type.
+  return options as CliOptions;
+}
+
+/**
+ * argv without node and the script (hideBin(process.argv)) -> the command and its validated plan.
+ * Throws PlanError for any bad input, yargs' own failures included, and InfoRequested for --help and --version.
+ */
+export function parseCommandLine(argv: string[]): { command: Command; plan: RunPlan } {
+  let command: Command | undefined;
+  let output = '';
+  const parsed = parser(argv, (chosen) => {
+    command = chosen;
+  }).parseSync(argv, {}, (_error, _argv, text) => {
+    output = text;
+  }) as Record<string, unknown>;
+  if (output !== '') throw new InfoRequested(output);
+  // yargs runs the $0 handler for an empty command line too; no command without help output is a yargs change.
+  if (command === undefined) throw new Error('rtp-bench: yargs chose no command and printed nothing');
+  const chosen: Command = command;
+  // strict mode does not look past "--", and rtp-bench has no place for a positional argument there either.
+  const positionals = (Array.isArray(parsed['_']) ? parsed['_'] : []).map(String);
+  const extra = chosen === 'calibrate' ? positionals.slice(1) : positionals;
+  if (extra[0] !== undefined) {
+    throw new PlanError(`unexpected argument ${quoteValue(extra[0])}: rtp-bench takes flags, and calibrate as its only command`);
+  }
+  const options = readOptions(parsed, argv);
+  return { command: chosen, plan: buildPlan(chosen, options) };
+}
+
+export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+  let plan: RunPlan;
+  try {
+    plan = parseCommandLine(argv).plan;
+  } catch (err) {
+    if (err instanceof InfoRequested) {
+      process.stdout.write(err.text.endsWith('\n') ? err.text : `${err.text}\n`);
+      return;
+    }
+    if (err instanceof PlanError) {
+      process.stderr.write(`rtp-bench: ${err.message}\nRun rtp-bench --help for the flags and examples.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  // Loaded only now: the coordinator pulls in piscina, the Kubernetes client and the rest, none of which --help or a
+  // rejected command line should pay for or be able to break.
+  const { run } = await import('./coordinator.js');
+  process.exitCode = await run(plan);
+}
+
+/** npx and npm's bin links reach this file through a symlink, and import.meta.url is always the real path. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`rtp-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 3;
+  });
+}

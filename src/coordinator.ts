@@ -1,0 +1,224 @@
+/**
+ * One run, start to finish: the stack and the media threads come up, calls arrive at the planned rate, each goes
+ * through its life (src/call.ts), all media stops at the common end time, and the run is summarised, written and
+ * judged against the SLOs. Ctrl-C or SIGTERM stops arrivals, ends the media, deletes every call in rtpengine,
+ * writes the partial results and exits 130.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import type { RunPlan } from './run-plan.js';
+import { placeCall, type CallRecord } from './call.js';
+import { PortPool } from './ports.js';
+import { MediaPool } from './media-pool.js';
+import { Stack } from './stack/stack.js';
+import { buildMediaBank, type BankEntry } from './media/bank.js';
+import { toneFrequencyHz } from './media/tone.js';
+import { MetricSet } from './stats/histogram.js';
+import { summarize } from './stats/summary.js';
+import { costBetween, type CostSample } from './stats/cost-window.js';
+import { Progress } from './report/progress.js';
+import { describeEnvironment } from './report/environment.js';
+import { writeResults, defaultResultsPath } from './report/results.js';
+import { renderSummary } from './report/table.js';
+import { checkSlo } from './report/slo.js';
+import {
+  P_LATENESS_MAX_MS,
+  P_LIVE_CALLS,
+  P_LOST_A3,
+  P_RECEIVED,
+  P_SENT,
+} from './media/control.js';
+
+export const EXIT_OK = 0;
+export const EXIT_SLO = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_RUN_FAILED = 3;
+export const EXIT_INTERRUPTED = 130;
+
+export interface RunIo {
+  /** Human-facing lines (status, progress, table); stdout stays clean for --json. */
+  err: NodeJS.WriteStream;
+  out: NodeJS.WriteStream;
+}
+
+/**
+ * Runs one benchmark from a validated plan and returns the process exit code
+ * (0 ok, 1 an SLO missed or no call succeeded, 3 the run could not start, 130 interrupted).
+ */
+export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out: process.stdout }): Promise<number> {
+  const runId = newRunId();
+  const status = (line: string): void => {
+    if (plan.progress !== 'off') io.err.write(`${line}\n`);
+  };
+  const startedAt = new Date();
+  const wallStart = performance.now();
+
+  let stopSignal: string | null = null;
+  const abort = new AbortController();
+  let pool: MediaPool | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopSignal !== null) {
+      io.err.write(`\n${signal} again: exiting now; embedded rtpengine is killed, calls on remote rtpengine expire there\n`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+    stopSignal = signal;
+    io.err.write(`\n${signal}: stopping arrivals, ending media and deleting calls (${signal} again to force)\n`);
+    abort.abort();
+    pool?.stopAll();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let stack: Stack | null = null;
+  try {
+    status(`rtp-bench run ${runId}: ${plan.calls} calls at ${plan.rampPerSec}/s, hold ${plan.holdMs / 1000} s, ${plan.codecPair.a.name}:${plan.codecPair.b.name}`);
+    const bank = buildMediaBank(bankEntries(plan));
+    pool = new MediaPool(plan.threads, bank);
+    if (plan.target.kind !== 'direct') {
+      try {
+        stack = await Stack.start(plan, status);
+      } catch (err) {
+        io.err.write(`rtp-bench: ${(err as Error).message}\n`);
+        return EXIT_RUN_FAILED;
+      }
+    }
+    if (stopSignal !== null) return EXIT_INTERRUPTED;
+
+    const metrics = new MetricSet();
+    const ports = new PortPool(plan.localPorts);
+    const rampMs = (plan.calls * 1000) / plan.rampPerSec;
+    // A short lead so the first arrival is not late by the time it takes to schedule it.
+    const startPerf = performance.now() + 20;
+    const endAtEpochMs = performance.timeOrigin + startPerf + rampMs + plan.holdMs;
+    const ctx = { plan, runId, stack, pool, ports, endAtEpochMs, stopping: () => stopSignal !== null, metrics };
+
+    // Generator cost is measured while every call is up: from shortly after the last arrival to shortly before
+    // the end. A hold too short for that falls back to the whole run (and says so).
+    const sample = (): CostSample => ({ cpuUs: cpuUsNow(), packetOps: activePoolOps(pool!), atMs: performance.now() });
+    const runStartSample = sample();
+    const settleMs = Math.min(1000, plan.holdMs * 0.2);
+    const marginMs = Math.min(500, plan.holdMs * 0.1);
+    const windowStart = startPerf + rampMs + settleMs;
+    const windowEnd = startPerf + rampMs + plan.holdMs - marginMs;
+    let holdStartSample: CostSample | null = null;
+    let holdEndSample: CostSample | null = null;
+    const windowTimers = windowEnd - windowStart >= MIN_COST_WINDOW_MS
+      ? [
+          setTimeout(() => (holdStartSample = sample()), windowStart - performance.now()),
+          setTimeout(() => (holdEndSample = sample()), windowEnd - performance.now()),
+        ]
+      : [];
+
+    const records: CallRecord[] = [];
+    const inFlight: Promise<void>[] = [];
+    const tally = { started: 0, ok: 0, failed: 0 };
+    const progress = new Progress(io.err, plan.progress, plan.calls);
+    const activePool = pool;
+    const progressTimer = setInterval(() => {
+      const c = activePool.control;
+      progress.update({
+        elapsedMs: performance.now() - startPerf,
+        totalMs: rampMs + plan.holdMs,
+        started: tally.started,
+        live: c.total(P_LIVE_CALLS),
+        ok: tally.ok,
+        failed: tally.failed,
+        sent: c.total(P_SENT),
+        received: c.total(P_RECEIVED),
+        lost: c.total(P_LOST_A3),
+        latenessMaxMs: c.total(P_LATENESS_MAX_MS, 'max'),
+        stopping: stopSignal !== null,
+      });
+    }, 1000);
+    progressTimer.unref();
+
+    try {
+      for (let i = 0; i < plan.calls; i++) {
+        const due = startPerf + (i * 1000) / plan.rampPerSec;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait, undefined, { signal: abort.signal }).catch(() => undefined);
+        if (stopSignal !== null) break;
+        tally.started++;
+        inFlight.push(
+          placeCall(ctx, i, performance.timeOrigin + due).then((record) => {
+            records.push(record);
+            if (record.status === 'ok') tally.ok++;
+            else tally.failed++;
+          }),
+        );
+      }
+      await Promise.all(inFlight);
+    } finally {
+      clearInterval(progressTimer);
+      for (const t of windowTimers) clearTimeout(t);
+      progress.done();
+    }
+
+    const wallMs = performance.now() - wallStart;
+    const steady = holdStartSample !== null && holdEndSample !== null;
+    records.sort((x, y) => x.index - y.index);
+    const summary = summarize(records, metrics, {
+      wallMs,
+      cost: steady ? costBetween(holdStartSample!, holdEndSample!) : costBetween(runStartSample, sample()),
+      costWindow: steady ? 'hold' : 'run',
+      threads: pool.threads,
+      interrupted: stopSignal !== null,
+    });
+    const environment = await describeEnvironment(stack);
+    const output = plan.output ?? defaultResultsPath(runId);
+    await writeResults(output, { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), calls: records });
+    const verdict = checkSlo(plan.slo, summary);
+    if (plan.json) {
+      io.out.write(`${JSON.stringify({ runId, results: output, summary, slo: verdict }, null, 2)}\n`);
+    } else {
+      io.out.write(renderSummary(plan, summary, environment, verdict));
+    }
+    status(`results: ${output}`);
+    if (stopSignal !== null) return EXIT_INTERRUPTED;
+    if (summary.calls.ok === 0) {
+      status('no call succeeded: see the failures above and in the results file');
+      return EXIT_SLO;
+    }
+    return verdict.passed ? EXIT_OK : EXIT_SLO;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await pool?.close();
+    await stack?.stop();
+  }
+}
+
+/** Shorter than this, a steady-state CPU figure is mostly noise. */
+const MIN_COST_WINDOW_MS = 1000;
+
+function cpuUsNow(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+function activePoolOps(pool: MediaPool): number {
+  return pool.control.total(P_SENT) + pool.control.total(P_RECEIVED);
+}
+
+function bankEntries(plan: RunPlan): BankEntry[] {
+  const entries: BankEntry[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < plan.calls; i++) {
+    for (const [codec, toneHz] of [
+      [plan.codecPair.a, toneFrequencyHz(i, 'a')],
+      [plan.codecPair.b, toneFrequencyHz(i, 'b')],
+    ] as const) {
+      const key = `${codec.name}@${toneHz}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      entries.push({ codec, toneHz });
+    }
+  }
+  return entries;
+}
+
+function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${t}-${randomBytes(2).toString('hex')}`;
+}

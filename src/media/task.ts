@@ -1,0 +1,107 @@
+/**
+ * The contract between the coordinator and a media worker thread: what one call's media task carries in, and
+ * what comes back. Everything here crosses a worker boundary by structured clone, so: plain data only.
+ */
+import type { CodecProfile } from '../profile.js';
+import type { RtcpMode } from '../run-plan.js';
+
+export type LegName = 'a' | 'b';
+
+/** One leg's media: the stream it sends and the stream it receives. */
+export interface LegMedia {
+  leg: LegName;
+  /** Client RTP port on plan.localIp; RTCP uses rtpPort + 1. */
+  rtpPort: number;
+  /** Where this leg sends RTP and RTCP (rtpengine's ports for this leg, or the other leg in direct mode). */
+  remoteAddress: string;
+  remoteRtpPort: number;
+  remoteRtcpPort: number;
+  send: {
+    codec: CodecProfile;
+    toneHz: number;
+    ssrc: number;
+    firstSeq: number;
+    firstTimestamp: number;
+  };
+  receive: {
+    codec: CodecProfile;
+    /** The far leg's tone, which the decoded audio must carry. */
+    toneHz: number;
+    /** Decode received audio and check the far tone (costly for opus, so only on a share of calls). */
+    checkAudio: boolean;
+    /** rtpengine transcodes into this leg: the far leg's last frame never arrives (facts/rtpengine.md). */
+    transcoded: boolean;
+  };
+}
+
+export interface CallMediaTask {
+  callId: string;
+  callIndex: number;
+  localIp: string;
+  legs: [LegMedia, LegMedia];
+  /** Media stops at this time (ms since the Unix epoch, fractional); all threads share the wall clock. */
+  endAtEpochMs: number;
+  rtcp: RtcpMode;
+  rtcpIntervalMs: number;
+  /** After the last send, keep receiving this long for packets still in flight. */
+  drainMs: number;
+}
+
+/** What one leg received: one direction of the call, measured at its receiving end. */
+export interface ReceivedStream {
+  /** Unique RTP packets (by extended sequence number). */
+  packets: number;
+  bytes: number;
+  duplicates: number;
+  /** Unique packets that arrived after a higher sequence number. */
+  late: number;
+  /** RFC 3550 A.3: extended highest - first + 1. */
+  expectedA3: number;
+  lostA3: number;
+  /** Datagrams that were not valid RTP. */
+  malformed: number;
+  /** Valid RTP with a payload type other than the one negotiated for this leg. */
+  wrongPayloadType: number;
+  payloadType: number | null;
+  ssrc: number | null;
+  ssrcChanges: number;
+  /** Epoch ms of the first RTP packet; null if none came. */
+  firstPacketEpochMs: number | null;
+  /** RFC 3550 A.8 interarrival jitter at the end, and over the stream. */
+  jitterMs: number;
+  meanJitterMs: number;
+  maxJitterMs: number;
+  /** The same estimator on actual send times: what the system under test added. */
+  transitJitterMs: number;
+  /** One-way latency by matching sequence numbers with the far leg's actual send times. */
+  latencyMeanMs: number | null;
+  latencyMaxMs: number | null;
+  audio: { checked: boolean; frames: number; ratio: number | null };
+}
+
+export interface RtcpLegStats {
+  sent: number;
+  received: number;
+  malformed: number;
+  /** The last report block that described the stream this leg sends (from the far leg or from rtpengine). */
+  lastReport: { fractionLost: number; cumulativeLost: number; jitterMs: number; rttMs: number | null } | null;
+}
+
+export interface LegResult {
+  leg: LegName;
+  sent: { packets: number; bytes: number };
+  received: ReceivedStream;
+  rtcp: RtcpLegStats;
+}
+
+export interface CallMediaResult {
+  callId: string;
+  /** null when the media ran; otherwise why it could not (e.g. a port already in use). */
+  error: { cause: string; message: string } | null;
+  mediaStartEpochMs: number;
+  mediaEndEpochMs: number;
+  stoppedEarly: boolean;
+  legs: [LegResult, LegResult];
+  /** Encoded per-packet histograms of this call (MetricSet.encode()). */
+  histograms: Record<string, string>;
+}

@@ -1,0 +1,123 @@
+/**
+ * Per-call test tones and their detection: each leg of each call sends its own sine, and the receiver checks
+ * (Goertzel) that the decoded audio is that sine. This proves a transcoded stream carries the right audio, which
+ * packet counters alone cannot.
+ */
+
+/** Tones are multiples of this, so a 20 ms frame (and any multiple of it) holds whole periods. */
+export const TONE_STEP_HZ = 50;
+export const TONE_MIN_HZ = 300;
+export const TONE_MAX_HZ = 3400;
+/** Leg a uses 300..1800 Hz, leg b the same slot shifted up by this much, so the two never meet. */
+export const TONE_LEG_B_OFFSET_HZ = 1550;
+/** Slots per leg: 300, 350, ..., 1800. */
+const TONE_SLOTS = 31;
+/** Coprime with TONE_SLOTS, so consecutive calls sit 350 Hz apart and 31 calls in a row all differ. */
+const TONE_STRIDE = 7;
+/** Call 0 leg a gets slot 14 = 1000 Hz, the classic test tone. */
+const TONE_SLOT_OFFSET = 14;
+
+/**
+ * A frequency for one leg of one call: a multiple of 50 Hz in 300..3400 Hz. The two legs of a call are
+ * 1550 Hz apart (and leg a frequencies never equal leg b frequencies of any call); calls whose indexes differ by
+ * less than 31 get different frequencies. Deterministic.
+ */
+export function toneFrequencyHz(callIndex: number, leg: 'a' | 'b'): number {
+  const i = Math.trunc(callIndex) % TONE_SLOTS;
+  const slot = (((i * TONE_STRIDE + TONE_SLOT_OFFSET) % TONE_SLOTS) + TONE_SLOTS) % TONE_SLOTS;
+  const a = TONE_MIN_HZ + TONE_STEP_HZ * slot;
+  return leg === 'a' ? a : a + TONE_LEG_B_OFFSET_HZ;
+}
+
+/** 10^(-10/20) of full scale: a -10 dBFS sine peak, loud enough to dwarf G.711 noise, far from clipping. */
+export const TONE_AMPLITUDE_MINUS_10_DBFS = 10362;
+
+/**
+ * Fills `out` with round(amplitude * sin(2 pi f n / rate)) for n = startSample, startSample + 1, ...
+ * Consecutive calls with startSample advanced by out.length continue the same sine without a seam.
+ */
+export function fillTone(out: Int16Array, freqHz: number, sampleRate: number, amplitude: number, startSample: number): void {
+  const amp = amplitude > 32767 ? 32767 : amplitude < -32767 ? -32767 : amplitude;
+  const n = out.length;
+  if (Number.isInteger(freqHz) && Number.isInteger(sampleRate) && Number.isInteger(startSample)) {
+    // Reduce the phase exactly (integer arithmetic) so precision does not decay after hours of samples.
+    const step = ((freqHz % sampleRate) + sampleRate) % sampleRate;
+    let phase = ((((startSample % sampleRate) * step) % sampleRate) + sampleRate) % sampleRate;
+    const w = (2 * Math.PI) / sampleRate;
+    for (let i = 0; i < n; i++) {
+      out[i] = Math.round(amp * Math.sin(w * phase));
+      phase += step;
+      if (phase >= sampleRate) phase -= sampleRate;
+    }
+    return;
+  }
+  const w = (2 * Math.PI * freqHz) / sampleRate;
+  for (let i = 0; i < n; i++) out[i] = Math.round(amp * Math.sin(w * (startSample + i)));
+}
+
+/**
+ * Goertzel detector for one frequency, accumulated over blocks.
+ *
+ * ratio = sum over blocks of (2/N)|X(f)|^2 / sum of block energy. By Parseval (2/N)|X(f)|^2 is the energy of
+ * the block's component at +-f, so a clean tone with whole periods in the block gives 1, silence gives 0 (defined
+ * as such), a tone at another whole-period frequency gives ~0 and white noise about 2/N.
+ */
+export class ToneDetector {
+  readonly freqHz: number;
+  readonly sampleRate: number;
+  private readonly coeff: number;
+  private blockCount = 0;
+  private toneEnergy = 0;
+  private totalEnergy = 0;
+  private lastRatio = 0;
+
+  constructor(freqHz: number, sampleRate: number) {
+    if (!(sampleRate > 0)) throw new RangeError(`sample rate must be positive, got ${sampleRate}`);
+    this.freqHz = freqHz;
+    this.sampleRate = sampleRate;
+    this.coeff = 2 * Math.cos((2 * Math.PI * freqHz) / sampleRate);
+  }
+
+  /** HOT. Treats `samples` as one block; empty blocks are ignored. */
+  add(samples: Int16Array): void {
+    const n = samples.length;
+    if (n === 0) return;
+    const c = this.coeff;
+    let s1 = 0;
+    let s2 = 0;
+    let energy = 0;
+    for (let i = 0; i < n; i++) {
+      const x = samples[i]!;
+      const s0 = x + c * s1 - s2;
+      s2 = s1;
+      s1 = s0;
+      energy += x * x;
+    }
+    const tone = ((s1 * s1 + s2 * s2 - c * s1 * s2) * 2) / n;
+    this.blockCount++;
+    this.toneEnergy += tone;
+    this.totalEnergy += energy;
+    this.lastRatio = energy > 0 ? tone / energy : 0;
+  }
+
+  get blocks(): number {
+    return this.blockCount;
+  }
+
+  /** Accumulated ratio over every block so far, 0 before any energy arrived. */
+  get ratio(): number {
+    return this.totalEnergy > 0 ? this.toneEnergy / this.totalEnergy : 0;
+  }
+
+  /** Ratio of the most recent block alone. */
+  get lastBlockRatio(): number {
+    return this.lastRatio;
+  }
+
+  reset(): void {
+    this.blockCount = 0;
+    this.toneEnergy = 0;
+    this.totalEnergy = 0;
+    this.lastRatio = 0;
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * Command-line options -> a validated RunPlan. The coordinator trusts the plan, so every check that can be made
+ * before anything starts is made here, and each failure is one line: the flag, the value, what is wrong, what is
+ * expected. Defaults live here too (not in yargs), so "not given" stays distinguishable from "given the default",
+ * which the conflict checks need.
+ */
+import { accessSync, constants, statSync, type Stats } from 'node:fs';
+import { availableParallelism, networkInterfaces } from 'node:os';
+import { isIP, isIPv4 } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { codecNames, codecPair, type CodecPair } from './profile.js';
+import type { Endpoint, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
+import {
+  UnitError,
+  parseDecimal,
+  parseDurationMs,
+  parseEndpoints,
+  parsePercent,
+  parsePortRange,
+  parseRate,
+  quoteValue,
+} from './units.js';
+
+export class PlanError extends Error {
+  override readonly name = 'PlanError';
+}
+
+export type Command = 'run' | 'calibrate';
+
+/**
+ * The command line as yargs hands it over: every value flag as the text that was typed (so messages can quote it),
+ * booleans as booleans, and undefined for a flag that was not given. Keys are yargs' camelCase of the flag names.
+ */
+export interface CliOptions {
+  calls?: string;
+  ramp?: string;
+  hold?: string;
+  codecPair?: string;
+  rtpengine?: string;
+  workers?: string;
+  rtpenginePorts?: string;
+  rtpengineBin?: string;
+  rtpengineLogLevel?: string;
+  threads?: string;
+  localIp?: string;
+  localPorts?: string;
+  rtcp?: string;
+  output?: string;
+  json?: boolean;
+  progress?: string;
+  quiet?: boolean;
+  maxLoss?: string;
+  maxJitter?: string;
+  maxLatency?: string;
+  maxSetup?: string;
+  minMos?: string;
+  maxFailed?: string;
+  ngTimeout?: string;
+  ngInFlight?: string;
+  audioCheckShare?: string;
+}
+
+export type CliOptionName = keyof CliOptions;
+
+/** The flag as typed: codecPair -> codec-pair. */
+export function flagFor(key: CliOptionName): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The defaults as typed on the command line; cli.ts shows these in --help. */
+export const DEFAULTS = {
+  ramp: '10/s',
+  hold: '30s',
+  codecPair: 'pcmu:pcmu',
+  workers: '1',
+  rtpengineBin: 'rtpengine',
+  rtpengineLogLevel: '5',
+  localIp: '127.0.0.1',
+  localPorts: '20000-29999',
+  rtcp: 'on',
+  progress: 'auto',
+  ngTimeout: '5s',
+  ngInFlight: '64',
+  audioCheckShare: '0.2',
+} as const satisfies Partial<Record<CliOptionName, string>>;
+
+export const LIMITS = {
+  calls: { min: 1, max: 100_000 },
+  workers: { min: 1, max: 16 },
+  rtpengineLogLevel: { min: 0, max: 7 },
+  threads: { min: 1, max: 256 },
+  /** Node timers overflow past 2^31 - 1 ms (24.8 days) and then fire at once; a day is plenty for a soak. */
+  holdMs: { min: 0, max: 24 * 3_600_000 },
+  ngTimeoutMs: { min: 1, max: 600_000 },
+  ngInFlight: { min: 1, max: 10_000 },
+  /** G.107's E-model tops out at 4.5, so a higher floor could never be met. */
+  mos: { min: 1, max: 4.5 },
+} as const;
+
+/** The --threads default plans one media worker thread per this many calls (capped by the cores). */
+const CALLS_PER_THREAD = 400;
+/** Two legs, each RTP (even) and RTCP (RTP + 1). */
+const PORTS_PER_CALL = 4;
+
+const RTCP_MODES: readonly RtcpMode[] = ['on', 'off', 'generate'];
+const PROGRESS_MODES: readonly RunPlan['progress'][] = ['auto', 'on', 'off'];
+
+/** The flags that only make sense when rtp-bench starts rtpengine itself. */
+const EMBEDDED_ONLY: readonly CliOptionName[] = ['workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel'];
+
+/** What buildPlan reads from the machine; tests pass their own. */
+export interface HostFacts {
+  /** Addresses on this machine's interfaces (os.networkInterfaces). */
+  addresses: string[];
+  /** os.availableParallelism(). */
+  parallelism: number;
+}
+
+export function currentHost(): HostFacts {
+  const addresses = Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .map((info) => info.address);
+  return { addresses, parallelism: availableParallelism() };
+}
+
+function fail(key: CliOptionName, value: string, problem: string, expected: string): never {
+  throw new PlanError(`--${flagFor(key)} ${quoteValue(value)} ${problem}: expected ${expected}`);
+}
+
+function withUnits<T>(key: CliOptionName, value: string, parse: (text: string) => T): T {
+  try {
+    return parse(value);
+  } catch (err) {
+    if (!(err instanceof UnitError)) throw err;
+    // When the fault is one item of a list, the whole value still goes first so the user can find it.
+    const where = err.value === value ? '' : `${quoteValue(value)}: `;
+    throw new PlanError(`--${flagFor(key)} ${where}${err.message}`);
+  }
+}
+
+function integer(key: CliOptionName, value: string, range: { min: number; max: number }, what: string): number {
+  const expected = `${what}, a whole number from ${range.min} to ${range.max}`;
+  const n = parseDecimal(value.trim());
+  if (n === undefined) fail(key, value, 'is not a number', expected);
+  if (!Number.isInteger(n)) fail(key, value, 'is not a whole number', expected);
+  if (n < range.min || n > range.max) fail(key, value, 'is out of range', expected);
+  return n;
+}
+
+function decimal(key: CliOptionName, value: string, range: { min: number; max: number }, expected: string): number {
+  const n = parseDecimal(value.trim());
+  if (n === undefined) fail(key, value, 'is not a number', expected);
+  if (n < range.min || n > range.max) fail(key, value, 'is out of range', expected);
+  return n;
+}
+
+function duration(key: CliOptionName, value: string, range: { min: number; max: number }, expected: string): number {
+  const ms = withUnits(key, value, parseDurationMs);
+  if (ms < range.min || ms > range.max) fail(key, value, 'is out of range', expected);
+  return ms;
+}
+
+/** SLO flags named in ms: a bare number is ms (the flag says so), and "30ms" or "0.5s" read as durations. */
+function milliseconds(key: CliOptionName, value: string): number {
+  const expected = 'milliseconds, 0 or more, e.g. 30 or 30ms or 0.5s';
+  const text = value.trim().replace(/\s*ms$/i, '');
+  const bare = parseDecimal(text);
+  const ms = bare ?? withUnits(key, value, parseDurationMs);
+  if (ms < 0) fail(key, value, 'is negative', expected);
+  return ms;
+}
+
+function percent(key: CliOptionName, value: string): number {
+  return withUnits(key, value, parsePercent);
+}
+
+function parseCodecPair(key: CliOptionName, value: string): CodecPair {
+  const known = codecNames().join(', ');
+  const parts = value.split(':').map((part) => part.trim());
+  if (parts.length !== 2 || parts.some((part) => part === '')) {
+    fail(key, value, 'is not a codec pair', `A:B (leg A's codec : leg B's codec), e.g. opus:pcmu; known codecs: ${known}`);
+  }
+  const [a = '', b = ''] = parts;
+  const pair = codecPair(a, b);
+  if (!pair) {
+    const unknown = [a, b].filter((name) => codecPair(name, name) === undefined);
+    const names = [...new Set(unknown)].join(' and ');
+    fail(key, value, `names an unknown codec ${names}`, `A:B with known codecs: ${known}`);
+  }
+  return pair;
+}
+
+function mediaPorts(key: CliOptionName, value: string): PortRange {
+  const range = withUnits(key, value, parsePortRange);
+  if (range.min % 2 !== 0) {
+    const fixed = `${range.min - 1}-${range.max}`;
+    fail(key, value, 'starts on an odd port', `an even first port (RTP is even, RTCP = RTP + 1), e.g. ${fixed}`);
+  }
+  return range;
+}
+
+/** Calls a media port range can carry: whole RTP/RTCP pairs, two per call. */
+function callsIn(range: PortRange): number {
+  return Math.floor((range.max - range.min + 1) / PORTS_PER_CALL);
+}
+
+/** Largest call count any one address can carry: ports 2..65535 hold this many even RTP/RTCP pairs, two per call. */
+const MAX_CALLS_PER_ADDRESS = Math.floor((65535 - 2 + 1) / PORTS_PER_CALL);
+
+function localIp(value: string, host: HostFacts): string {
+  const ip = value.trim();
+  // The media threads open udp4 sockets and the SDP says IN IP4: IPv6 is not supported yet.
+  const others = host.addresses.filter((address) => isIPv4(address) && !address.startsWith('127.'));
+  const choices = `127.0.0.1 (any 127.x.x.x)${others.length > 0 ? ` or one of this machine's addresses: ${others.join(', ')}` : ''}`;
+  if (isIP(ip) === 0) fail('localIp', value, 'is not an IP address', choices);
+  if (!isIPv4(ip)) fail('localIp', value, 'is IPv6, which rtp-bench does not support yet', choices);
+  if (isIPv4(ip) && ip.startsWith('127.')) return ip;
+  const mine = host.addresses.some((address) => address.toLowerCase() === ip.toLowerCase());
+  if (!mine) fail('localIp', value, 'is not an address of this machine', choices);
+  return ip;
+}
+
+/** stat that treats "not there" (including a file where a folder should be) as absent rather than as a failure. */
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The results file is written at the end of the run; finding out then that it cannot be written would lose the
+ * run. So check now that it is not a folder and that its folder exists or can be created (nothing is created here).
+ */
+function outputFile(value: string): string {
+  const expected = 'a file name whose folder exists or can be created, e.g. results/run.json';
+  if (value.trim() === '') fail('output', value, 'is empty', expected);
+  if (/[/\\]$/.test(value)) fail('output', value, 'ends in a slash, so it names a folder', expected);
+  const file = resolve(value);
+  const stats = statOrNull(file);
+  if (stats?.isDirectory()) fail('output', value, 'is a directory', `a file name, e.g. ${value}/run.json`);
+  if (stats && !writable(file)) fail('output', value, 'exists and is not writable', expected);
+  let folder = dirname(file);
+  let folderStats = statOrNull(folder);
+  while (!folderStats && dirname(folder) !== folder) {
+    folder = dirname(folder);
+    folderStats = statOrNull(folder);
+  }
+  if (!folderStats?.isDirectory()) fail('output', value, `cannot be created: ${folder} is a file, not a folder`, expected);
+  if (!writable(folder)) fail('output', value, `cannot be created: folder ${folder} is not writable`, expected);
+  return file;
+}
+
+function oneOf<T extends string>(key: CliOptionName, value: string, allowed: readonly T[]): T {
+  const found = allowed.find((mode) => mode === value.trim().toLowerCase());
+  if (found === undefined) fail(key, value, 'is not a known mode', `one of ${allowed.join(', ')}`);
+  return found;
+}
+
+function given(options: CliOptions, key: CliOptionName): boolean {
+  return options[key] !== undefined;
+}
+
+function target(command: Command, options: CliOptions, calls: number): Target {
+  const embeddedFlags = EMBEDDED_ONLY.filter((key) => given(options, key));
+  if (command === 'calibrate') {
+    const rtpengineFlags = (['rtpengine', ...EMBEDDED_ONLY] as const).filter((key) => given(options, key));
+    const first = rtpengineFlags[0];
+    if (first !== undefined) {
+      throw new PlanError(
+        `--${flagFor(first)} does not apply to calibrate (its legs send straight to each other, no rtpengine): ` +
+          `drop it, or leave out calibrate to benchmark rtpengine`,
+      );
+    }
+    return { kind: 'direct' };
+  }
+  if (options.rtpengine !== undefined) {
+    const firstEmbedded = embeddedFlags[0];
+    if (firstEmbedded !== undefined) {
+      throw new PlanError(
+        `--${flagFor(firstEmbedded)} only applies to the rtpengine that rtp-bench starts itself, but ` +
+          `--rtpengine ${quoteValue(options.rtpengine)} names running instances: drop --${flagFor(firstEmbedded)} or --rtpengine`,
+      );
+    }
+    const endpoints: Endpoint[] = withUnits('rtpengine', options.rtpengine, parseEndpoints);
+    return { kind: 'remote', endpoints };
+  }
+  const workers = integer('workers', options.workers ?? DEFAULTS.workers, LIMITS.workers, 'rtpengine instances to start');
+  const binary = options.rtpengineBin ?? DEFAULTS.rtpengineBin;
+  if (binary.trim() === '') fail('rtpengineBin', binary, 'is empty', 'the rtpengine daemon to run, a name on PATH or a path');
+  const logLevel = integer(
+    'rtpengineLogLevel',
+    options.rtpengineLogLevel ?? DEFAULTS.rtpengineLogLevel,
+    LIMITS.rtpengineLogLevel,
+    'a syslog level',
+  );
+  let portRange: PortRange | null = null;
+  if (options.rtpenginePorts !== undefined) {
+    portRange = mediaPorts('rtpenginePorts', options.rtpenginePorts);
+    // A necessary condition however the coordinator lays instances out: each one carries its share of the calls.
+    const perWorker = Math.ceil(calls / workers);
+    const fits = callsIn(portRange);
+    if (fits < perWorker) {
+      throw new PlanError(
+        `--rtpengine-ports ${options.rtpenginePorts} holds ${fits} calls per rtpengine (${PORTS_PER_CALL} ports each) ` +
+          `but each of ${workers} worker${workers === 1 ? '' : 's'} gets up to ${perWorker}: widen the range, add --workers or lower --calls`,
+      );
+    }
+  }
+  return { kind: 'embedded', workers, binary, portRange, logLevel };
+}
+
+function slo(options: CliOptions): Slo {
+  const result: Slo = {};
+  if (options.maxLoss !== undefined) result.maxLossPct = percent('maxLoss', options.maxLoss);
+  if (options.maxJitter !== undefined) result.maxJitterMs = milliseconds('maxJitter', options.maxJitter);
+  if (options.maxLatency !== undefined) result.maxLatencyMs = milliseconds('maxLatency', options.maxLatency);
+  if (options.maxSetup !== undefined) result.maxSetupMs = milliseconds('maxSetup', options.maxSetup);
+  if (options.minMos !== undefined) {
+    result.minMos = decimal('minMos', options.minMos, LIMITS.mos, `a MOS from ${LIMITS.mos.min} to ${LIMITS.mos.max} (the E-model's best), e.g. 3.5`);
+  }
+  if (options.maxFailed !== undefined) result.maxFailedPct = percent('maxFailed', options.maxFailed);
+  return result;
+}
+
+function progress(options: CliOptions): RunPlan['progress'] {
+  if (options.quiet === true) {
+    if (options.progress !== undefined && options.progress.trim().toLowerCase() !== 'off') {
+      throw new PlanError(`--quiet turns progress off but --progress ${quoteValue(options.progress)} asks for it: give only one of them`);
+    }
+    return 'off';
+  }
+  return oneOf('progress', options.progress ?? DEFAULTS.progress, PROGRESS_MODES);
+}
+
+function audioCheckShare(value: string): number {
+  const expected = 'a share of calls from 0 to 1, e.g. 0.2 (or a percentage, 20%)';
+  if (value.trim().endsWith('%')) return percent('audioCheckShare', value) / 100;
+  return decimal('audioCheckShare', value, { min: 0, max: 1 }, expected);
+}
+
+/**
+ * Validates the options for `command` and fills in defaults. Throws PlanError with a one-line message naming the
+ * flag and value at the first problem found.
+ */
+export function buildPlan(command: Command, options: CliOptions, host: HostFacts = currentHost()): RunPlan {
+  if (options.calls === undefined) {
+    throw new PlanError(`--calls is required: expected the number of concurrent calls, from ${LIMITS.calls.min} to ${LIMITS.calls.max}, e.g. --calls 50`);
+  }
+  const calls = integer('calls', options.calls, LIMITS.calls, 'concurrent calls');
+  const planTarget = target(command, options, calls);
+
+  const rampPerSec = withUnits('ramp', options.ramp ?? DEFAULTS.ramp, parseRate);
+  const holdMs = duration('hold', options.hold ?? DEFAULTS.hold, LIMITS.holdMs, 'a duration from 0 to 24h, e.g. 20s, 2m or 1m30s');
+
+  const pairText = options.codecPair ?? DEFAULTS.codecPair;
+  const pair = parseCodecPair('codecPair', pairText);
+  if (command === 'calibrate' && pair.transcoded) {
+    fail('codecPair', pairText, 'needs transcoding, which calibrate cannot do with no rtpengine between the legs', `the same codec on both legs, e.g. ${pair.a.name}:${pair.a.name}`);
+  }
+
+  const threadsDefault = Math.max(1, Math.min(host.parallelism, Math.ceil(calls / CALLS_PER_THREAD)));
+  const threads = options.threads === undefined ? threadsDefault : integer('threads', options.threads, LIMITS.threads, 'media worker threads');
+
+  const ip = localIp(options.localIp ?? DEFAULTS.localIp, host);
+  const portsText = options.localPorts ?? DEFAULTS.localPorts;
+  const localPorts = mediaPorts('localPorts', portsText);
+  const fits = callsIn(localPorts);
+  if (fits < calls) {
+    const which = options.localPorts === undefined ? `--local-ports ${portsText} (the default)` : `--local-ports ${portsText}`;
+    const advice =
+      calls > MAX_CALLS_PER_ADDRESS
+        ? `, more than any range on one address holds (${MAX_CALLS_PER_ADDRESS}): lower --calls`
+        : ': widen the range or lower --calls';
+    throw new PlanError(
+      `${which} holds ${fits} calls (${PORTS_PER_CALL} ports each: RTP and RTCP for two legs) but --calls is ${calls}${advice}`,
+    );
+  }
+
+  const rtcp = oneOf('rtcp', options.rtcp ?? DEFAULTS.rtcp, RTCP_MODES);
+  if (command === 'calibrate' && rtcp === 'generate') {
+    fail('rtcp', options.rtcp ?? '', 'makes rtpengine generate RTCP, but calibrate has no rtpengine', 'on or off');
+  }
+
+  return {
+    calls,
+    rampPerSec,
+    holdMs,
+    codecPair: pair,
+    target: planTarget,
+    threads,
+    localIp: ip,
+    localPorts,
+    rtcp,
+    output: options.output === undefined ? null : outputFile(options.output),
+    json: options.json === true,
+    progress: progress(options),
+    slo: slo(options),
+    ngTimeoutMs: duration('ngTimeout', options.ngTimeout ?? DEFAULTS.ngTimeout, LIMITS.ngTimeoutMs, 'a duration from 1ms to 10m, e.g. 5s'),
+    ngInFlight: integer('ngInFlight', options.ngInFlight ?? DEFAULTS.ngInFlight, LIMITS.ngInFlight, 'ng requests in flight'),
+    audioCheckShare: audioCheckShare(options.audioCheckShare ?? DEFAULTS.audioCheckShare),
+  };
+}

@@ -1,0 +1,359 @@
+/**
+ * Local rtpengine daemons: started in the foreground as children of this process, ready once they answer an ng
+ * ping, stopped by PID. Their log stays in memory (the last lines only) so a failure can show it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { NgClient, NgUnreachableError } from '../ng/client.js';
+
+export interface StartRtpengineOptions {
+  /** Path or name on PATH. Default "rtpengine". */
+  binary?: string;
+  /** Loopback or local address: rtpengine's media interface and its ng address. */
+  address: string;
+  /** ng port; default: a free one. */
+  ngPort?: number;
+  portMin: number;
+  portMax: number;
+  /** -L: 5 (notice) by default; 7 makes the control plane about 4x slower. */
+  logLevel?: number;
+  extraArgs?: string[];
+  /** Default 10000. */
+  readyTimeoutMs?: number;
+}
+
+export interface LocalRtpengine {
+  address: string;
+  ngPort: number;
+  pid: number;
+  /** As the binary reports it, e.g. "10.5.3.5-1+deb12u1". */
+  version: string;
+  /** The command line it runs with, binary excluded. */
+  args: string[];
+  portMin: number;
+  portMax: number;
+  /** The last lines it logged (at most LOG_LINES_KEPT), oldest first. */
+  logTail(lines?: number): string[];
+  /** SIGTERM, then SIGKILL after 3 s; resolves once it has exited. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export class RtpengineNotInstalledError extends Error {
+  override readonly name = 'RtpengineNotInstalledError';
+  constructor(readonly binary: string) {
+    super(
+      `rtpengine is not installed (cannot run "${binary}"): on Debian/Ubuntu run ` +
+        '`apt-get install -y --no-install-recommends rtpengine-daemon`, or give the path of the rtpengine binary',
+    );
+  }
+}
+
+/** rtpengine exited before it was ready, or was not ready in time. */
+export class RtpengineStartError extends Error {
+  override readonly name = 'RtpengineStartError';
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly signal: string | null,
+    readonly logTail: string[],
+  ) {
+    super(message);
+  }
+}
+
+const LOG_LINES_KEPT = 200;
+const LOG_LINES_SHOWN = 20;
+const STOP_GRACE_MS = 3000;
+const DEFAULT_READY_TIMEOUT_MS = 10_000;
+/** One ping attempt during start-up; a refused one comes back at once, so this only bounds a silent daemon. */
+const READY_PING_TIMEOUT_MS = 200;
+/** Pause after a refused ping: rtpengine opens its ng socket some milliseconds after exec. */
+const READY_RETRY_MS = 10;
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** A crashed or exiting run must not leave daemons behind: 'exit' handlers must be synchronous, so SIGKILL. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) {
+      try {
+        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+class LogRing {
+  private readonly lines: string[] = [];
+  private partial = '';
+
+  push(chunk: string): void {
+    const parts = (this.partial + chunk).split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) this.add(line);
+  }
+
+  flush(): void {
+    if (this.partial) this.add(this.partial);
+    this.partial = '';
+  }
+
+  tail(n: number): string[] {
+    return this.lines.slice(-Math.max(0, n));
+  }
+
+  private add(line: string): void {
+    this.lines.push(line.replace(/\r$/, ''));
+    if (this.lines.length > LOG_LINES_KEPT) this.lines.shift();
+  }
+}
+
+function formatTail(lines: string[]): string {
+  return lines.length === 0 ? '  (it logged nothing)' : lines.map((l) => `  ${l}`).join('\n');
+}
+
+/** A UDP port nobody has bound on `address` right now (the kernel's choice of an ephemeral port). */
+export async function freeUdpPort(address: string): Promise<number> {
+  const socket = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, address, () => resolve());
+    });
+    return socket.address().port;
+  } finally {
+    socket.close();
+  }
+}
+
+/** Whether a UDP port on `address` can be bound now (fails when another socket, e.g. an rtpengine, holds it). */
+async function udpPortFree(address: string, port: number): Promise<boolean> {
+  const socket = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, address, () => resolve());
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    try {
+      socket.close();
+    } catch {
+      // Never bound.
+    }
+  }
+}
+
+/**
+ * `count` consecutive UDP ports, starting at an even port, that are all free on `address` right now: a media
+ * range for a daemon that other daemons on the machine (another test, another run) do not use. Picked at random
+ * in [low, high) so that concurrent callers rarely collide. The default window lies above rtp-bench's own client
+ * ports (20000-29999) and embedded workers (10000-19999) and below Linux's ephemeral ports (32768 up), which the
+ * kernel hands to any socket bound to port 0.
+ */
+export async function freeUdpPortRange(address: string, count: number, low = 30000, high = 32768): Promise<{ min: number; max: number }> {
+  if (!Number.isInteger(count) || count < 1 || high - low < count) throw new RangeError(`cannot fit ${count} ports into ${low}-${high - 1}`);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const min = low + 2 * Math.floor((Math.random() * (high - low - count)) / 2);
+    let free = true;
+    for (let p = min; p < min + count && free; p++) free = await udpPortFree(address, p);
+    if (free) return { min, max: min + count - 1 };
+  }
+  throw new Error(`found no ${count} free consecutive UDP ports on ${address} between ${low} and ${high - 1} in 50 tries`);
+}
+
+/** Runs `binary --version` (it prints "Version: 10.5.3.5-1+deb12u1" on stderr) and returns the version. */
+export async function rtpengineVersion(binary = 'rtpengine'): Promise<string> {
+  const child = spawn(binary, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') reject(new RtpengineNotInstalledError(binary));
+      else if (err.code === 'EACCES') reject(new Error(`"${binary}" is not executable: give the path of the rtpengine binary`));
+      else reject(new Error(`cannot run "${binary} --version": ${err.message}`));
+    });
+    child.once('close', (c) => resolve(c));
+  });
+  const m = /Version:\s*(\S+)/.exec(out);
+  if (code !== 0 || !m) {
+    throw new Error(`"${binary} --version" did not print an rtpengine version (exit code ${code}): is it rtpengine? It printed: ${out.trim().slice(0, 200) || 'nothing'}`);
+  }
+  return m[1]!;
+}
+
+function checkOptions(o: StartRtpengineOptions): void {
+  const port = (what: string, p: number): void => {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`${what} ${p} is not a UDP port (1-65535)`);
+  };
+  port('rtpengine media port-min', o.portMin);
+  port('rtpengine media port-max', o.portMax);
+  // rtpengine 10.5 starts with an inverted range and then fails every offer: refuse it here instead.
+  if (o.portMin > o.portMax) throw new RangeError(`rtpengine media port range ${o.portMin}-${o.portMax} is inverted: port-min must not exceed port-max`);
+  if (o.ngPort !== undefined) port('rtpengine ng port', o.ngPort);
+  if (o.ngPort !== undefined && o.ngPort >= o.portMin && o.ngPort <= o.portMax) {
+    throw new RangeError(`rtpengine ng port ${o.ngPort} lies inside its media port range ${o.portMin}-${o.portMax}: choose another`);
+  }
+  const level = o.logLevel ?? 5;
+  if (!Number.isInteger(level) || level < 0 || level > 7) throw new RangeError(`rtpengine log level ${level} must be 0-7`);
+}
+
+export async function startRtpengine(o: StartRtpengineOptions): Promise<LocalRtpengine> {
+  checkOptions(o);
+  const binary = o.binary ?? 'rtpengine';
+  // Also proves the binary exists before anything is spawned for real.
+  const version = await rtpengineVersion(binary);
+  let ngPort = o.ngPort;
+  if (ngPort === undefined) {
+    do ngPort = await freeUdpPort(o.address);
+    while (ngPort >= o.portMin && ngPort <= o.portMax);
+  } else if (!(await udpPortFree(o.address, ngPort))) {
+    // rtpengine binds its ng socket with address reuse, so it would start anyway and share the port with whoever
+    // holds it, answering only some of the requests: refuse up front.
+    throw new RtpengineStartError(
+      `ng port ${o.address}:${ngPort} is already in use (another rtpengine?): stop that process or choose another port`,
+      null,
+      null,
+      [],
+    );
+  }
+  const hostPort = isIPv6(o.address) ? `[${o.address}]:${ngPort}` : `${o.address}:${ngPort}`;
+  const args = [
+    '--config-file=none',
+    `--interface=${o.address}`,
+    `--listen-ng=${hostPort}`,
+    '--foreground',
+    '--log-stderr',
+    '--table=-1',
+    '--delete-delay=0',
+    `--port-min=${o.portMin}`,
+    `--port-max=${o.portMax}`,
+    '-L',
+    String(o.logLevel ?? 5),
+    ...(o.extraArgs ?? []),
+  ];
+
+  const log = new LogRing();
+  // Its own process group: a Ctrl-C on the terminal reaches only rtp-bench, which must still delete its calls in
+  // this rtpengine and then stops it by PID (the exit hook kills it if rtp-bench dies first).
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', () => {
+      running.add(child);
+      resolve();
+    });
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new RtpengineNotInstalledError(binary) : new Error(`cannot start "${binary}": ${err.message}`, { cause: err })),
+    );
+  });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => log.push(d));
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      running.delete(child);
+      resolve();
+    });
+  });
+  // 'exit' can come before the pipes are drained; the log is complete only on 'close'.
+  const closed = new Promise<void>((resolve) => child.once('close', () => (log.flush(), resolve())));
+  installExitHook();
+  await spawned;
+  const pid = child.pid!;
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      if (exitInfo === null) {
+        kill(pid, 'SIGTERM');
+        const grace = setTimeout(() => kill(pid, 'SIGKILL'), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(grace);
+      }
+      await closed;
+    })();
+    return stopping;
+  };
+
+  const readyTimeoutMs = o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const what = `rtpengine (${binary}, pid ${pid}) on ${hostPort}`;
+  try {
+    await waitReady(o.address, ngPort, readyTimeoutMs, () => exitInfo !== null, exited);
+  } catch (err) {
+    const failedExit: { code: number | null; signal: NodeJS.Signals | null } | null = exitInfo;
+    await stop();
+    const tail = log.tail(LOG_LINES_SHOWN);
+    if (failedExit !== null) {
+      const { code, signal } = failedExit;
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      // 10.5 exits with 255 and prints nothing for an unknown option.
+      const hint = code === 255 && tail.length === 0 ? ' (rtpengine 10.5 does this silently for an unknown command-line option: check extraArgs)' : '';
+      throw new RtpengineStartError(`${what} ${how} before answering an ng ping${hint}; its last log lines:\n${formatTail(tail)}`, code, signal, tail);
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    throw new RtpengineStartError(
+      `${what} did not answer an ng ping within ${readyTimeoutMs} ms (${why}) and was stopped; its last log lines:\n${formatTail(tail)}`,
+      null,
+      null,
+      tail,
+    );
+  }
+
+  return {
+    address: o.address,
+    ngPort,
+    pid,
+    version,
+    args,
+    portMin: o.portMin,
+    portMax: o.portMax,
+    logTail: (lines = LOG_LINES_SHOWN) => log.tail(lines),
+    stop,
+  };
+}
+
+function kill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Pings until one is answered, the daemon exits, or the deadline passes (bounded, never a fixed sleep). */
+async function waitReady(address: string, port: number, timeoutMs: number, hasExited: () => boolean, exited: Promise<void>): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  const client = await NgClient.open({ host: address, port, timeoutMs: READY_PING_TIMEOUT_MS, retransmitMs: READY_PING_TIMEOUT_MS / 4, maxInFlight: 1 });
+  let lastError: Error = new Error('no reply yet');
+  try {
+    for (;;) {
+      if (hasExited()) throw new Error('exited');
+      const left = deadline - performance.now();
+      if (left <= 0) throw lastError;
+      const ping = client.ping().then(
+        () => null,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+      const failure = await Promise.race([ping, exited.then(() => new Error('exited'))]);
+      if (failure === null) return;
+      lastError = failure;
+      // A refused ping comes back at once: pause briefly (or until the daemon dies) before the next one.
+      if (failure instanceof NgUnreachableError) {
+        await Promise.race([new Promise((r) => setTimeout(r, Math.min(READY_RETRY_MS, left))), exited]);
+      }
+    }
+  } finally {
+    await client.close();
+  }
+}

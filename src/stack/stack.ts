@@ -1,0 +1,113 @@
+/**
+ * Where the calls go: the rtpengine workers of a run, each with its ng client, and which worker takes the next
+ * call. Embedded workers are started here and stopped at the end; remote ones are only pinged.
+ */
+import { NgClient } from '../ng/client.js';
+import { startRtpengine, rtpengineVersion, type LocalRtpengine } from './rtpengine.js';
+import { PORTS_PER_CALL } from '../ports.js';
+import type { Endpoint, RunPlan } from '../run-plan.js';
+
+export interface Worker {
+  /** "host:port" of its ng control socket. */
+  name: string;
+  ng: NgClient;
+  local: LocalRtpengine | null;
+  activeCalls: number;
+  version: string | null;
+}
+
+/**
+ * Embedded workers' media ports: below the client side's default 20000-29999 and below Linux's ephemeral range
+ * (32768-60999), where the kernel would hand the same ports to other sockets.
+ */
+const EMBEDDED_PORT_BASE = 10000;
+const EMBEDDED_PORT_TOP = 19999;
+/** Headroom over 4 ports per call: rtpengine hands ports out in no particular order and frees them with the call. */
+const PORT_HEADROOM = 1.25;
+
+export class StackError extends Error {}
+
+export class Stack {
+  private next = 0;
+
+  private constructor(readonly workers: Worker[], readonly kind: 'embedded' | 'remote') {}
+
+  /** Starts (embedded) or reaches (remote) every worker; on any failure, stops what it started and throws. */
+  static async start(plan: RunPlan, onStatus: (line: string) => void = () => undefined): Promise<Stack> {
+    const target = plan.target;
+    if (target.kind === 'direct') throw new StackError('direct mode has no rtpengine stack');
+    const workers: Worker[] = [];
+    const stack = new Stack(workers, target.kind);
+    try {
+      if (target.kind === 'embedded') {
+        const version = await rtpengineVersion(target.binary);
+        const ranges = embeddedPortRanges(plan.calls, target.workers, target.portRange);
+        for (let i = 0; i < target.workers; i++) {
+          const range = ranges[i]!;
+          const address = `127.0.0.${i + 1}`;
+          onStatus(`starting rtpengine ${version} on ${address}, media ports ${range.min}-${range.max}`);
+          const local = await startRtpengine({
+            binary: target.binary,
+            address,
+            portMin: range.min,
+            portMax: range.max,
+            logLevel: target.logLevel,
+          });
+          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, activeCalls: 0, version };
+          workers.push(worker);
+        }
+      } else {
+        for (const endpoint of target.endpoints) {
+          const ng = await openClient(plan, endpoint);
+          workers.push({ name: ng.endpoint, ng, local: null, activeCalls: 0, version: null });
+          await ng.ping();
+        }
+      }
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+    return stack;
+  }
+
+  /** The worker with the fewest calls; ties go round-robin so equal workers fill evenly. */
+  choose(): Worker {
+    const n = this.workers.length;
+    let best = this.workers[this.next % n]!;
+    for (let k = 1; k < n; k++) {
+      const w = this.workers[(this.next + k) % n]!;
+      if (w.activeCalls < best.activeCalls) best = w;
+    }
+    this.next = (this.workers.indexOf(best) + 1) % n;
+    return best;
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.workers) {
+      await w.ng.close();
+      await w.local?.stop();
+    }
+  }
+}
+
+async function openClient(plan: RunPlan, endpoint: Endpoint): Promise<NgClient> {
+  return NgClient.open({ host: endpoint.host, port: endpoint.port, timeoutMs: plan.ngTimeoutMs, maxInFlight: plan.ngInFlight });
+}
+
+/**
+ * Media port ranges for embedded workers: distinct per worker, each sized for its share of the calls.
+ * A range given on the command line is split between the workers as it is (too small on purpose is allowed:
+ * that is how "Ran out of ports" is tested).
+ */
+export function embeddedPortRanges(calls: number, workers: number, given: { min: number; max: number } | null): { min: number; max: number }[] {
+  if (given !== null) {
+    const size = Math.floor((given.max - given.min + 1) / workers);
+    if (size < PORTS_PER_CALL) throw new StackError(`--rtpengine-ports ${given.min}-${given.max} is too small to split over ${workers} workers`);
+    return Array.from({ length: workers }, (_, i) => ({ min: given.min + i * size, max: given.min + (i + 1) * size - 1 }));
+  }
+  const perWorker = Math.ceil((Math.ceil(calls / workers) * PORTS_PER_CALL * PORT_HEADROOM) / 2) * 2 + 16;
+  if (EMBEDDED_PORT_BASE + perWorker * workers > EMBEDDED_PORT_TOP + 1) {
+    throw new StackError(`${calls} calls need ${perWorker * workers} rtpengine ports, more than ${EMBEDDED_PORT_BASE}-${EMBEDDED_PORT_TOP} holds: give a bigger range with --rtpengine-ports`);
+  }
+  return Array.from({ length: workers }, (_, i) => ({ min: EMBEDDED_PORT_BASE + i * perWorker, max: EMBEDDED_PORT_BASE + (i + 1) * perWorker - 1 }));
+}

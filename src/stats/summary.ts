@@ -1,0 +1,137 @@
+/**
+ * The run's summary: counts from the call records, distributions from the merged histograms. Per-call and
+ * per-stream values (setup, loss, MOS) are recorded here, one sample each; per-packet values (latency, jitter,
+ * send lateness) were recorded in the media threads and merged call by call.
+ */
+import { MetricSet, type MetricName, type Percentiles } from './histogram.js';
+import type { Cost } from './cost-window.js';
+import type { CallRecord } from '../call.js';
+
+export interface GeneratorHealth {
+  threads: number;
+  /** Process CPU, percent of one core (can exceed 100 with several threads), over `costWindow`. */
+  cpuPct: number;
+  /** CPU microseconds per packet operation (one send or one receive of RTP), the generator's cost figure. */
+  cpuUsPerPacketOp: number | null;
+  /** "hold": measured while every call was up (steady state); "run": the hold was too short, whole run. */
+  costWindow: 'hold' | 'run';
+  sendLatenessMs: Percentiles | null;
+  /** Set when the generator, not the system under test, probably limited the figures. */
+  saturated: string | null;
+}
+
+export interface Summary {
+  interrupted: boolean;
+  wallMs: number;
+  calls: { attempted: number; ok: number; failed: number; failedByCause: Record<string, number> };
+  packets: { sent: number; received: number; lost: number; lossPct: number; transcodingTail: number; duplicates: number; late: number; malformed: number; wrongPayloadType: number };
+  rtcp: { sent: number; received: number; malformed: number };
+  lossPct: Percentiles | null;
+  jitterMs: Percentiles | null;
+  transitJitterMs: Percentiles | null;
+  latencyMs: Percentiles | null;
+  offerMs: Percentiles | null;
+  answerMs: Percentiles | null;
+  setupMs: Percentiles | null;
+  firstMediaMs: Percentiles | null;
+  deleteMs: Percentiles | null;
+  mos: Percentiles | null;
+  rtpengineMos: Percentiles | null;
+  audioCheck: { checked: number; passed: number; failed: number };
+  generator: GeneratorHealth;
+}
+
+export interface RunMeasure {
+  wallMs: number;
+  cost: Cost;
+  costWindow: 'hold' | 'run';
+  threads: number;
+  interrupted: boolean;
+}
+
+/** Send lateness p99 above this means the pacing loop could not keep up (a healthy Node loop stays under ~2 ms). */
+const LATENESS_SATURATED_MS = 5;
+
+export function summarize(records: readonly CallRecord[], metrics: MetricSet, measure: RunMeasure): Summary {
+  const failedByCause: Record<string, number> = {};
+  const packets = { sent: 0, received: 0, lost: 0, lossPct: 0, transcodingTail: 0, duplicates: 0, late: 0, malformed: 0, wrongPayloadType: 0 };
+  const rtcp = { sent: 0, received: 0, malformed: 0 };
+  const audioCheck = { checked: 0, passed: 0, failed: 0 };
+  let ok = 0;
+  for (const call of records) {
+    if (call.status === 'ok') ok++;
+    else if (call.failure) failedByCause[call.failure.cause] = (failedByCause[call.failure.cause] ?? 0) + 1;
+    record(metrics, 'offerMs', call.offerMs);
+    record(metrics, 'answerMs', call.answerMs);
+    record(metrics, 'setupMs', call.setupMs);
+    record(metrics, 'deleteMs', call.deleteMs);
+    record(metrics, 'firstMediaMs', call.firstMediaMs.a);
+    record(metrics, 'firstMediaMs', call.firstMediaMs.b);
+    for (const s of call.streams) {
+      packets.sent += s.sent;
+      packets.received += s.received;
+      packets.lost += s.lost;
+      packets.transcodingTail += s.tail;
+      packets.duplicates += s.duplicates;
+      packets.late += s.late;
+      packets.malformed += s.malformed;
+      packets.wrongPayloadType += s.wrongPayloadType;
+      if (s.sent > 0) metrics.record('lossPct', s.lossPct);
+      record(metrics, 'mos', s.mos);
+      if (s.audio.checked) {
+        audioCheck.checked++;
+        if (s.audio.passed) audioCheck.passed++;
+        else audioCheck.failed++;
+      }
+    }
+    for (const leg of call.rtcp ? [call.rtcp.a, call.rtcp.b] : []) {
+      rtcp.sent += leg.sent;
+      rtcp.received += leg.received;
+      rtcp.malformed += leg.malformed;
+    }
+    for (const m of call.rtpengine?.mos ?? []) record(metrics, 'rtpengineMos', m);
+  }
+  const deliverable = packets.sent - packets.transcodingTail;
+  packets.lossPct = deliverable > 0 ? (packets.lost * 100) / deliverable : 0;
+
+  const lateness = metrics.summary('sendLatenessMs');
+  const cpuPct = measure.cost.cpuPct;
+  let saturated: string | null = null;
+  if (lateness !== null && lateness.p99 > LATENESS_SATURATED_MS) {
+    saturated = `send lateness p99 ${lateness.p99.toFixed(1)} ms: the generator could not keep its schedule; add --threads or lower the load before blaming rtpengine`;
+  } else if (cpuPct > 90 * measure.threads) {
+    saturated = `generator CPU ${cpuPct.toFixed(0)}% with ${measure.threads} thread(s): it is near its limit`;
+  }
+
+  return {
+    interrupted: measure.interrupted,
+    wallMs: measure.wallMs,
+    calls: { attempted: records.length, ok, failed: records.length - ok, failedByCause },
+    packets,
+    rtcp,
+    lossPct: metrics.summary('lossPct'),
+    jitterMs: metrics.summary('jitterMs'),
+    transitJitterMs: metrics.summary('transitJitterMs'),
+    latencyMs: metrics.summary('latencyMs'),
+    offerMs: metrics.summary('offerMs'),
+    answerMs: metrics.summary('answerMs'),
+    setupMs: metrics.summary('setupMs'),
+    firstMediaMs: metrics.summary('firstMediaMs'),
+    deleteMs: metrics.summary('deleteMs'),
+    mos: metrics.summary('mos'),
+    rtpengineMos: metrics.summary('rtpengineMos'),
+    audioCheck,
+    generator: {
+      threads: measure.threads,
+      cpuPct,
+      cpuUsPerPacketOp: measure.cost.usPerPacketOp,
+      costWindow: measure.costWindow,
+      sendLatenessMs: lateness,
+      saturated,
+    },
+  };
+}
+
+function record(metrics: MetricSet, name: MetricName, value: number | null): void {
+  if (value !== null && Number.isFinite(value)) metrics.record(name, value);
+}

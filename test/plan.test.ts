@@ -1,0 +1,321 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PlanError, buildPlan, flagFor, type CliOptions, type Command, type HostFacts } from '../src/plan.js';
+import { codecPair } from '../src/profile.js';
+import type { RunPlan } from '../src/run-plan.js';
+
+/** A made-up machine, so the --local-ip and --threads expectations do not depend on where the tests run. */
+const HOST: HostFacts = { addresses: ['127.0.0.1', '::1', '10.1.2.3', 'fd00::7'], parallelism: 8 };
+
+function plan(options: CliOptions, command: Command = 'run', host: HostFacts = HOST): RunPlan {
+  return buildPlan(command, options, host);
+}
+
+function rejects(options: CliOptions, message: string, command: Command = 'run'): void {
+  assert.throws(
+    () => plan(options, command),
+    (err: unknown) => {
+      assert.ok(err instanceof PlanError, `expected a PlanError, got ${String(err)}`);
+      assert.equal(err.message, message);
+      assert.ok(!err.message.includes('\n'), 'one line');
+      return true;
+    },
+  );
+}
+
+test('the main job maps onto every RunPlan field, defaults filled in', () => {
+  const pair = codecPair('opus', 'pcmu');
+  assert.ok(pair);
+  const expected: RunPlan = {
+    calls: 50,
+    rampPerSec: 10,
+    holdMs: 20_000,
+    codecPair: pair,
+    target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5 },
+    threads: 1,
+    localIp: '127.0.0.1',
+    localPorts: { min: 20000, max: 29999 },
+    rtcp: 'on',
+    output: null,
+    json: false,
+    progress: 'auto',
+    slo: {},
+    ngTimeoutMs: 5_000,
+    ngInFlight: 64,
+    audioCheckShare: 0.2,
+  };
+  const actual = plan({ calls: '50', ramp: '10/s', hold: '20s', codecPair: 'opus:pcmu' });
+  assert.deepEqual(actual, expected);
+  assert.equal(actual.codecPair.a.name, 'opus');
+  assert.equal(actual.codecPair.b.name, 'pcmu');
+  assert.equal(actual.codecPair.transcoded, true);
+});
+
+test('every flag given maps onto the plan (remote target, SLOs, output)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-plan-'));
+  try {
+    const actual = plan({
+      calls: '1000',
+      ramp: '600/min',
+      hold: '1m30s',
+      codecPair: 'PCMA:pcma',
+      rtpengine: '10.0.0.5:2223,[::1]:22222',
+      threads: '2',
+      localIp: '10.1.2.3',
+      localPorts: '40000-49999',
+      rtcp: 'generate',
+      output: join(dir, 'runs', 'a.json'),
+      json: true,
+      quiet: true,
+      maxLoss: '0.5%',
+      maxJitter: '30',
+      maxLatency: '0.05s',
+      maxSetup: '200ms',
+      minMos: '4',
+      maxFailed: '1',
+      ngTimeout: '2s',
+      ngInFlight: '16',
+      audioCheckShare: '50%',
+    });
+    assert.deepEqual(actual.target, {
+      kind: 'remote',
+      endpoints: [
+        { host: '10.0.0.5', port: 2223 },
+        { host: '::1', port: 22222 },
+      ],
+    });
+    assert.equal(actual.calls, 1000);
+    assert.equal(actual.rampPerSec, 10);
+    assert.equal(actual.holdMs, 90_000);
+    assert.equal(actual.codecPair.a.name, 'pcma');
+    assert.equal(actual.codecPair.transcoded, false);
+    assert.equal(actual.threads, 2);
+    assert.equal(actual.localIp, '10.1.2.3');
+    assert.deepEqual(actual.localPorts, { min: 40000, max: 49999 });
+    assert.equal(actual.rtcp, 'generate');
+    assert.equal(actual.output, join(dir, 'runs', 'a.json'));
+    assert.equal(actual.json, true);
+    assert.equal(actual.progress, 'off');
+    assert.deepEqual(actual.slo, {
+      maxLossPct: 0.5,
+      maxJitterMs: 30,
+      maxLatencyMs: 50,
+      maxSetupMs: 200,
+      minMos: 4,
+      maxFailedPct: 1,
+    });
+    assert.equal(actual.ngTimeoutMs, 2_000);
+    assert.equal(actual.ngInFlight, 16);
+    assert.equal(actual.audioCheckShare, 0.5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the embedded rtpengine flags reach the target; --hold 0 is allowed', () => {
+  const actual = plan({
+    calls: '100',
+    hold: '0',
+    workers: '4',
+    rtpenginePorts: '30000-39999',
+    rtpengineBin: '/usr/bin/rtpengine',
+    rtpengineLogLevel: '7',
+  });
+  assert.equal(actual.holdMs, 0);
+  assert.deepEqual(actual.target, {
+    kind: 'embedded',
+    workers: 4,
+    binary: '/usr/bin/rtpengine',
+    portRange: { min: 30000, max: 39999 },
+    logLevel: 7,
+  });
+});
+
+test('--threads defaults to one per 400 calls, at most one per core', () => {
+  assert.equal(plan({ calls: '1' }).threads, 1);
+  assert.equal(plan({ calls: '401' }).threads, 2);
+  assert.equal(plan({ calls: '1000', localPorts: '20000-29999' }).threads, 3);
+  assert.equal(plan({ calls: '5000', localPorts: '20000-39999' }, 'run', { ...HOST, parallelism: 4 }).threads, 4);
+});
+
+test('calibrate targets the legs directly', () => {
+  const actual = plan({ calls: '20', codecPair: 'opus:opus', rtcp: 'off' }, 'calibrate');
+  assert.deepEqual(actual.target, { kind: 'direct' });
+  assert.equal(actual.rtcp, 'off');
+  assert.equal(actual.codecPair.transcoded, false);
+});
+
+test('--calls: missing, not a number, not whole, out of range', () => {
+  const expected = 'expected concurrent calls, a whole number from 1 to 100000';
+  rejects({}, '--calls is required: expected the number of concurrent calls, from 1 to 100000, e.g. --calls 50');
+  rejects({ calls: 'abc' }, `--calls abc is not a number: ${expected}`);
+  rejects({ calls: '' }, `--calls "" is not a number: ${expected}`);
+  rejects({ calls: '1e3' }, `--calls 1e3 is not a number: ${expected}`);
+  rejects({ calls: '1.5' }, `--calls 1.5 is not a whole number: ${expected}`);
+  rejects({ calls: '0' }, `--calls 0 is out of range: ${expected}`);
+  rejects({ calls: '-5' }, `--calls -5 is out of range: ${expected}`);
+  rejects({ calls: '100001' }, `--calls 100001 is out of range: ${expected}`);
+});
+
+test('other integer flags: --threads, --workers, --rtpengine-log-level, --ng-in-flight', () => {
+  rejects({ calls: '50', threads: '0' }, '--threads 0 is out of range: expected media worker threads, a whole number from 1 to 256');
+  rejects({ calls: '50', workers: '17' }, '--workers 17 is out of range: expected rtpengine instances to start, a whole number from 1 to 16');
+  rejects({ calls: '50', rtpengineLogLevel: '8' }, '--rtpengine-log-level 8 is out of range: expected a syslog level, a whole number from 0 to 7');
+  rejects({ calls: '50', ngInFlight: 'many' }, '--ng-in-flight many is not a number: expected ng requests in flight, a whole number from 1 to 10000');
+});
+
+test('bad units: --hold without a unit, --ramp in words, --ng-timeout 0', () => {
+  rejects(
+    { calls: '50', hold: '20' },
+    '--hold 20 has no unit: expected a duration like 20s, 2m, 1h, 500ms or 1m30s (did you mean 20s?)',
+  );
+  rejects(
+    { calls: '50', ramp: 'fast' },
+    '--ramp fast is not a rate: expected calls per second like 10/s, 600/min or 10 (a bare number is per second)',
+  );
+  rejects({ calls: '50', hold: '25h' }, '--hold 25h is out of range: expected a duration from 0 to 24h, e.g. 20s, 2m or 1m30s');
+  rejects({ calls: '50', ngTimeout: '0s' }, '--ng-timeout 0s is out of range: expected a duration from 1ms to 10m, e.g. 5s');
+});
+
+test('--codec-pair: unknown codec, with the known ones listed', () => {
+  rejects(
+    { calls: '50', codecPair: 'opus:g729' },
+    '--codec-pair opus:g729 names an unknown codec g729: expected A:B with known codecs: pcmu, pcma, opus',
+  );
+  rejects(
+    { calls: '50', codecPair: 'amr:amr' },
+    '--codec-pair amr:amr names an unknown codec amr: expected A:B with known codecs: pcmu, pcma, opus',
+  );
+});
+
+test('--codec-pair: malformed pairs', () => {
+  const expected = "expected A:B (leg A's codec : leg B's codec), e.g. opus:pcmu; known codecs: pcmu, pcma, opus";
+  rejects({ calls: '50', codecPair: 'opus' }, `--codec-pair opus is not a codec pair: ${expected}`);
+  rejects({ calls: '50', codecPair: 'opus:' }, `--codec-pair opus: is not a codec pair: ${expected}`);
+  rejects({ calls: '50', codecPair: 'a:b:c' }, `--codec-pair a:b:c is not a codec pair: ${expected}`);
+});
+
+test('--rtpengine: bad endpoints name the item at fault', () => {
+  const expected =
+    'expected HOST:PORT[,HOST:PORT...] with an IPv4 address, a host name or [IPv6], e.g. 127.0.0.1:22222 or [::1]:22222';
+  rejects({ calls: '50', rtpengine: '127.0.0.1' }, `--rtpengine 127.0.0.1 has no port: ${expected}`);
+  rejects(
+    { calls: '50', rtpengine: '127.0.0.1:22222,10.0.0.5:99999' },
+    `--rtpengine 127.0.0.1:22222,10.0.0.5:99999: 10.0.0.5:99999 has port 99999, out of range: ${expected}`,
+  );
+});
+
+test('--rtcp and --progress must be one of their modes', () => {
+  rejects({ calls: '50', rtcp: 'yes' }, '--rtcp yes is not a known mode: expected one of on, off, generate');
+  rejects({ calls: '50', progress: 'always' }, '--progress always is not a known mode: expected one of auto, on, off');
+});
+
+test('--local-ip must be loopback or on one of this machine\'s interfaces', () => {
+  const choices = "expected 127.0.0.1 (any 127.x.x.x) or one of this machine's addresses: 10.1.2.3";
+  rejects({ calls: '50', localIp: '192.0.2.1' }, `--local-ip 192.0.2.1 is not an address of this machine: ${choices}`);
+  rejects({ calls: '50', localIp: '0.0.0.0' }, `--local-ip 0.0.0.0 is not an address of this machine: ${choices}`);
+  rejects({ calls: '50', localIp: 'localhost' }, `--local-ip localhost is not an IP address: ${choices}`);
+  assert.equal(plan({ calls: '50', localIp: '127.4.5.6' }).localIp, '127.4.5.6');
+  assert.equal(plan({ calls: '50', localIp: '10.1.2.3' }).localIp, '10.1.2.3');
+  rejects({ calls: '50', localIp: 'fd00::7' }, `--local-ip fd00::7 is IPv6, which rtp-bench does not support yet: ${choices}`);
+});
+
+test('--local-ports too small for --calls, or starting on an odd port', () => {
+  rejects(
+    { calls: '50', localPorts: '20000-20099' },
+    '--local-ports 20000-20099 holds 25 calls (4 ports each: RTP and RTCP for two legs) but --calls is 50: widen the range or lower --calls',
+  );
+  rejects(
+    { calls: '2501' },
+    '--local-ports 20000-29999 (the default) holds 2500 calls (4 ports each: RTP and RTCP for two legs) but --calls is 2501: widen the range or lower --calls',
+  );
+  rejects(
+    { calls: '20000', localPorts: '2-65535' },
+    '--local-ports 2-65535 holds 16383 calls (4 ports each: RTP and RTCP for two legs) but --calls is 20000, more than any range on one address holds (16383): lower --calls',
+  );
+  rejects(
+    { calls: '50', localPorts: '20001-29999' },
+    '--local-ports 20001-29999 starts on an odd port: expected an even first port (RTP is even, RTCP = RTP + 1), e.g. 20000-29999',
+  );
+  assert.deepEqual(plan({ calls: '25', localPorts: '20000-20099' }).localPorts, { min: 20000, max: 20099 });
+});
+
+test('--rtpengine-ports must be even-based and hold each worker\'s share', () => {
+  rejects(
+    { calls: '50', rtpenginePorts: '30001-30999' },
+    '--rtpengine-ports 30001-30999 starts on an odd port: expected an even first port (RTP is even, RTCP = RTP + 1), e.g. 30000-30999',
+  );
+  rejects(
+    { calls: '101', workers: '2', rtpenginePorts: '30000-30199' },
+    '--rtpengine-ports 30000-30199 holds 50 calls per rtpengine (4 ports each) but each of 2 workers gets up to 51: widen the range, add --workers or lower --calls',
+  );
+});
+
+test('--output: a directory, a folder that cannot be created, a trailing slash', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-plan-'));
+  try {
+    const expected = 'expected a file name whose folder exists or can be created, e.g. results/run.json';
+    mkdirSync(join(dir, 'results'));
+    writeFileSync(join(dir, 'file'), '');
+    const folder = join(dir, 'results');
+    rejects({ calls: '50', output: folder }, `--output ${folder} is a directory: expected a file name, e.g. ${folder}/run.json`);
+    const underFile = join(dir, 'file', 'sub', 'run.json');
+    rejects({ calls: '50', output: underFile }, `--output ${underFile} cannot be created: ${join(dir, 'file')} is a file, not a folder: ${expected}`);
+    rejects({ calls: '50', output: `${folder}/` }, `--output ${folder}/ ends in a slash, so it names a folder: ${expected}`);
+    rejects({ calls: '50', output: '' }, `--output "" is empty: ${expected}`);
+    assert.equal(plan({ calls: '50', output: join(dir, 'new', 'deeper', 'run.json') }).output, join(dir, 'new', 'deeper', 'run.json'));
+    assert.equal(plan({ calls: '50', output: 'x.json' }).output, resolve('x.json'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('conflicting flags: embedded-only flags with --rtpengine, --quiet with --progress on', () => {
+  for (const [key, value] of [
+    ['workers', '2'],
+    ['rtpenginePorts', '30000-39999'],
+    ['rtpengineBin', '/opt/rtpengine'],
+    ['rtpengineLogLevel', '6'],
+  ] as const) {
+    const flag = flagFor(key);
+    rejects(
+      { calls: '50', rtpengine: '10.0.0.5:2223', [key]: value },
+      `--${flag} only applies to the rtpengine that rtp-bench starts itself, but --rtpengine 10.0.0.5:2223 names running instances: drop --${flag} or --rtpengine`,
+    );
+  }
+  rejects({ calls: '50', quiet: true, progress: 'on' }, '--quiet turns progress off but --progress on asks for it: give only one of them');
+  assert.equal(plan({ calls: '50', quiet: true, progress: 'off' }).progress, 'off');
+});
+
+test('calibrate rejects rtpengine flags, --rtcp generate and transcoding pairs', () => {
+  const drop = 'does not apply to calibrate (its legs send straight to each other, no rtpengine): drop it, or leave out calibrate to benchmark rtpengine';
+  rejects({ calls: '50', rtpengine: '10.0.0.5:2223' }, `--rtpengine ${drop}`, 'calibrate');
+  rejects({ calls: '50', workers: '2' }, `--workers ${drop}`, 'calibrate');
+  rejects({ calls: '50', rtpengineBin: 'rtpengine' }, `--rtpengine-bin ${drop}`, 'calibrate');
+  rejects(
+    { calls: '50', rtcp: 'generate' },
+    '--rtcp generate makes rtpengine generate RTCP, but calibrate has no rtpengine: expected on or off',
+    'calibrate',
+  );
+  rejects(
+    { calls: '50', codecPair: 'opus:pcmu' },
+    '--codec-pair opus:pcmu needs transcoding, which calibrate cannot do with no rtpengine between the legs: expected the same codec on both legs, e.g. opus:opus',
+    'calibrate',
+  );
+});
+
+test('SLO values out of range', () => {
+  const pct = 'expected a percentage from 0 to 100, e.g. 0.5 or 0.5%';
+  rejects({ calls: '50', maxLoss: '120' }, `--max-loss 120 is out of range: ${pct}`);
+  rejects({ calls: '50', maxFailed: 'none' }, `--max-failed none is not a number: ${pct}`);
+  rejects({ calls: '50', minMos: '6' }, "--min-mos 6 is out of range: expected a MOS from 1 to 4.5 (the E-model's best), e.g. 3.5");
+  rejects({ calls: '50', minMos: 'good' }, "--min-mos good is not a number: expected a MOS from 1 to 4.5 (the E-model's best), e.g. 3.5");
+  rejects({ calls: '50', maxJitter: '-1' }, '--max-jitter -1 is negative: expected milliseconds, 0 or more, e.g. 30 or 30ms or 0.5s');
+  rejects(
+    { calls: '50', audioCheckShare: '1.5' },
+    '--audio-check-share 1.5 is out of range: expected a share of calls from 0 to 1, e.g. 0.2 (or a percentage, 20%)',
+  );
+});

@@ -1,0 +1,97 @@
+/**
+ * One call's media in a media thread: two legs that send to rtpengine (or to each other in direct mode) and
+ * receive from it, from the moment the task arrives until the run's end time (or a stop), plus a short drain.
+ */
+import { performance } from 'node:perf_hooks';
+import { MetricSet } from '../src/stats/histogram.js';
+import type { CallMediaResult, CallMediaTask, LegMedia } from '../src/media/task.js';
+import { Leg, type LegCounters } from './leg.js';
+
+export type FramesFor = (media: LegMedia) => readonly Uint8Array[];
+
+export class CallMedia {
+  readonly legs: [Leg, Leg];
+  readonly metrics = new MetricSet({ packed: true });
+  /** performance.now() at which sending stops. */
+  readonly endAtMs: number;
+  private startEpochMs = 0;
+  private endEpochMs = 0;
+  private stoppedEarly = false;
+  private draining = false;
+  private finish!: () => void;
+  readonly finished: Promise<void>;
+
+  constructor(readonly task: CallMediaTask, framesFor: FramesFor, counters: LegCounters) {
+    const rtcp = {
+      enabled: task.rtcp !== 'off',
+      intervalMs: task.rtcpIntervalMs,
+    };
+    const [a, b] = task.legs;
+    this.legs = [
+      new Leg(a, task.localIp, framesFor(a), this.metrics, counters, { ...rtcp, cname: `${a.leg}.${task.callId}@rtp-bench` }),
+      new Leg(b, task.localIp, framesFor(b), this.metrics, counters, { ...rtcp, cname: `${b.leg}.${task.callId}@rtp-bench` }),
+    ];
+    this.legs[0].far = this.legs[1];
+    this.legs[1].far = this.legs[0];
+    this.endAtMs = task.endAtEpochMs - performance.timeOrigin;
+    this.finished = new Promise((resolve) => {
+      this.finish = resolve;
+    });
+  }
+
+  async open(): Promise<void> {
+    try {
+      await this.legs[0].open();
+      await this.legs[1].open();
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  start(nowMs: number): void {
+    this.startEpochMs = performance.timeOrigin + nowMs;
+    this.legs[0].start(nowMs);
+    this.legs[1].start(nowMs);
+  }
+
+  /** Returns false once the call has stopped sending (the scheduler then drops it). */
+  service(nowMs: number, stop: boolean): boolean {
+    if (this.draining) return false;
+    if (stop || nowMs >= this.endAtMs) {
+      this.stoppedEarly = stop && nowMs < this.endAtMs;
+      this.draining = true;
+      this.endEpochMs = performance.timeOrigin + nowMs;
+      // Packets still in flight (rtpengine buffers one frame when transcoding) arrive during the drain.
+      setTimeout(() => {
+        this.close();
+        this.finish();
+      }, this.task.drainMs);
+      return false;
+    }
+    this.legs[0].service(nowMs);
+    this.legs[1].service(nowMs);
+    return true;
+  }
+
+  get lostSoFar(): number {
+    return this.legs[0].lostSoFar + this.legs[1].lostSoFar;
+  }
+
+  close(): void {
+    this.legs[0].close();
+    this.legs[1].close();
+  }
+
+  result(): CallMediaResult {
+    return {
+      callId: this.task.callId,
+      error: null,
+      mediaStartEpochMs: this.startEpochMs,
+      mediaEndEpochMs: this.endEpochMs,
+      stoppedEarly: this.stoppedEarly,
+      legs: [this.legs[0].result(), this.legs[1].result()],
+      histograms: this.metrics.encode(),
+    };
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * One leg of one call inside a media thread: its RTP and RTCP sockets, the stream it sends (paced by the thread's
+ * scheduler) and the stream it receives (tracked per packet). Nothing on the per-packet paths allocates beyond
+ * what Node's dgram does itself: headers live in a small ring of preallocated buffers, payloads are pre-encoded.
+ */
+import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import {
+  RTP_HEADER_BYTES,
+  writeRtpHeader,
+  setRtpSequence,
+  setRtpTimestamp,
+  setRtpMarker,
+  rtpPayloadOffset,
+  rtpPayloadEnd,
+  rtpPayloadType,
+  rtpSequence,
+  rtpTimestamp,
+  rtpSsrc,
+} from '../src/media/rtp.js';
+import {
+  writeCompound,
+  parseCompound,
+  ntpFromUnixMs,
+  ntpMiddle32,
+  rttMs,
+  type ReportBlock,
+  type SenderInfo,
+} from '../src/media/rtcp.js';
+import { ReceiveTracker, SendHistory, ARRIVAL_DUPLICATE, ARRIVAL_INVALID } from '../src/media/sequence.js';
+import { ToneDetector } from '../src/media/tone.js';
+import { createDecoder, type FrameDecoder } from '../src/media/codec.js';
+import type { MetricSet } from '../src/stats/histogram.js';
+import type { LegMedia, LegResult, RtcpLegStats } from '../src/media/task.js';
+
+/** Send buffers per leg: a packet queued in the kernel is not overwritten until this many later sends. */
+const SEND_RING = 8;
+const RTCP_BUFFER_BYTES = 256;
+/** Received frames skipped before the tone check (codec and jitter-buffer warm-up), then frames checked. */
+const AUDIO_SKIP_FRAMES = 5;
+const AUDIO_CHECK_FRAMES = 50;
+
+/** Per-thread running totals that the scheduler publishes as live progress. */
+export interface LegCounters {
+  sent: number;
+  received: number;
+  rtcpSent: number;
+  rtcpReceived: number;
+  malformed: number;
+  /** Worst send lateness since the scheduler last published (it resets this). */
+  latenessMaxMs: number;
+}
+
+export class Leg {
+  readonly name: LegMedia['leg'];
+  /** Send times by sequence number; the far leg reads it to compute one-way latency. */
+  readonly history = new SendHistory();
+  far: Leg | null = null;
+
+  private rtp: dgram.Socket | null = null;
+  private rtcp: dgram.Socket | null = null;
+
+  // Sending.
+  private readonly ring: Buffer[];
+  private ringIndex = 0;
+  private readonly frames: readonly Uint8Array[];
+  private frameIndex = 0;
+  private seq: number;
+  private timestamp: number;
+  private readonly timestampStep: number;
+  private readonly ptimeMs: number;
+  /** performance.now() at which the next frame is due; NaN until started. */
+  private nextDueMs = Number.NaN;
+  private firstPacket = true;
+  private sentPackets = 0;
+  private sentBytes = 0;
+  private sentPayloadBytes = 0;
+
+  // Receiving.
+  private readonly tracker: ReceiveTracker;
+  private readonly expectedPayloadType: number;
+  private receivedBytes = 0;
+  private malformed = 0;
+  private wrongPayloadType = 0;
+  private payloadType: number | null = null;
+  private ssrc: number | null = null;
+  private ssrcChanges = 0;
+  private firstPacketEpochMs: number | null = null;
+  private latencySumMs = 0;
+  private latencyCount = 0;
+  private latencyMaxMs = 0;
+  private readonly audio: { detector: ToneDetector; decoder: FrameDecoder | null; seen: number } | null;
+
+  // RTCP.
+  private readonly rtcpBuffer = Buffer.alloc(RTCP_BUFFER_BYTES);
+  private readonly rtcpEnabled: boolean;
+  private readonly rtcpIntervalMs: number;
+  private nextRtcpMs = Number.NaN;
+  private readonly cname: string;
+  private lastSrMiddle32 = 0;
+  private lastSrArrivalMs = Number.NaN;
+  private readonly rtcpStats: RtcpLegStats = { sent: 0, received: 0, malformed: 0, lastReport: null };
+  private readonly senderInfo: SenderInfo = { ntpSeconds: 0, ntpFraction: 0, rtpTimestamp: 0, packetCount: 0, octetCount: 0 };
+  private readonly reportBlock: ReportBlock = {
+    ssrc: 0, fractionLost: 0, cumulativeLost: 0, extendedHighestSeq: 0, jitter: 0, lastSr: 0, delaySinceLastSr: 0,
+  };
+  private readonly reportList: ReportBlock[] = [this.reportBlock];
+  private readonly noReports: ReportBlock[] = [];
+
+  constructor(
+    readonly media: LegMedia,
+    private readonly localIp: string,
+    frames: readonly Uint8Array[],
+    private readonly metrics: MetricSet,
+    private readonly counters: LegCounters,
+    rtcp: { enabled: boolean; intervalMs: number; cname: string },
+  ) {
+    this.name = media.leg;
+    const send = media.send;
+    this.frames = frames;
+    this.seq = send.firstSeq & 0xffff;
+    this.timestamp = send.firstTimestamp >>> 0;
+    this.ptimeMs = send.codec.ptimeMs;
+    this.timestampStep = (send.codec.clockRate * send.codec.ptimeMs) / 1000;
+    let largest = 0;
+    for (const f of frames) largest = Math.max(largest, f.length);
+    this.ring = [];
+    for (let i = 0; i < SEND_RING; i++) {
+      const buf = Buffer.alloc(RTP_HEADER_BYTES + largest);
+      writeRtpHeader(buf, { marker: false, payloadType: send.codec.payloadType, sequenceNumber: 0, timestamp: 0, ssrc: send.ssrc });
+      this.ring.push(buf);
+    }
+    this.tracker = new ReceiveTracker(media.receive.codec.clockRate);
+    this.expectedPayloadType = media.receive.codec.payloadType;
+    this.audio = media.receive.checkAudio
+      ? { detector: new ToneDetector(media.receive.toneHz, 8000), decoder: null, seen: 0 }
+      : null;
+    this.rtcpEnabled = rtcp.enabled;
+    this.rtcpIntervalMs = rtcp.intervalMs;
+    this.cname = rtcp.cname;
+  }
+
+  /** Binds RTP (even port) and RTCP (port + 1) and connects both to where this leg sends. */
+  async open(): Promise<void> {
+    const m = this.media;
+    this.rtp = await openSocket(this.localIp, m.rtpPort, m.remoteAddress, m.remoteRtpPort);
+    this.rtp.on('message', this.onRtp);
+    this.rtcp = await openSocket(this.localIp, m.rtpPort + 1, m.remoteAddress, m.remoteRtcpPort);
+    this.rtcp.on('message', this.onRtcp);
+  }
+
+  /** First frame goes out now; RTCP starts half an interval in (RFC 3550 6.2 halves the first interval). */
+  start(nowMs: number): void {
+    this.nextDueMs = nowMs;
+    this.nextRtcpMs = nowMs + this.rtcpIntervalMs / 2;
+  }
+
+  /**
+   * Called by the scheduler on every tick. Sends every frame that is due (a late tick sends the backlog at once,
+   * as a real endpoint's audio clock would) and records how late each went out against its schedule.
+   */
+  service(nowMs: number): void {
+    while (this.nextDueMs <= nowMs) {
+      this.sendFrame(nowMs);
+      const lateness = nowMs - this.nextDueMs;
+      this.metrics.record('sendLatenessMs', lateness);
+      if (lateness > this.counters.latenessMaxMs) this.counters.latenessMaxMs = lateness;
+      this.nextDueMs += this.ptimeMs;
+    }
+    if (this.rtcpEnabled && this.nextRtcpMs <= nowMs) {
+      this.sendRtcp(nowMs);
+      this.nextRtcpMs += this.rtcpIntervalMs;
+    }
+  }
+
+  private sendFrame(nowMs: number): void {
+    const socket = this.rtp;
+    if (socket === null) return;
+    const buf = this.ring[this.ringIndex]!;
+    this.ringIndex = (this.ringIndex + 1) % SEND_RING;
+    const frame = this.frames[this.frameIndex]!;
+    this.frameIndex = (this.frameIndex + 1) % this.frames.length;
+    setRtpSequence(buf, this.seq);
+    setRtpTimestamp(buf, this.timestamp);
+    setRtpMarker(buf, this.firstPacket);
+    this.firstPacket = false;
+    buf.set(frame, RTP_HEADER_BYTES);
+    const length = RTP_HEADER_BYTES + frame.length;
+    this.history.record(this.seq, nowMs);
+    socket.send(buf, 0, length);
+    this.seq = (this.seq + 1) & 0xffff;
+    this.timestamp = (this.timestamp + this.timestampStep) >>> 0;
+    this.sentPackets++;
+    this.sentBytes += length;
+    this.sentPayloadBytes += frame.length;
+    this.counters.sent++;
+  }
+
+  private readonly onRtp = (msg: Buffer): void => {
+    const now = performance.now();
+    const offset = rtpPayloadOffset(msg);
+    if (offset < 0) {
+      this.malformed++;
+      this.counters.malformed++;
+      return;
+    }
+    const pt = rtpPayloadType(msg);
+    if (pt !== this.expectedPayloadType) this.wrongPayloadType++;
+    const ssrc = rtpSsrc(msg);
+    if (this.ssrc !== ssrc) {
+      if (this.ssrc !== null) this.ssrcChanges++;
+      this.ssrc = ssrc;
+    }
+    const seq = rtpSequence(msg);
+    const sendMs = this.far === null ? Number.NaN : this.far.history.sendTimeOf(seq);
+    const arrival = this.tracker.onPacket(seq, rtpTimestamp(msg), now, sendMs);
+    if (arrival === ARRIVAL_DUPLICATE || arrival === ARRIVAL_INVALID) return;
+    this.counters.received++;
+    this.receivedBytes += msg.length;
+    if (this.firstPacketEpochMs === null) {
+      this.firstPacketEpochMs = performance.timeOrigin + now;
+      this.payloadType = pt;
+    }
+    if (sendMs === sendMs) {
+      const latency = now - sendMs;
+      this.latencySumMs += latency;
+      this.latencyCount++;
+      if (latency > this.latencyMaxMs) this.latencyMaxMs = latency;
+      this.metrics.record('latencyMs', latency);
+    }
+    this.metrics.record('jitterMs', this.tracker.jitterMs);
+    this.metrics.record('transitJitterMs', this.tracker.transitJitterMs);
+    if (this.audio !== null && pt === this.expectedPayloadType) this.checkAudio(msg, offset);
+  };
+
+  private checkAudio(msg: Buffer, offset: number): void {
+    const audio = this.audio!;
+    audio.seen++;
+    if (audio.seen <= AUDIO_SKIP_FRAMES || audio.detector.blocks >= AUDIO_CHECK_FRAMES) return;
+    const end = rtpPayloadEnd(msg);
+    if (end <= offset) return;
+    if (audio.decoder === null) audio.decoder = createDecoder(this.media.receive.codec);
+    audio.detector.add(audio.decoder.decode(msg.subarray(offset, end)));
+    if (audio.detector.blocks >= AUDIO_CHECK_FRAMES) {
+      // Opus decoders hold WASM memory: release as soon as the check is done.
+      audio.decoder.close();
+      audio.decoder = null;
+    }
+  }
+
+  private sendRtcp(nowMs: number): void {
+    const socket = this.rtcp;
+    if (socket === null) return;
+    const epochMs = performance.timeOrigin + nowMs;
+    const ntp = ntpFromUnixMs(epochMs);
+    const info = this.senderInfo;
+    info.ntpSeconds = ntp.seconds;
+    info.ntpFraction = ntp.fraction;
+    // The RTP timestamp that corresponds to "now" on this stream's media clock.
+    const sinceDue = nowMs - (this.nextDueMs - this.ptimeMs);
+    info.rtpTimestamp = (this.timestamp - this.timestampStep + Math.round((sinceDue * this.timestampStep) / this.ptimeMs)) >>> 0;
+    info.packetCount = this.sentPackets >>> 0;
+    info.octetCount = this.sentPayloadBytes >>> 0;
+    let reports = this.noReports;
+    if (this.tracker.received > 0 && this.ssrc !== null) {
+      const dlsr = this.lastSrArrivalMs === this.lastSrArrivalMs ? Math.round(((nowMs - this.lastSrArrivalMs) * 65536) / 1000) : 0;
+      this.tracker.reportBlock(this.ssrc, this.lastSrMiddle32, dlsr >>> 0, this.reportBlock);
+      reports = this.reportList;
+    }
+    const length = writeCompound(this.rtcpBuffer, { kind: 'sr', ssrc: this.media.send.ssrc, sender: info, reports }, this.cname);
+    socket.send(this.rtcpBuffer, 0, length);
+    this.rtcpStats.sent++;
+    this.counters.rtcpSent++;
+  }
+
+  private readonly onRtcp = (msg: Buffer): void => {
+    const now = performance.now();
+    const packets = parseCompound(msg);
+    if (packets === null) {
+      this.rtcpStats.malformed++;
+      this.counters.malformed++;
+      return;
+    }
+    this.rtcpStats.received++;
+    this.counters.rtcpReceived++;
+    const arrivalMiddle = ntpMiddle32FromPerf(now);
+    for (const p of packets) {
+      if (p.type === 'sr') {
+        this.lastSrMiddle32 = ntpMiddle32(p.sender.ntpSeconds, p.sender.ntpFraction);
+        this.lastSrArrivalMs = now;
+      }
+      if (p.type !== 'sr' && p.type !== 'rr') continue;
+      for (const block of p.reports) {
+        if (block.ssrc !== this.media.send.ssrc) continue;
+        this.rtcpStats.lastReport = {
+          fractionLost: block.fractionLost / 256,
+          cumulativeLost: block.cumulativeLost,
+          jitterMs: (block.jitter * 1000) / this.media.send.codec.clockRate,
+          rttMs: block.lastSr === 0 ? null : rttMs(arrivalMiddle, block.lastSr, block.delaySinceLastSr),
+        };
+      }
+    }
+  };
+
+  /** Live RFC 3550 loss of the stream this leg receives, for the progress line. */
+  get lostSoFar(): number {
+    return Math.max(0, this.tracker.lostA3);
+  }
+
+  close(): void {
+    for (const s of [this.rtp, this.rtcp]) s?.close();
+    this.rtp = null;
+    this.rtcp = null;
+    this.audio?.decoder?.close();
+  }
+
+  result(): LegResult {
+    const t = this.tracker;
+    return {
+      leg: this.name,
+      sent: { packets: this.sentPackets, bytes: this.sentBytes },
+      received: {
+        packets: t.received,
+        bytes: this.receivedBytes,
+        duplicates: t.duplicates,
+        late: t.late,
+        expectedA3: t.expected,
+        lostA3: t.lostA3,
+        malformed: this.malformed,
+        wrongPayloadType: this.wrongPayloadType,
+        payloadType: this.payloadType,
+        ssrc: this.ssrc,
+        ssrcChanges: this.ssrcChanges,
+        firstPacketEpochMs: this.firstPacketEpochMs,
+        jitterMs: t.jitterMs,
+        meanJitterMs: t.meanJitterMs,
+        maxJitterMs: t.maxJitterMs,
+        transitJitterMs: t.transitJitterMs,
+        latencyMeanMs: this.latencyCount > 0 ? this.latencySumMs / this.latencyCount : null,
+        latencyMaxMs: this.latencyCount > 0 ? this.latencyMaxMs : null,
+        audio: this.audio === null
+          ? { checked: false, frames: 0, ratio: null }
+          : { checked: true, frames: this.audio.detector.blocks, ratio: this.audio.detector.blocks > 0 ? this.audio.detector.ratio : null },
+      },
+      rtcp: { ...this.rtcpStats },
+    };
+  }
+}
+
+function ntpMiddle32FromPerf(nowMs: number): number {
+  const ntp = ntpFromUnixMs(performance.timeOrigin + nowMs);
+  return ntpMiddle32(ntp.seconds, ntp.fraction);
+}
+
+/** A UDP socket bound to localIp:port and connected to the remote: sends skip address handling, and only the
+ * remote's packets are delivered. Bind errors (EADDRINUSE, EADDRNOTAVAIL) reject with the address in the message. */
+function openSocket(localIp: string, port: number, remoteAddress: string, remotePort: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    const fail = (err: Error): void => {
+      socket.close();
+      reject(new Error(`cannot use local port ${localIp}:${port}: ${err.message}`));
+    };
+    socket.once('error', fail);
+    socket.bind({ address: localIp, port, exclusive: true }, () => {
+      socket.connect(remotePort, remoteAddress, () => {
+        socket.off('error', fail);
+        // Connected UDP sockets report ICMP errors (e.g. ECONNREFUSED when nobody listens yet): those are
+        // losses for the measurement, not reasons to crash the thread.
+        socket.on('error', () => undefined);
+        resolve(socket);
+      });
+    });
+  });
+}
