@@ -3,7 +3,7 @@
  * thread until the run's end time, delete (keeping rtpengine's final stats). A failure at any step is recorded with
  * its cause and stage; whatever was set up is torn down; the run goes on.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { buildAudioSdp, parseAudioSdp, type AudioSdp, type SdpCodec } from './sdp.js';
 import { NgError, NgTimeoutError, NgUnreachableError, type AnswerParams, type OfferParams } from './ng/client.js';
@@ -146,6 +146,8 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       drainMs: DRAIN_MS,
     };
     const result = await ctx.pool.run(task);
+    // Before anything else: the result may carry other calls' per-packet values (see CallMediaResult.histograms).
+    ctx.metrics.merge(result.histograms, result.outliers);
     record.mediaMs = result.mediaEndEpochMs - result.mediaStartEpochMs;
     if (result.error !== null) {
       record.failure = { stage: 'media', ...result.error };
@@ -162,7 +164,6 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       streamRecord(b, a, transcoded, legs.b.media.send.codec, legs.a.media.receive.codec),
     ];
     record.rtcp = { a: a.rtcp, b: b.rtcp };
-    ctx.metrics.merge(result.histograms);
     const silent = record.streams.find((s) => s.received === 0 && s.sent > 0);
     if (silent) {
       record.failure = { stage: 'media', cause: `no media ${silent.direction}`, message: `leg ${silent.direction.slice(-1)} received none of the ${silent.sent} packets sent to it` };
@@ -203,9 +204,12 @@ export interface LegPlan {
 export function legPlans(plan: RunPlan, index: number, ports: CallPorts): { a: LegPlan; b: LegPlan } {
   const direct = plan.target.kind === 'direct';
   const { a: codecA, b: codecB } = plan.codecPair;
+  // RFC 3550 wants SSRC, first sequence number and first timestamp random: one fill gives all six.
+  const random = randomFillSync(new Uint32Array(6));
   const toneA = toneFrequencyHz(index, 'a');
   const toneB = toneFrequencyHz(index, 'b');
   const make = (leg: 'a' | 'b', own: CodecProfile, far: CodecProfile, ownTone: number, farTone: number, rtpPort: number, farPort: number): LegPlan => {
+    const r = leg === 'a' ? 0 : 3;
     // Through rtpengine each leg receives its own codec (transcoded if need be); in direct mode, the far leg's.
     const receiveCodec = direct ? far : own;
     return {
@@ -217,7 +221,7 @@ export function legPlans(plan: RunPlan, index: number, ports: CallPorts): { a: L
         remoteAddress: plan.localIp,
         remoteRtpPort: farPort,
         remoteRtcpPort: farPort + 1,
-        send: { codec: own, toneHz: ownTone, ssrc: randomU32(), firstSeq: randomU32() & 0xffff, firstTimestamp: randomU32() },
+        send: { codec: own, toneHz: ownTone, ssrc: random[r]!, firstSeq: random[r + 1]! & 0xffff, firstTimestamp: random[r + 2]! },
         receive: {
           codec: receiveCodec,
           toneHz: farTone,
@@ -299,10 +303,6 @@ function failureOf(stage: CallStage, err: unknown): CallFailure {
   if (err instanceof NgUnreachableError) return { stage, cause: 'rtpengine unreachable', message };
   if (err instanceof CodecMismatchError) return { stage, cause: 'codec mismatch', message };
   return { stage, cause: 'error', message };
-}
-
-function randomU32(): number {
-  return randomBytes(4).readUInt32BE(0);
 }
 
 function epochNow(): number {

@@ -173,7 +173,7 @@ const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
 const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
-const COMMANDS = ['calibrate'];
+const COMMANDS = ['calibrate', 'report'];
 
 /**
  * Shown as a comment line above each command (as kubectl does): yargs' two-column examples give the command only
@@ -184,6 +184,7 @@ const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
   ['Against two rtpengine instances that are already running', '$0 --calls 2000 --ramp 100/s --hold 5m --rtpengine 10.0.0.5:2223,10.0.0.6:2223 --local-ip 10.0.0.4'],
   ['Four local rtpengine instances, with SLOs (exit 1 if one is missed) and a JSON summary', '$0 --calls 500 --workers 4 --max-loss 0.1% --min-mos 4 --json'],
   ["Calibration: what the generator sustains alone, to tell its limits from rtpengine's", '$0 calibrate --calls 2000 --codec-pair opus:opus --hold 1m'],
+  ['Compare two runs (e.g. 1 vs 2 workers) side by side, and write an HTML page with their charts', '$0 report results/RUN1.json results/RUN2.json --html compare.html'],
 ];
 
 const EPILOGUE = [
@@ -218,7 +219,10 @@ function withOptions(y: Argv, hidden: readonly CliOptionName[]): Argv {
 /** yargs has had usageConfiguration since 17.7, but @types/yargs 17.0.x does not declare it. */
 type WithUsageConfiguration = Argv & { usageConfiguration(config: { 'hide-types'?: boolean }): Argv };
 
-function parser(args: readonly string[], onCommand: (command: Command) => void): Argv {
+/** What the command line asks for: a run (or calibration) with its plan, or a report on results files. */
+export type Invocation = { command: Command; plan: RunPlan } | { command: 'report'; files: string[]; html: string | undefined };
+
+function parser(args: readonly string[], onCommand: (command: Command | 'report') => void): Argv {
   const width = Math.min(110, process.stdout.columns || 110);
   // Every flag's value is text that plan.ts parses, so yargs' [string] tags would say nothing; defaults are
   // spelled out in each description instead (hide-types hides yargs' [default:] along with the type).
@@ -243,6 +247,15 @@ function parser(args: readonly string[], onCommand: (command: Command) => void):
       'Measure the generator alone: the same load, legs sending straight to each other, no rtpengine',
       (y) => withOptions(y, RTPENGINE_KEYS),
       () => onCommand('calibrate'),
+    )
+    .command(
+      'report [files..]',
+      'Compare results files in a table (run2/run1 for two), and with --html write a page with their charts',
+      (y) =>
+        y
+          .positional('files', { describe: 'Results files written by runs (results/<run id>.json)', type: 'string' })
+          .option('html', { type: 'string', requiresArg: true, describe: 'Also write a self-contained HTML page with charts to this file' }),
+      () => onCommand('report'),
     )
     .example(EXAMPLES.flatMap(([what, line]) => [[`# ${what}`, ''], [line, '']]))
     .epilogue(EPILOGUE)
@@ -315,6 +328,7 @@ function explainYargsFailure(message: string, args: readonly string[]): string {
         if (!names.includes(name)) continue;
         const typed = token.split('=')[0] ?? token;
         const guess = closestName(name, knownFlags());
+        if (guess === name) return `${typed} does not apply to report: it takes results files and --html`;
         return `unknown option ${typed}${guess === undefined ? '' : `: did you mean --${guess}?`}`;
       }
       if (names.includes(token)) {
@@ -379,7 +393,14 @@ function readOptions(argv: Record<string, unknown>, args: readonly string[]): Cl
  * Throws PlanError for any bad input, yargs' own failures included, and InfoRequested for --help and --version.
  */
 export function parseCommandLine(argv: string[]): { command: Command; plan: RunPlan } {
-  let command: Command | undefined;
+  const invocation = parseInvocation(argv);
+  if (invocation.command === 'report') throw new PlanError('report reads results files and has no run plan: use parseInvocation');
+  return invocation;
+}
+
+/** parseCommandLine for every command, report included. */
+export function parseInvocation(argv: string[]): Invocation {
+  let command: Command | 'report' | undefined;
   let output = '';
   const parsed = parser(argv, (chosen) => {
     command = chosen;
@@ -389,6 +410,7 @@ export function parseCommandLine(argv: string[]): { command: Command; plan: RunP
   if (output !== '') throw new InfoRequested(output);
   // yargs runs the $0 handler for an empty command line too; no command without help output is a yargs change.
   if (command === undefined) throw new Error('rtp-bench: yargs chose no command and printed nothing');
+  if (command === 'report') return reportInvocation(parsed);
   const chosen: Command = command;
   // strict mode does not look past "--", and rtp-bench has no place for a positional argument there either.
   const positionals = (Array.isArray(parsed['_']) ? parsed['_'] : []).map(String);
@@ -400,10 +422,19 @@ export function parseCommandLine(argv: string[]): { command: Command; plan: RunP
   return { command: chosen, plan: buildPlan(chosen, options) };
 }
 
+function reportInvocation(parsed: Record<string, unknown>): Invocation {
+  const files = (Array.isArray(parsed['files']) ? parsed['files'] : [parsed['files']]).filter((f) => f !== undefined).map(String);
+  if (files.length === 0) throw new PlanError('report needs at least one results file: e.g. rtp-bench report results/<run id>.json');
+  const html = parsed['html'];
+  if (Array.isArray(html)) throw new PlanError(`--html is given ${html.length === 2 ? 'twice' : `${html.length} times`} (${html.join(', ')}): give it once`);
+  if (html === '') throw new PlanError('--html needs a value: expected a file name for the page, e.g. compare.html');
+  return { command: 'report', files, html: html === undefined ? undefined : String(html) };
+}
+
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
-  let plan: RunPlan;
+  let invocation: Invocation;
   try {
-    plan = parseCommandLine(argv).plan;
+    invocation = parseInvocation(argv);
   } catch (err) {
     if (err instanceof InfoRequested) {
       process.stdout.write(err.text.endsWith('\n') ? err.text : `${err.text}\n`);
@@ -416,10 +447,15 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     }
     throw err;
   }
+  if (invocation.command === 'report') {
+    const { runReport } = await import('./report/compare.js');
+    process.exitCode = await runReport(invocation.files, invocation.html);
+    return;
+  }
   // Loaded only now: the coordinator pulls in piscina, the Kubernetes client and the rest, none of which --help or a
   // rejected command line should pay for or be able to break.
   const { run } = await import('./coordinator.js');
-  process.exitCode = await run(plan);
+  process.exitCode = await run(invocation.plan);
 }
 
 /** npx and npm's bin links reach this file through a symlink, and import.meta.url is always the real path. */

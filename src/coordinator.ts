@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import type { RunPlan } from './run-plan.js';
 import { placeCall, type CallRecord } from './call.js';
 import { PortPool } from './ports.js';
@@ -21,6 +22,7 @@ import { Progress } from './report/progress.js';
 import { describeEnvironment } from './report/environment.js';
 import { writeResults, defaultResultsPath } from './report/results.js';
 import { renderSummary } from './report/table.js';
+import { renderHtml, htmlPathFor } from './report/html.js';
 import { checkSlo } from './report/slo.js';
 import {
   P_LATENESS_MAX_MS,
@@ -167,14 +169,18 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     });
     const environment = await describeEnvironment(stack);
     const output = plan.output ?? defaultResultsPath(runId);
-    await writeResults(output, { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), calls: records });
+    const results = { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), calls: records };
+    await writeResults(output, results);
+    // The same figures as charts: what a person opens first.
+    const htmlPath = htmlPathFor(output);
+    await writeFile(htmlPath, renderHtml([results]));
     const verdict = checkSlo(plan.slo, summary);
     if (plan.json) {
       io.out.write(`${JSON.stringify({ runId, results: output, summary, slo: verdict }, null, 2)}\n`);
     } else {
       io.out.write(renderSummary(plan, summary, environment, verdict));
     }
-    status(`results: ${output}`);
+    status(`results: ${output}\ncharts:  ${htmlPath}`);
     if (stopSignal !== null) return EXIT_INTERRUPTED;
     if (summary.calls.ok === 0) {
       status('no call succeeded: see the failures above and in the results file');

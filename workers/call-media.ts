@@ -3,7 +3,7 @@
  * receive from it, from the moment the task arrives until the run's end time (or a stop), plus a short drain.
  */
 import { performance } from 'node:perf_hooks';
-import { MetricSet } from '../src/stats/histogram.js';
+import type { MetricSet } from '../src/stats/histogram.js';
 import type { CallMediaResult, CallMediaTask, LegMedia } from '../src/media/task.js';
 import { Leg, type LegCounters } from './leg.js';
 
@@ -11,7 +11,6 @@ export type FramesFor = (media: LegMedia) => readonly Uint8Array[];
 
 export class CallMedia {
   readonly legs: [Leg, Leg];
-  readonly metrics = new MetricSet({ packed: true });
   /** performance.now() at which sending stops. */
   readonly endAtMs: number;
   private startEpochMs = 0;
@@ -21,7 +20,8 @@ export class CallMedia {
   private finish!: () => void;
   readonly finished: Promise<void>;
 
-  constructor(readonly task: CallMediaTask, framesFor: FramesFor, counters: LegCounters) {
+  /** `metrics` is the thread's set, shared by all its calls (see CallMediaResult.histograms). */
+  constructor(readonly task: CallMediaTask, framesFor: FramesFor, counters: LegCounters, private readonly metrics: MetricSet) {
     const rtcp = {
       enabled: task.rtcp !== 'off',
       intervalMs: task.rtcpIntervalMs,
@@ -84,6 +84,7 @@ export class CallMedia {
   }
 
   result(): CallMediaResult {
+    const { histograms, outliers } = this.metrics.takeEncoded();
     return {
       callId: this.task.callId,
       error: null,
@@ -91,7 +92,8 @@ export class CallMedia {
       mediaEndEpochMs: this.endEpochMs,
       stoppedEarly: this.stoppedEarly,
       legs: [this.legs[0].result(), this.legs[1].result()],
-      histograms: this.metrics.encode(),
+      histograms,
+      outliers,
     };
   }
 }

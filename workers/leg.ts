@@ -63,7 +63,7 @@ export class Leg {
   // Sending.
   private readonly ring: Buffer[];
   private ringIndex = 0;
-  private readonly frames: readonly Uint8Array[];
+  readonly frames: readonly Uint8Array[];
   private frameIndex = 0;
   private seq: number;
   private timestamp: number;
@@ -90,6 +90,11 @@ export class Leg {
   private latencyCount = 0;
   private latencyMaxMs = 0;
   private readonly audio: { detector: ToneDetector; decoder: FrameDecoder | null; seen: number } | null;
+  /** Pass-through only: every payload is compared with the frame the far leg sent under that sequence number. */
+  private readonly verifyPayload: boolean;
+  private payloadMismatches = 0;
+  /** Extended sequence number (in this tracker's numbering) of the far leg's first packet; NaN until known. */
+  private farFirstExtended = Number.NaN;
 
   // RTCP.
   private readonly rtcpBuffer = Buffer.alloc(RTCP_BUFFER_BYTES);
@@ -135,6 +140,7 @@ export class Leg {
     this.audio = media.receive.checkAudio
       ? { detector: new ToneDetector(media.receive.toneHz, 8000), decoder: null, seen: 0 }
       : null;
+    this.verifyPayload = !media.receive.transcoded;
     this.rtcpEnabled = rtcp.enabled;
     this.rtcpIntervalMs = rtcp.intervalMs;
     this.cname = rtcp.cname;
@@ -205,16 +211,20 @@ export class Leg {
       return;
     }
     const pt = rtpPayloadType(msg);
-    if (pt !== this.expectedPayloadType) this.wrongPayloadType++;
     const ssrc = rtpSsrc(msg);
     if (this.ssrc !== ssrc) {
-      if (this.ssrc !== null) this.ssrcChanges++;
+      if (this.ssrc !== null) {
+        this.ssrcChanges++;
+        this.tracker.newSource();
+      }
       this.ssrc = ssrc;
     }
     const seq = rtpSequence(msg);
     const sendMs = this.far === null ? Number.NaN : this.far.history.sendTimeOf(seq);
     const arrival = this.tracker.onPacket(seq, rtpTimestamp(msg), now, sendMs);
     if (arrival === ARRIVAL_DUPLICATE || arrival === ARRIVAL_INVALID) return;
+    // Counted once per unique packet, like everything below.
+    if (pt !== this.expectedPayloadType) this.wrongPayloadType++;
     this.counters.received++;
     this.receivedBytes += msg.length;
     if (this.firstPacketEpochMs === null) {
@@ -230,8 +240,36 @@ export class Leg {
     }
     this.metrics.record('jitterMs', this.tracker.jitterMs);
     this.metrics.record('transitJitterMs', this.tracker.transitJitterMs);
+    if (this.verifyPayload) this.checkPayload(msg, offset, seq);
     if (this.audio !== null && pt === this.expectedPayloadType) this.checkAudio(msg, offset);
   };
+
+  /** rtpengine must pass media through untouched: same bytes as sent under the same sequence number. */
+  private checkPayload(msg: Buffer, offset: number, seq: number): void {
+    const far = this.far;
+    if (far === null) return;
+    const highest = this.tracker.highestIndex;
+    // Every packet the tracker accepted is at or behind the highest, so its extended number follows from it.
+    const extended = highest - ((highest - seq) & 0xffff);
+    if (this.farFirstExtended !== this.farFirstExtended) {
+      this.farFirstExtended = extended - ((seq - far.media.send.firstSeq) & 0xffff);
+    }
+    const frames = far.frames;
+    // Non-negative even if the tracker renumbered after a sequence restart (the payload then simply mismatches).
+    const index = (((extended - this.farFirstExtended) % frames.length) + frames.length) % frames.length;
+    const frame = frames[index]!;
+    const end = rtpPayloadEnd(msg);
+    if (end - offset !== frame.length) {
+      this.payloadMismatches++;
+      return;
+    }
+    for (let i = 0; i < frame.length; i++) {
+      if (msg[offset + i] !== frame[i]) {
+        this.payloadMismatches++;
+        return;
+      }
+    }
+  }
 
   private checkAudio(msg: Buffer, offset: number): void {
     const audio = this.audio!;
@@ -326,8 +364,10 @@ export class Leg {
         late: t.late,
         expectedA3: t.expected,
         lostA3: t.lostA3,
+        sequenceJumps: t.invalid,
         malformed: this.malformed,
         wrongPayloadType: this.wrongPayloadType,
+        payloadMismatches: this.verifyPayload ? this.payloadMismatches : null,
         payloadType: this.payloadType,
         ssrc: this.ssrc,
         ssrcChanges: this.ssrcChanges,

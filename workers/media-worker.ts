@@ -22,7 +22,7 @@ const control = new ControlView(data.control);
 const scheduler = new Scheduler(control, control.claimSlot());
 
 export default async function callMedia(task: CallMediaTask): Promise<CallMediaResult> {
-  const call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters);
+  const call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics);
   try {
     await call.open();
   } catch (err) {

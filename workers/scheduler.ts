@@ -17,6 +17,7 @@ import {
   P_RTCP_SENT,
   P_SENT,
 } from '../src/media/control.js';
+import { MetricSet } from '../src/stats/histogram.js';
 import type { CallMedia } from './call-media.js';
 import type { LegCounters } from './leg.js';
 
@@ -24,6 +25,8 @@ const TICK_MS = 1;
 const PUBLISH_EVERY_MS = 250;
 
 export class Scheduler {
+  /** Per-packet histograms of every call in this thread (plain typed arrays: packed ones cost 3x per record). */
+  readonly metrics = new MetricSet();
   readonly counters: LegCounters = { sent: 0, received: 0, rtcpSent: 0, rtcpReceived: 0, malformed: 0, latenessMaxMs: 0 };
   private readonly calls: CallMedia[] = [];
   private timer: NodeJS.Timeout | null = null;

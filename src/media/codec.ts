@@ -293,6 +293,20 @@ export function createDecoder(profile: CodecProfile): FrameDecoder {
  * keep). With a frequency that fits whole periods in a frame (multiples of 50 Hz at 20 ms) the loop joins
  * cleanly when replayed. The encoder is closed before returning.
  */
+/** Added to one sample per frame (see markToneFrame): about a fifth of the tone's peak. */
+const FRAME_MARK = 2048;
+
+/**
+ * Makes frame k of a tone loop unique. A 50 Hz-multiple tone repeats exactly every 20 ms, so G.711 frames would be
+ * byte-identical and a payload delivered under the wrong sequence number would go unnoticed. G.711 codes sample by
+ * sample, so a small click at sample k (a different place in every frame) is enough; one sample in 160 holds
+ * well under 1% of the frame's energy, so the tone check does not notice it.
+ */
+export function markToneFrame(pcm: Int16Array, k: number): void {
+  const i = k % pcm.length;
+  pcm[i] = Math.max(-32768, Math.min(32767, pcm[i]! + (pcm[i]! >= 0 ? -FRAME_MARK : FRAME_MARK)));
+}
+
 export function encodeToneLoop(profile: CodecProfile, freqHz: number, frames: number): Uint8Array[] {
   const encoder = createEncoder(profile);
   try {
@@ -301,6 +315,7 @@ export function encodeToneLoop(profile: CodecProfile, freqHz: number, frames: nu
     const out: Uint8Array[] = [];
     for (let k = 0; k < frames; k++) {
       fillTone(pcm, freqHz, profile.sampleRate, TONE_AMPLITUDE_MINUS_10_DBFS, k * samples);
+      markToneFrame(pcm, k);
       out.push(encoder.encode(pcm));
     }
     return out;

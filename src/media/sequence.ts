@@ -137,6 +137,15 @@ export class ReceiveTracker {
     return result;
   }
 
+  /**
+   * The stream's SSRC changed: RFC 3550 keeps jitter per source, so the next packet must not be compared with the
+   * previous source's timing (its timestamps have an unrelated base). Counts and the estimate so far are kept.
+   */
+  newSource(): void {
+    this.hasPrev = false;
+    this.prevTransitMs = Number.NaN;
+  }
+
   private resync(seq: number): void {
     this.seen.fill(0);
     this.maxSeq = seq;
@@ -226,6 +235,15 @@ export class ReceiveTracker {
   get extendedHighestSeq(): number {
     if (!this.started) return -1;
     return this.cycleBase + this.maxSeq - SEQ_MOD * Math.floor(this.baseExt / SEQ_MOD);
+  }
+
+  /**
+   * The highest sequence number extended in the tracker's own numbering: unlike extendedHighestSeq, it does not
+   * move when a late packet lowers the base below a cycle boundary, so it can index a sender's frames for the
+   * whole stream (it renumbers only on a sequence restart). -1 before any packet.
+   */
+  get highestIndex(): number {
+    return this.started ? this.cycleBase + this.maxSeq : -1;
   }
 
   /** A.3 expected: extended highest - base + 1 (summed over restarts); 0 before any packet. */

@@ -4,6 +4,7 @@
  */
 import type { CodecProfile } from '../profile.js';
 import type { RtcpMode } from '../run-plan.js';
+import type { MetricName, OutlierCounts } from '../stats/histogram.js';
 
 export type LegName = 'a' | 'b';
 
@@ -58,10 +59,15 @@ export interface ReceivedStream {
   /** RFC 3550 A.3: extended highest - first + 1. */
   expectedA3: number;
   lostA3: number;
+  /** Packets dropped as a sequence-number jump (RFC 3550 A.1: 3000 or more ahead, or far behind). */
+  sequenceJumps: number;
   /** Datagrams that were not valid RTP. */
   malformed: number;
   /** Valid RTP with a payload type other than the one negotiated for this leg. */
   wrongPayloadType: number;
+  /** Pass-through streams: payloads that differ from what the far leg sent with that sequence number;
+   * null for transcoded streams, whose payloads are rtpengine's own encoding. */
+  payloadMismatches: number | null;
   payloadType: number | null;
   ssrc: number | null;
   ssrcChanges: number;
@@ -102,6 +108,11 @@ export interface CallMediaResult {
   mediaEndEpochMs: number;
   stoppedEarly: boolean;
   legs: [LegResult, LegResult];
-  /** Encoded per-packet histograms of this call (MetricSet.encode()). */
-  histograms: Record<string, string>;
+  /**
+   * Per-packet histograms of the media thread since its previous result (MetricSet.takeEncoded()): values of other
+   * calls in the same thread may be in here, and some of this call's in a later result. Merged over all results,
+   * every value is counted once: a value is recorded by a live call, and every call flushes when it ends.
+   */
+  histograms: Partial<Record<MetricName, string>>;
+  outliers: OutlierCounts;
 }

@@ -50,7 +50,8 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
   lines.push(
     `packets  sent ${p.sent}, received ${p.received}, lost ${p.lost} (${p.lossPct.toFixed(3)}%)` +
       `${p.transcodingTail ? `, transcoding tail ${p.transcodingTail} (not loss)` : ''}` +
-      `, duplicates ${p.duplicates}, late ${p.late}${p.malformed ? `, malformed ${p.malformed}` : ''}${p.wrongPayloadType ? `, wrong payload type ${p.wrongPayloadType}` : ''}`,
+      `, duplicates ${p.duplicates}, late ${p.late}${p.malformed ? `, malformed ${p.malformed}` : ''}${p.sequenceJumps ? `, dropped as sequence jumps ${p.sequenceJumps}` : ''}${p.wrongPayloadType ? `, wrong payload type ${p.wrongPayloadType}` : ''}` +
+      `${p.payloadMismatches ? `, payload differs from what was sent ${p.payloadMismatches}` : ''}`,
   );
   lines.push(`audio    tone check ${s.audioCheck.passed}/${s.audioCheck.checked} streams passed`);
   lines.push(`rtcp     sent ${s.rtcp.sent}, received ${s.rtcp.received}${s.rtcp.malformed ? `, malformed ${s.rtcp.malformed}` : ''}`);

@@ -3,6 +3,7 @@
  * ping, stopped by PID. Their log stays in memory (the last lines only) so a failure can show it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { NgClient, NgUnreachableError } from '../ng/client.js';
@@ -72,6 +73,9 @@ const READY_PING_TIMEOUT_MS = 200;
 const READY_RETRY_MS = 10;
 
 const running = new Set<ChildProcess>();
+/** util-linux, in every Debian. */
+const SETPRIV = '/usr/bin/setpriv';
+
 let exitHookInstalled = false;
 
 /** A crashed or exiting run must not leave daemons behind: 'exit' handlers must be synchronous, so SIGKILL. */
@@ -244,8 +248,11 @@ export async function startRtpengine(o: StartRtpengineOptions): Promise<LocalRtp
 
   const log = new LogRing();
   // Its own process group: a Ctrl-C on the terminal reaches only rtp-bench, which must still delete its calls in
-  // this rtpengine and then stops it by PID (the exit hook kills it if rtp-bench dies first).
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // this rtpengine and then stops it by PID. If rtp-bench dies first, the exit hook kills it; if rtp-bench is
+  // killed outright (SIGKILL, no exit hook), setpriv's parent-death signal still ends it (setpriv execs rtpengine,
+  // so the PID is rtpengine's).
+  const [command, commandArgs] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGTERM', binary, ...args]] : [binary, args];
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', () => {
       running.add(child);

@@ -2,6 +2,7 @@
  * Where the calls go: the rtpengine workers of a run, each with its ng client, and which worker takes the next
  * call. Embedded workers are started here and stopped at the end; remote ones are only pinged.
  */
+import { randomFillSync } from 'node:crypto';
 import { NgClient } from '../ng/client.js';
 import { startRtpengine, rtpengineVersion, type LocalRtpengine } from './rtpengine.js';
 import { PORTS_PER_CALL } from '../ports.js';
@@ -42,9 +43,15 @@ export class Stack {
       if (target.kind === 'embedded') {
         const version = await rtpengineVersion(target.binary);
         const ranges = embeddedPortRanges(plan.calls, target.workers, target.portRange);
+        const share = Math.ceil(plan.calls / target.workers);
+        const fits = Math.floor((ranges[0]!.max - ranges[0]!.min + 1) / PORTS_PER_CALL);
+        if (fits < share) {
+          onStatus(`warning: --rtpengine-ports gives each rtpengine room for ${fits} calls but up to ${share} go to each: expect "Ran out of ports" failures`);
+        }
+        const subnet = loopbackSubnet();
         for (let i = 0; i < target.workers; i++) {
           const range = ranges[i]!;
-          const address = `127.0.0.${i + 1}`;
+          const address = `${subnet}.${i + 1}`;
           onStatus(`starting rtpengine ${version} on ${address}, media ports ${range.min}-${range.max}`);
           const local = await startRtpengine({
             binary: target.binary,
@@ -88,6 +95,16 @@ export class Stack {
       await w.local?.stop();
     }
   }
+}
+
+/**
+ * A loopback /24 of this run's own for its embedded workers (127.R.S.1, .2, ...). rtpengine binds its media ports
+ * with address reuse, so two daemons on one address with overlapping ranges share sockets silently and each sees
+ * the other's media; a random subnet keeps concurrent runs on one machine apart. (Linux routes all of 127/8 to lo.)
+ */
+function loopbackSubnet(): string {
+  const [r, s] = randomFillSync(new Uint8Array(2));
+  return `127.${1 + (r! % 254)}.${s!}`;
 }
 
 async function openClient(plan: RunPlan, endpoint: Endpoint): Promise<NgClient> {

@@ -24,7 +24,7 @@ export interface Summary {
   interrupted: boolean;
   wallMs: number;
   calls: { attempted: number; ok: number; failed: number; failedByCause: Record<string, number> };
-  packets: { sent: number; received: number; lost: number; lossPct: number; transcodingTail: number; duplicates: number; late: number; malformed: number; wrongPayloadType: number };
+  packets: { sent: number; received: number; lost: number; lossPct: number; transcodingTail: number; duplicates: number; late: number; malformed: number; sequenceJumps: number; wrongPayloadType: number; payloadMismatches: number };
   rtcp: { sent: number; received: number; malformed: number };
   lossPct: Percentiles | null;
   jitterMs: Percentiles | null;
@@ -54,7 +54,7 @@ const LATENESS_SATURATED_MS = 5;
 
 export function summarize(records: readonly CallRecord[], metrics: MetricSet, measure: RunMeasure): Summary {
   const failedByCause: Record<string, number> = {};
-  const packets = { sent: 0, received: 0, lost: 0, lossPct: 0, transcodingTail: 0, duplicates: 0, late: 0, malformed: 0, wrongPayloadType: 0 };
+  const packets = { sent: 0, received: 0, lost: 0, lossPct: 0, transcodingTail: 0, duplicates: 0, late: 0, malformed: 0, sequenceJumps: 0, wrongPayloadType: 0, payloadMismatches: 0 };
   const rtcp = { sent: 0, received: 0, malformed: 0 };
   const audioCheck = { checked: 0, passed: 0, failed: 0 };
   let ok = 0;
@@ -75,7 +75,9 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
       packets.duplicates += s.duplicates;
       packets.late += s.late;
       packets.malformed += s.malformed;
+      packets.sequenceJumps += s.sequenceJumps;
       packets.wrongPayloadType += s.wrongPayloadType;
+      packets.payloadMismatches += s.payloadMismatches ?? 0;
       if (s.sent > 0) metrics.record('lossPct', s.lossPct);
       record(metrics, 'mos', s.mos);
       if (s.audio.checked) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { codecByName, type CodecProfile } from '../../src/profile.js';
 import {
+  markToneFrame,
   DECODED_SAMPLE_RATE,
   createDecoder,
   createEncoder,
@@ -53,10 +54,18 @@ test('PCMU loop of a 1 kHz tone is G.711 of the tone and decodes to ratio > 0.99
   const loop = encodeToneLoop(p, 1000, 10);
   assert.equal(loop.length, 10);
   const pcm = new Int16Array(160);
-  fillTone(pcm, 1000, 8000, TONE_AMPLITUDE_MINUS_10_DBFS, 0);
-  assert.deepEqual([...loop[0]!], [...pcm].map(ulawEncode));
-  // 1 kHz fits 20 periods in a frame: every frame is the same bytes, so the loop joins cleanly.
-  for (const frame of loop) assert.deepEqual(frame, loop[0]);
+  for (let k = 0; k < 10; k++) {
+    fillTone(pcm, 1000, 8000, TONE_AMPLITUDE_MINUS_10_DBFS, k * 160);
+    const clean = [...pcm].map(ulawEncode);
+    markToneFrame(pcm, k);
+    const marked = [...pcm].map(ulawEncode);
+    assert.deepEqual([...loop[k]!], marked, `frame ${k}`);
+    // The frame is the tone's G.711 but for the one marked sample.
+    assert.deepEqual(marked.flatMap((b, i) => (b === clean[i] ? [] : [i])), [k], `frame ${k} differs at its mark only`);
+  }
+  // 1 kHz fits 20 periods in a frame, so the loop joins cleanly; the marks make every frame distinct, so a payload
+  // delivered under the wrong sequence number shows.
+  assert.equal(new Set(loop.map((f) => Buffer.from(f).toString('hex'))).size, 10);
   // Independent copies: writing one frame leaves the others.
   loop[1]![0] = 0x12;
   assert.notEqual(loop[0]![0], 0x12);
@@ -173,6 +182,7 @@ test('the binding produces the same packets as opusscript\'s own wrapper', () =>
   const pcm = new Int16Array(960);
   for (let k = 0; k < 10; k++) {
     fillTone(pcm, 1350, 48000, TONE_AMPLITUDE_MINUS_10_DBFS, k * 960);
+    markToneFrame(pcm, k);
     const theirs = stock.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), 960);
     assert.deepEqual([...ours[k]!], [...theirs], `frame ${k}`);
   }

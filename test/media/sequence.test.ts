@@ -170,6 +170,19 @@ test('A.8 interarrival jitter, worked example', () => {
   }
 });
 
+test('a new source (SSRC change) is not compared with the old one\'s timing; the estimate so far is kept', () => {
+  const t = new ReceiveTracker(8000);
+  ARRIVALS.forEach((r, i) => t.onPacket(500 + i, 1000 + 160 * i, r, Number.NaN));
+  t.newSource();
+  // The new source's timestamps start at an unrelated base: without newSource() D would be about 2^31 units.
+  t.onPacket(505, 3_000_000_000, 200, Number.NaN);
+  assert.ok(Math.abs(t.jitterUnits - J_EXPECTED[4]!) < 1e-9, `J = ${t.jitterUnits}`);
+  // From the next packet on, the new source's own timing counts: D = (220 - 200) * 8 - 160 = 0.
+  t.onPacket(506, 3_000_000_160, 220, Number.NaN);
+  assert.ok(Math.abs(t.jitterUnits - (J_EXPECTED[4]! * 15) / 16) < 1e-9, `J = ${t.jitterUnits}`);
+  assert.equal(t.received, 7);
+});
+
 test('A.8 jitter is the same with signed int32 timestamps (rtpTimestampInt32)', () => {
   const t = new ReceiveTracker(8000);
   ARRIVALS.forEach((r, i) => t.onPacket(i, ((2 ** 32 - 320 + 160 * i) >>> 0) | 0, r, Number.NaN));

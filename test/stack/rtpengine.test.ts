@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -250,6 +250,29 @@ test('a run that crashes leaves no daemon behind', async () => {
   assert.equal(code, 1, 'the run crashed');
   assert.ok(pid > 0, 'the daemon had started');
   assert.ok(await gone(pid), `rtpengine ${pid} outlived the crashed run`);
+});
+
+test('a run killed outright (SIGKILL, no exit hook runs) still leaves no daemon behind', async () => {
+  const modulePath = fileURLToPath(new URL('../../src/stack/rtpengine.js', import.meta.url));
+  const range = await freeUdpPortRange('127.0.0.1', 4);
+  const script = `
+    import { startRtpengine } from ${JSON.stringify(modulePath)};
+    const r = await startRtpengine({ address: '127.0.0.1', portMin: ${range.min}, portMax: ${range.max} });
+    process.stdout.write(String(r.pid));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString())));
+      child.once('exit', (code) => reject(new Error(`the run exited (${code}) before starting rtpengine`)));
+    });
+    assert.ok(alive(pid), 'the daemon runs while the run does');
+    child.kill('SIGKILL');
+    assert.ok(await gone(pid), `rtpengine ${pid} outlived the killed run`);
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
 
 test('freeUdpPort gives a port that can be bound', async () => {

@@ -1,0 +1,472 @@
+/**
+ * The HTML report: one self-contained page (inline CSS, inline SVG, no script, nothing fetched) for one run or several
+ * compared. A header per run, the key figures (the same rows as the terminal comparison, compare.ts), HdrHistogram
+ * percentile curves, per-call setup and loss, and calls by outcome. Geometry comes from chart.ts; this file only
+ * writes markup, and every string that came from a results file goes through escapeHtml.
+ */
+import { METRICS, type MetricName } from '../stats/histogram.js';
+import type { CallRecord } from '../call.js';
+import type { Results } from './results.js';
+import { comparisonRows, describeRun, ratioText } from './compare.js';
+import {
+  LOG_AXIS_RATIO,
+  chooseValueAxis,
+  decimateByColumn,
+  decodeBuckets,
+  formatTick,
+  legendLayout,
+  linearScale,
+  maxY,
+  niceTicks,
+  pathFromPoints,
+  percentileAxisMax,
+  percentileCurve,
+  percentileTicks,
+  stackSegments,
+  totalCount,
+  valueAtPercentile,
+  valueScale,
+  type Bucket,
+  type Point,
+} from './chart.js';
+
+/** results/<run id>.json -> results/<run id>.html: where the page of a run goes, next to its results file. */
+export function htmlPathFor(jsonPath: string): string {
+  return /\.json$/i.test(jsonPath) ? jsonPath.replace(/\.json$/i, '.html') : `${jsonPath}.html`;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text for HTML element content and attribute values (also inside inline SVG). */
+export function escapeHtml(text: string): string {
+  return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+}
+
+const esc = escapeHtml;
+
+/** Run colours (Tableau 10): distinct for up to ten runs, then repeated with a dashed line. */
+const RUN_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const OK_COLOR = '#59a14f';
+const CAUSE_COLORS = ['#e15759', '#f28e2b', '#b07aa1', '#9c755f', '#ff9da7', '#edc948', '#76b7b2', '#bab0ac'];
+
+function runColor(i: number): string {
+  return RUN_COLORS[i % RUN_COLORS.length] ?? '#000';
+}
+
+function runDash(i: number): string {
+  return i >= RUN_COLORS.length ? ' stroke-dasharray="6 3"' : '';
+}
+
+function runLabel(r: Results, i: number): string {
+  return `${i + 1}: ${r.runId}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Chart frame: the plot area, its axes and a legend under it.
+
+const WIDTH = 560;
+const MARGIN = { left: 60, right: 28, top: 14, bottom: 44 };
+const PLOT_HEIGHT = 230;
+const FONT = 11;
+const LEGEND_ROW = 16;
+
+interface LegendEntry {
+  label: string;
+  color: string;
+  /** line: a run's curve; dot: a scatter series; cross: failed calls; box: a bar segment. */
+  mark: 'line' | 'dot' | 'cross' | 'box';
+  dash?: string;
+  muted?: boolean;
+}
+
+interface Frame {
+  plotLeft: number;
+  plotRight: number;
+  plotTop: number;
+  plotBottom: number;
+  height: number;
+  legendTop: number;
+}
+
+function frame(legend: readonly LegendEntry[]): Frame {
+  const plotLeft = MARGIN.left;
+  const plotRight = WIDTH - MARGIN.right;
+  const plotTop = MARGIN.top;
+  const plotBottom = plotTop + PLOT_HEIGHT;
+  const legendTop = plotBottom + MARGIN.bottom;
+  const { rows } = legendLayout(legend.map((e) => e.label), WIDTH - plotLeft);
+  return { plotLeft, plotRight, plotTop, plotBottom, legendTop, height: legendTop + rows * LEGEND_ROW + 6 };
+}
+
+function svgOpen(height: number, label: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" role="img" aria-label="${esc(label)}" font-size="${FONT}">`;
+}
+
+function legendSvg(entries: readonly LegendEntry[], left: number, top: number): string {
+  const { items } = legendLayout(entries.map((e) => e.label), WIDTH - left);
+  const out: string[] = [];
+  entries.forEach((e, i) => {
+    const at = items[i];
+    if (!at) return;
+    const x = left + at.x;
+    const y = top + at.y;
+    const mid = y + 5;
+    if (e.mark === 'line') out.push(`<line x1="${x}" y1="${mid}" x2="${x + 16}" y2="${mid}" stroke="${e.color}" stroke-width="2.5"${e.dash ?? ''}/>`);
+    else if (e.mark === 'dot') out.push(`<circle cx="${x + 8}" cy="${mid}" r="3.5" fill="${e.color}"/>`);
+    else if (e.mark === 'cross') out.push(crossSvg(x + 8, mid, e.color));
+    else out.push(`<rect x="${x + 2}" y="${mid - 5}" width="12" height="10" fill="${e.color}"/>`);
+    out.push(`<text x="${x + 22}" y="${mid + 4}"${e.muted ? ' class="muted"' : ''}>${esc(e.label)}</text>`);
+  });
+  return `<g class="legend">${out.join('')}</g>`;
+}
+
+function crossSvg(x: number, y: number, color: string): string {
+  const d = 3.5;
+  return `<path d="M${x - d} ${y - d} L${x + d} ${y + d} M${x - d} ${y + d} L${x + d} ${y - d}" stroke="${color}" stroke-width="1.6" fill="none"/>`;
+}
+
+/** Horizontal grid lines and labels for a y axis, plus the rotated axis title. */
+function yAxisSvg(f: Frame, ticks: readonly number[], labels: readonly string[], y: (v: number) => number, title: string): string {
+  const out: string[] = [];
+  ticks.forEach((t, i) => {
+    const py = y(t).toFixed(1);
+    out.push(`<line class="grid" x1="${f.plotLeft}" y1="${py}" x2="${f.plotRight}" y2="${py}"/>`);
+    out.push(`<text x="${f.plotLeft - 6}" y="${py}" dy="0.35em" text-anchor="end">${esc(labels[i] ?? '')}</text>`);
+  });
+  const cy = (f.plotTop + f.plotBottom) / 2;
+  out.push(`<text class="axis-title" transform="translate(14 ${cy}) rotate(-90)" text-anchor="middle">${esc(title)}</text>`);
+  return out.join('');
+}
+
+function xTitleSvg(f: Frame, title: string): string {
+  return `<text class="axis-title" x="${(f.plotLeft + f.plotRight) / 2}" y="${f.plotBottom + 34}" text-anchor="middle">${esc(title)}</text>`;
+}
+
+function plotBorderSvg(f: Frame): string {
+  return `<rect class="plot" x="${f.plotLeft}" y="${f.plotTop}" width="${f.plotRight - f.plotLeft}" height="${f.plotBottom - f.plotTop}"/>`;
+}
+
+/** note and problem are markup (their parts already escaped). */
+function figure(title: string, caption: string, svg: string, note = '', problem = ''): string {
+  const notes = `${note === '' ? '' : `<p class="note">${note}</p>`}${problem === '' ? '' : `<p class="note problem">${problem}</p>`}`;
+  return `<figure class="chart"><figcaption><strong>${esc(title)}</strong> <span class="muted">${esc(caption)}</span></figcaption>${svg}${notes}</figure>`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (a) Percentile distributions.
+
+const PERCENTILE_CHARTS: readonly { metric: MetricName; title: string }[] = [
+  { metric: 'latencyMs', title: 'One-way latency' },
+  { metric: 'jitterMs', title: 'Jitter (RFC 3550)' },
+  { metric: 'transitJitterMs', title: 'Transit jitter' },
+  { metric: 'setupMs', title: 'Call setup (offer + answer)' },
+  { metric: 'sendLatenessMs', title: 'Generator send lateness' },
+];
+
+interface Series {
+  run: Results;
+  index: number;
+  buckets: Bucket[] | null;
+  error: string | null;
+}
+
+function seriesFor(runs: readonly Results[], metric: MetricName): Series[] {
+  return runs.map((run, index) => {
+    const text = run.histograms[metric];
+    if (typeof text !== 'string' || text === '') return { run, index, buckets: null, error: null };
+    try {
+      const buckets = decodeBuckets(text, METRICS[metric].scale);
+      return { run, index, buckets: totalCount(buckets) > 0 ? buckets : null, error: null };
+    } catch (err) {
+      return { run, index, buckets: null, error: err instanceof Error ? err.message : String(err) };
+    }
+  });
+}
+
+function percentileChart(runs: readonly Results[], metric: MetricName, title: string): string | null {
+  const series = seriesFor(runs, metric);
+  const drawn = series.filter((s) => s.buckets !== null);
+  if (drawn.length === 0) return null;
+  const counts = drawn.map((s) => totalCount(s.buckets ?? []));
+  const xMax = percentileAxisMax(Math.max(...counts));
+  const curves = series.map((s) => (s.buckets === null ? null : percentileCurve(s.buckets, xMax)));
+  const top = Math.max(...curves.map((c) => (c === null ? 0 : (maxY(c) ?? 0))));
+  const yAxis = chooseValueAxis(top, drawn.map((s) => valueAtPercentile(s.buckets ?? [], 50) ?? 0));
+  const legend: LegendEntry[] = series.map((s) => {
+    const base = `${runLabel(s.run, s.index)} · ${describeRun(s.run).short}`;
+    if (s.buckets === null) return { label: `${base}: ${s.error === null ? 'not recorded' : 'unreadable histogram'}`, color: '#bbb', mark: 'line', muted: true };
+    return { label: `${base}, n=${totalCount(s.buckets)}`, color: runColor(s.index), mark: 'line', dash: runDash(s.index) };
+  });
+  const f = frame(legend);
+  const x = linearScale(0, xMax, f.plotLeft, f.plotRight);
+  const y = valueScale(yAxis, f.plotBottom, f.plotTop);
+  const out: string[] = [svgOpen(f.height, `${title}: value by percentile, one line per run`)];
+  const unit = METRICS[metric].unit;
+  out.push(yAxisSvg(f, yAxis.ticks, yAxis.labels, y, yAxis.kind === 'log' ? `${unit}, log scale` : unit));
+  for (const t of percentileTicks(xMax)) {
+    const px = x(t.x).toFixed(1);
+    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
+    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(t.label)}</text>`);
+  }
+  out.push(xTitleSvg(f, 'percentile'));
+  out.push(plotBorderSvg(f));
+  // Each run's curve, in pixels, thinned to what a pixel column can show.
+  series.forEach((s, i) => {
+    const curve = curves[i];
+    if (!curve || curve.length === 0) return;
+    const px = decimateByColumn(curve.map((p): Point => ({ x: x(p.x), y: y(p.y) })));
+    out.push(
+      `<path d="${pathFromPoints(px)}" fill="none" stroke="${runColor(s.index)}" stroke-width="1.8" stroke-linejoin="round"${runDash(s.index)}><title>${esc(`${runLabel(s.run, s.index)} ${metric}`)}</title></path>`,
+    );
+  });
+  out.push(legendSvg(legend, f.plotLeft, f.legendTop));
+  out.push('</svg>');
+  let note = '';
+  if (yAxis.kind === 'log') {
+    note = (`Log scale: the highest value (${esc(formatTick(top, top >= 10 ? 1 : 0.001))} ${esc(unit)}) is over ${LOG_AXIS_RATIO} times the largest median; values below ${esc(yAxis.labels[0] ?? '')} ${esc(unit)} are drawn on the bottom line.`);
+  }
+  const unreadable = series.filter((s) => s.error !== null).map((s) => `run ${s.index + 1}: ${esc(s.error ?? '')}`);
+  const problem = unreadable.length > 0 ? `Histogram not drawn (${unreadable.join('; ')}).` : '';
+  return figure(`${title} (${metric})`, METRICS[metric].description, out.join(''), note, problem);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (b) Per call, over call index.
+
+/** A call's loss over both directions, percent of what could be delivered; null when no media was sent. */
+export function callLossPct(call: CallRecord): number | null {
+  let deliverable = 0;
+  let lost = 0;
+  for (const s of call.streams ?? []) {
+    deliverable += s.sent - s.tail;
+    lost += s.lost;
+  }
+  return deliverable > 0 ? (lost * 100) / deliverable : null;
+}
+
+function perCallChart(runs: readonly Results[], title: string, caption: string, unit: string, value: (call: CallRecord) => number | null): string | null {
+  const points = runs.map((run) =>
+    run.calls.flatMap((call) => {
+      const v = value(call);
+      return v === null || !Number.isFinite(v) ? [] : [{ index: call.index, value: v, failed: call.status !== 'ok' }];
+    }),
+  );
+  const all = points.flat();
+  if (all.length === 0) return null;
+  const xAxis = niceTicks(0, Math.max(1, ...runs.flatMap((r) => r.calls.map((c) => c.index))), 6, true);
+  const yNice = niceTicks(0, Math.max(...all.map((p) => p.value)), 5);
+  const yAxis = { ...yNice, labels: yNice.ticks.map((t) => formatTick(t, yNice.step)) };
+  const anyFailed = all.some((p) => p.failed);
+  const legend: LegendEntry[] = runs.map((r, i) =>
+    points[i]?.length
+      ? { label: `${runLabel(r, i)} · ${describeRun(r).short}`, color: runColor(i), mark: 'dot' as const }
+      : { label: `${runLabel(r, i)}: no values`, color: '#bbb', mark: 'dot' as const, muted: true },
+  );
+  if (anyFailed) legend.push({ label: 'failed call', color: '#555', mark: 'cross' });
+  const f = frame(legend);
+  // Inset a little, so that the first call and a value of 0 are not drawn on the axes.
+  const x = linearScale(xAxis.min, xAxis.max, f.plotLeft + 6, f.plotRight - 6);
+  const y = linearScale(yAxis.min, yAxis.max, f.plotBottom - 4, f.plotTop + 4);
+  const out: string[] = [svgOpen(f.height, `${title}, by call index, one colour per run`)];
+  out.push(yAxisSvg(f, yAxis.ticks, yAxis.labels, y, unit));
+  for (const t of xAxis.ticks) {
+    const px = x(t).toFixed(1);
+    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
+    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(formatTick(t, xAxis.step))}</text>`);
+  }
+  out.push(xTitleSvg(f, 'call index'));
+  out.push(plotBorderSvg(f));
+  points.forEach((list, i) => {
+    const color = runColor(i);
+    const marks = list.map((p) =>
+      p.failed ? crossSvg(Number(x(p.index).toFixed(1)), Number(y(p.value).toFixed(1)), color) : `<circle cx="${x(p.index).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="2.6"/>`,
+    );
+    if (marks.length > 0) out.push(`<g fill="${color}" fill-opacity="0.8"><title>${esc(runLabel(runs[i] as Results, i))}</title>${marks.join('')}</g>`);
+  });
+  out.push(legendSvg(legend, f.plotLeft, f.legendTop));
+  out.push('</svg>');
+  return figure(title, caption, out.join(''));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (c) Calls by outcome.
+
+function outcomeChart(runs: readonly Results[]): string {
+  const causes = [...new Set(runs.flatMap((r) => Object.keys(r.summary.calls.failedByCause)))].sort();
+  const colorOf = (key: string): string => (key === '' ? OK_COLOR : (CAUSE_COLORS[causes.indexOf(key) % CAUSE_COLORS.length] ?? '#999'));
+  const labelWidth = Math.min(230, 26 + Math.max(...runs.map((r, i) => runLabel(r, i).length)) * 6.6);
+  const countWidth = 118;
+  const barLeft = labelWidth;
+  const barWidth = WIDTH - labelWidth - countWidth;
+  const rowHeight = 26;
+  const legend: LegendEntry[] = [{ label: 'ok', color: OK_COLOR, mark: 'box' }, ...causes.map((c) => ({ label: `failed: ${c}`, color: colorOf(c), mark: 'box' as const }))];
+  const legendRows = legendLayout(legend.map((e) => e.label), WIDTH - 10).rows;
+  const top = 8;
+  const legendTop = top + runs.length * rowHeight + 10;
+  const height = legendTop + legendRows * LEGEND_ROW + 6;
+  const fullScale = Math.max(1, ...runs.map((r) => r.summary.calls.attempted));
+  const out: string[] = [svgOpen(height, 'Calls ok and failed by cause, one bar per run')];
+  runs.forEach((r, i) => {
+    const c = r.summary.calls;
+    const yTop = top + i * rowHeight;
+    const counts = [{ key: '', count: c.ok }, ...causes.map((cause) => ({ key: cause, count: c.failedByCause[cause] ?? 0 }))];
+    const label = runLabel(r, i);
+    out.push(`<rect x="2" y="${yTop + 5}" width="10" height="10" fill="${runColor(i)}"/>`);
+    out.push(`<text x="16" y="${yTop + 14}">${esc(label)}</text>`);
+    out.push(`<rect class="track" x="${barLeft}" y="${yTop + 2}" width="${barWidth}" height="16"/>`);
+    for (const s of stackSegments(counts, fullScale, barWidth)) {
+      const what = s.key === '' ? 'ok' : `failed: ${s.key}`;
+      out.push(`<rect x="${(barLeft + s.x).toFixed(1)}" y="${yTop + 2}" width="${Math.max(0.5, s.width).toFixed(1)}" height="16" fill="${colorOf(s.key)}"><title>${esc(`${label} ${what}: ${s.count}`)}</title></rect>`);
+      if (s.width >= 8 * String(s.count).length + 6) {
+        out.push(`<text class="on-bar" x="${(barLeft + s.x + s.width / 2).toFixed(1)}" y="${yTop + 14}" text-anchor="middle">${s.count}</text>`);
+      }
+    }
+    out.push(`<text x="${barLeft + barWidth + 6}" y="${yTop + 14}">${c.ok}/${c.attempted} ok${c.failed > 0 ? `, ${c.failed} failed` : ''}</text>`);
+  });
+  out.push(legendSvg(legend, 10, legendTop));
+  out.push('</svg>');
+  return figure('Calls by outcome', 'ok, and failed by cause; bars to the scale of the largest run', out.join(''));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Page parts.
+
+function dateText(iso: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?Z$/.exec(iso);
+  return m ? `${m[1]} ${m[2]} UTC` : iso;
+}
+
+function runHeader(r: Results, i: number): string {
+  const d = describeRun(r);
+  const env = r.environment;
+  const plan = r.plan;
+  const s = r.summary;
+  const rows: [string, string][] = [
+    ['started', dateText(r.startedAt)],
+    ['calls', `${plan.calls}`],
+    ['ramp', `${Number(plan.rampPerSec.toFixed(3))} calls/s`],
+    ['hold', `${Number((plan.holdMs / 1000).toFixed(1))} s`],
+    ['codec pair', d.codecPair],
+    ['rtpengine', d.rtpengineVersion === null ? d.rtpengine : `${d.rtpengine}, ${d.rtpengineVersion}`],
+    ['media threads', `${s.generator.threads}`],
+    ['state', s.interrupted ? 'INTERRUPTED: partial results' : `complete, ${(s.wallMs / 1000).toFixed(1)} s`],
+    ['machine', `${env.cpu?.model ?? '?'}, ${env.cpu?.cores ?? '?'} cores, ${env.memoryGiB ?? '?'} GiB; ${env.platform ?? ''} ${env.kernel ?? ''}; Node ${env.node ?? '?'}; rtp-bench ${env.rtpBench ?? '?'}`],
+  ];
+  const warnings: string[] = [];
+  if (s.interrupted) warnings.push('The run was interrupted: figures cover only the part that ran.');
+  if (s.generator.saturated) warnings.push(`Generator: ${s.generator.saturated}`);
+  return [
+    `<article class="run${s.interrupted ? ' interrupted' : ''}" style="border-top-color:${runColor(i)}">`,
+    `<h2><span class="swatch" style="background:${runColor(i)}"></span>${esc(runLabel(r, i))}</h2>`,
+    `<dl>${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`,
+    ...warnings.map((w) => `<p class="warning">${esc(w)}</p>`),
+    failureList(r),
+    '</article>',
+  ].join('');
+}
+
+/** Failed calls grouped by cause: how many, which (first few indexes), and one message as it was recorded. */
+function failureList(r: Results): string {
+  const groups = new Map<string, { calls: number[]; stage: string; message: string }>();
+  for (const call of r.calls) {
+    if (call.status === 'ok' || !call.failure) continue;
+    const g = groups.get(call.failure.cause) ?? { calls: [], stage: call.failure.stage, message: call.failure.message };
+    g.calls.push(call.index);
+    groups.set(call.failure.cause, g);
+  }
+  if (groups.size === 0) return '';
+  const items = [...groups.entries()].map(([cause, g]) => {
+    const shown = g.calls.slice(0, 8).join(', ') + (g.calls.length > 8 ? ', ...' : '');
+    return `<li><strong>${esc(cause)}</strong> (${g.calls.length} call${g.calls.length === 1 ? '' : 's'}, stage ${esc(g.stage)}; calls ${esc(shown)}): <code>${esc(g.message)}</code></li>`;
+  });
+  return `<details class="failures" open><summary>Failures</summary><ul>${items.join('')}</ul></details>`;
+}
+
+function keyFigures(runs: readonly Results[]): string {
+  const ratio = runs.length === 2;
+  const head = runs.map((r, i) => `<th><span class="swatch" style="background:${runColor(i)}"></span>${esc(runLabel(r, i))}</th>`).join('');
+  const body = comparisonRows(runs).map((row) => {
+    const cells = row.cells.map((c) => `<td>${esc(c)}</td>`).join('');
+    const extra = ratio ? `<td class="ratio">${row.values ? esc(ratioText(row.values[0], row.values[1])) : ''}</td>` : '';
+    const numeric = row.values ? ' class="num"' : '';
+    return `<tr${numeric}><th scope="row"${row.indent ? ' class="indent"' : ''}>${esc(row.label)}</th>${cells}${extra}</tr>`;
+  });
+  return `<table class="figures"><thead><tr><th></th>${head}${ratio ? '<th class="ratio">2 / 1</th>' : ''}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+}
+
+const CSS = `
+:root { color-scheme: light; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #222; background: #fafafa; margin: 0; }
+main { max-width: 1200px; margin: 0 auto; padding: 20px 24px 40px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 10px; }
+article h2 { margin: 0 0 8px; font-size: 15px; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+.muted { color: #777; }
+.runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 14px; }
+article.run { background: #fff; border: 1px solid #ddd; border-top: 5px solid #999; border-radius: 4px; padding: 12px 14px; }
+article.run.interrupted { background: #fff8f0; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
+dt { color: #666; }
+dd { margin: 0; overflow-wrap: anywhere; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
+.warning { background: #fff1e0; border-left: 4px solid #f28e2b; padding: 4px 8px; margin: 8px 0 0; }
+details.failures { margin-top: 8px; }
+details.failures ul { margin: 4px 0 0; padding-left: 18px; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere; }
+table.figures { border-collapse: collapse; background: #fff; border: 1px solid #ddd; }
+table.figures th, table.figures td { padding: 3px 12px; border-bottom: 1px solid #eee; text-align: left; }
+table.figures thead th { border-bottom: 2px solid #ccc; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 13px; }
+table.figures tbody th { font-weight: normal; color: #444; }
+table.figures th.indent { padding-left: 28px; color: #666; }
+table.figures tr.num td { text-align: right; font-variant-numeric: tabular-nums; }
+table.figures .ratio { text-align: right; color: #555; background: #f6f6f6; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(570px, 1fr)); gap: 14px; }
+figure.chart { margin: 0; background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 10px 10px 4px; }
+figcaption { margin: 0 0 6px; font-size: 13px; }
+figure.chart svg { display: block; max-width: 100%; height: auto; }
+svg text { fill: #333; font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
+svg text.muted { fill: #999; }
+svg text.axis-title { fill: #666; }
+svg text.on-bar { fill: #fff; font-weight: 600; }
+svg .grid { stroke: #e6e6e6; stroke-width: 1; }
+svg .plot { fill: none; stroke: #bbb; }
+svg .track { fill: #f1f1f1; }
+.note { color: #666; font-size: 12px; margin: 4px 0; }
+.note.problem { color: #a33; }
+footer { margin-top: 30px; color: #888; font-size: 12px; }
+`;
+
+/** The whole page for one or more runs, in the order given (run 1 first). */
+export function renderHtml(runs: Results[]): string {
+  const title = runs.length === 1 ? `rtp-bench ${runs[0]?.runId ?? ''}` : `rtp-bench: ${runs.map((r) => r.runId).join(' vs ')}`;
+  const percentile = PERCENTILE_CHARTS.map((c) => percentileChart(runs, c.metric, c.title)).filter((c): c is string => c !== null);
+  const perCall = [
+    perCallChart(runs, 'Setup time per call', 'offer + answer round trips, ms; failed calls as crosses', 'ms', (c) => c.setupMs),
+    perCallChart(runs, 'Loss per call', 'both directions, % of the packets that could be delivered (transcoding tail excluded)', '%', callLossPct),
+  ].filter((c): c is string => c !== null);
+  const skipped = PERCENTILE_CHARTS.length - percentile.length;
+  const parts = [
+    '<!DOCTYPE html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${esc(title)}</title>`,
+    `<style>${CSS}</style>`,
+    '</head><body><main>',
+    `<h1>rtp-bench report</h1>`,
+    `<p class="muted">${runs.length} run${runs.length === 1 ? '' : 's'}${runs.length === 2 ? '; the last column of the figures is run 2 divided by run 1' : ''}. Percentiles come from merged HDR histograms.</p>`,
+    `<section class="runs">${runs.map(runHeader).join('')}</section>`,
+    '<h2>Key figures</h2>',
+    keyFigures(runs),
+    '<h2>Percentile distributions</h2>',
+    percentile.length > 0
+      ? `<div class="charts">${percentile.join('')}</div>${skipped > 0 ? `<p class="muted">${skipped} metric(s) with no samples in any run are not drawn.</p>` : ''}`
+      : '<p class="muted">No run recorded latency, jitter, setup or send lateness samples.</p>',
+    '<h2>Per call</h2>',
+    perCall.length > 0 ? `<div class="charts">${perCall.join('')}</div>` : '<p class="muted">No per-call setup or loss values in any run.</p>',
+    '<h2>Calls</h2>',
+    `<div class="charts">${outcomeChart(runs)}</div>`,
+    `<footer>Written by rtp-bench. Self-contained: no scripts, no external resources.</footer>`,
+    '</main></body></html>',
+  ];
+  return `${parts.join('\n')}\n`;
+}
