@@ -1,30 +1,65 @@
 /**
  * Generator cost: `rtp-bench calibrate` (legs send straight to each other, no rtpengine), so every microsecond
- * measured is the generator's own. Targets (issue 2): 500 calls = 100,000 packet operations/s on one thread at no
- * more than 10 us per operation, send lateness p99 under 2 ms, zero loss; 1,000 calls on 2 threads with zero loss.
+ * measured is the generator's own, next to a bare Node loop moving the same packets (bench/bare-loop.ts), run
+ * alternately so both see the same machine. The ratio is the figure to watch: this machine's speed drifts by
+ * 20-30% over minutes, the ratio much less.
+ *
+ * Targets (issue 2): 500 calls = 100,000 packet operations/s on one thread at no more than 10 us per operation,
+ * send lateness p99 under 2 ms, zero loss; 1,000 calls on 2 threads with zero loss.
  *
  *   node dist/bench/generator.js [--repeat 3]
  */
-import { repeatRuns, medianOf, repeats, fmt } from './lib.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { runSummary, median, repeats, fmt } from './lib.js';
 import type { Summary } from '../src/stats/summary.js';
 
 const CASES = [
-  { label: '500 calls, 1 thread', args: ['calibrate', '--calls', '500', '--threads', '1', '--ramp', '100/s', '--hold', '20s'] },
-  { label: '1000 calls, 2 threads', args: ['calibrate', '--calls', '1000', '--threads', '2', '--ramp', '200/s', '--hold', '20s'] },
+  { calls: 300, threads: 1, ramp: '150/s' },
+  { calls: 500, threads: 1, ramp: '100/s' },
+  { calls: 1000, threads: 2, ramp: '200/s' },
 ];
+const HOLD_S = 15;
+
+interface Bare {
+  usPerPacketOp: number;
+  latenessP99Ms: number;
+  sent: number;
+  received: number;
+}
+
+function bareLoop(calls: number): Bare {
+  const script = fileURLToPath(new URL('./bare-loop.js', import.meta.url));
+  // Ports apart from the generator's 20000-29999, so a straggler of one cannot reach the other.
+  const r = spawnSync(process.execPath, [script, String(calls), String(HOLD_S), '40000'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bare loop failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Bare;
+}
 
 const n = repeats(3);
-console.log(`generator self-calibration, pcmu:pcmu, RTCP on, all tracking on; ${n} run(s) per case, medians`);
-console.log('case                     | us/packet op | CPU %  | lateness p50 / p99 / max ms | loss %  | packets');
+console.log(`generator self-calibration (pcmu:pcmu, RTCP on, all tracking on) vs a bare Node loop; ${HOLD_S} s hold, ${n} run(s) each, alternating; medians`);
+console.log('case                | rtp-bench us/op | bare us/op | ratio | rtp-bench lateness p50 / p99 / max ms | bare p99 ms | loss %');
 for (const c of CASES) {
-  const runs = await repeatRuns(c.args, n);
-  const m = (f: (s: Summary) => number | null | undefined): number => medianOf(runs, f);
+  const ours: Summary[] = [];
+  const bare: Bare[] = [];
+  for (let i = 0; i < n; i++) {
+    ours.push(await runSummary(['calibrate', '--calls', String(c.calls), '--threads', String(c.threads), '--ramp', c.ramp, '--hold', `${HOLD_S}s`]));
+    // The bare loop is single-threaded: for two threads it would only show a saturated core, so it is skipped.
+    if (c.threads === 1) bare.push(bareLoop(c.calls));
+  }
+  const m = (f: (s: Summary) => number | null | undefined): number => median(ours.map((s) => f(s) ?? Number.NaN));
+  const usOurs = m((s) => s.generator.cpuUsPerPacketOp);
+  const usBare = median(bare.map((b) => b.usPerPacketOp));
   console.log(
-    `${c.label.padEnd(24)} | ${fmt(m((s) => s.generator.cpuUsPerPacketOp)).padStart(12)} | ${fmt(m((s) => s.generator.cpuPct), 0).padStart(6)} | ` +
-      `${fmt(m((s) => s.generator.sendLatenessMs?.p50))} / ${fmt(m((s) => s.generator.sendLatenessMs?.p99))} / ${fmt(m((s) => s.generator.sendLatenessMs?.max))}`.padEnd(27) +
-      ` | ${fmt(m((s) => s.packets.lossPct), 3).padStart(7)} | ${m((s) => s.packets.sent)}`,
+    `${`${c.calls} calls, ${c.threads} thr`.padEnd(19)} | ${fmt(usOurs).padStart(15)} | ${fmt(usBare).padStart(10)} | ${fmt(usOurs / usBare).padStart(5)} | ` +
+      `${fmt(m((s) => s.generator.sendLatenessMs?.p50))} / ${fmt(m((s) => s.generator.sendLatenessMs?.p99))} / ${fmt(m((s) => s.generator.sendLatenessMs?.max))}`.padEnd(37) +
+      ` | ${fmt(median(bare.map((b) => b.latenessP99Ms))).padStart(11)} | ${fmt(m((s) => s.packets.lossPct), 3)}`,
   );
-  for (const [i, s] of runs.entries()) {
-    console.log(`  run ${i + 1}: ${fmt(s.generator.cpuUsPerPacketOp)} us/op (${s.generator.costWindow}), p99 lateness ${fmt(s.generator.sendLatenessMs?.p99)} ms, loss ${fmt(s.packets.lossPct, 3)}%, calls ok ${s.calls.ok}`);
+  for (const [i, s] of ours.entries()) {
+    const b = bare[i];
+    console.log(
+      `  run ${i + 1}: ${fmt(s.generator.cpuUsPerPacketOp)} us/op (${s.generator.costWindow}), CPU ${fmt(s.generator.cpuPct, 0)}%, p99 lateness ${fmt(s.generator.sendLatenessMs?.p99)} ms, loss ${fmt(s.packets.lossPct, 3)}%, calls ok ${s.calls.ok}` +
+        (b ? `; bare ${fmt(b.usPerPacketOp)} us/op, p99 ${fmt(b.latenessP99Ms)} ms` : ''),
+    );
   }
 }

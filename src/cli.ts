@@ -109,7 +109,7 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
     group: MEDIA,
     value: `N, a whole number from ${LIMITS.threads.min} to ${LIMITS.threads.max}`,
     describe: `Media worker threads, ${LIMITS.threads.min}-${LIMITS.threads.max}`,
-    defaultText: 'one per 400 calls, at most one per core',
+    defaultText: 'one per 200 calls, at most one per core',
   },
   localIp: {
     group: MEDIA,

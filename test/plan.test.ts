@@ -134,10 +134,11 @@ test('the embedded rtpengine flags reach the target; --hold 0 is allowed', () =>
   });
 });
 
-test('--threads defaults to one per 400 calls, at most one per core', () => {
+test('--threads defaults to one per 200 calls, at most one per core', () => {
   assert.equal(plan({ calls: '1' }).threads, 1);
-  assert.equal(plan({ calls: '401' }).threads, 2);
-  assert.equal(plan({ calls: '1000', localPorts: '20000-29999' }).threads, 3);
+  assert.equal(plan({ calls: '200' }).threads, 1);
+  assert.equal(plan({ calls: '201' }).threads, 2);
+  assert.equal(plan({ calls: '500', localPorts: '20000-29999' }).threads, 3);
   assert.equal(plan({ calls: '5000', localPorts: '20000-39999' }, 'run', { ...HOST, parallelism: 4 }).threads, 4);
 });
 

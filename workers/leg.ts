@@ -1,7 +1,8 @@
 /**
  * One leg of one call inside a media thread: its RTP and RTCP sockets, the stream it sends (paced by the thread's
  * scheduler) and the stream it receives (tracked per packet). Nothing on the per-packet paths allocates beyond
- * what Node's dgram does itself: headers live in a small ring of preallocated buffers, payloads are pre-encoded.
+ * what Node's dgram does itself: every frame of the pre-encoded loop is a complete packet built once, whose header
+ * fields are patched in place before it is sent; readers use int32 forms that V8 does not box.
  */
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
@@ -15,8 +16,8 @@ import {
   rtpPayloadEnd,
   rtpPayloadType,
   rtpSequence,
-  rtpTimestamp,
-  rtpSsrc,
+  rtpTimestampInt32,
+  rtpSsrcInt32,
 } from '../src/media/rtp.js';
 import {
   writeCompound,
@@ -33,8 +34,6 @@ import { createDecoder, type FrameDecoder } from '../src/media/codec.js';
 import type { MetricSet } from '../src/stats/histogram.js';
 import type { LegMedia, LegResult, RtcpLegStats } from '../src/media/task.js';
 
-/** Send buffers per leg: a packet queued in the kernel is not overwritten until this many later sends. */
-const SEND_RING = 8;
 const RTCP_BUFFER_BYTES = 256;
 /** Received frames skipped before the tone check (codec and jitter-buffer warm-up), then frames checked. */
 const AUDIO_SKIP_FRAMES = 5;
@@ -60,9 +59,9 @@ export class Leg {
   private rtp: dgram.Socket | null = null;
   private rtcp: dgram.Socket | null = null;
 
-  // Sending.
-  private readonly ring: Buffer[];
-  private ringIndex = 0;
+  // Sending. packets[k] is frame k with its RTP header; a packet is rewritten only a whole loop (25 frames,
+  // 500 ms) after it was sent, long after the kernel has let go of it.
+  private readonly packets: Buffer[];
   readonly frames: readonly Uint8Array[];
   private frameIndex = 0;
   private seq: number;
@@ -83,6 +82,7 @@ export class Leg {
   private malformed = 0;
   private wrongPayloadType = 0;
   private payloadType: number | null = null;
+  /** int32 form (see rtpSsrcInt32); unsigned in result(). */
   private ssrc: number | null = null;
   private ssrcChanges = 0;
   private firstPacketEpochMs: number | null = null;
@@ -112,11 +112,17 @@ export class Leg {
   private readonly reportList: ReportBlock[] = [this.reportBlock];
   private readonly noReports: ReportBlock[] = [];
 
+  // Per-packet metrics, resolved once (MetricSet.recorder).
+  private readonly recordLateness: (value: number) => void;
+  private readonly recordLatency: (value: number) => void;
+  private readonly recordJitter: (value: number) => void;
+  private readonly recordTransitJitter: (value: number) => void;
+
   constructor(
     readonly media: LegMedia,
     private readonly localIp: string,
     frames: readonly Uint8Array[],
-    private readonly metrics: MetricSet,
+    metrics: MetricSet,
     private readonly counters: LegCounters,
     rtcp: { enabled: boolean; intervalMs: number; cname: string },
   ) {
@@ -127,14 +133,16 @@ export class Leg {
     this.timestamp = send.firstTimestamp >>> 0;
     this.ptimeMs = send.codec.ptimeMs;
     this.timestampStep = (send.codec.clockRate * send.codec.ptimeMs) / 1000;
-    let largest = 0;
-    for (const f of frames) largest = Math.max(largest, f.length);
-    this.ring = [];
-    for (let i = 0; i < SEND_RING; i++) {
-      const buf = Buffer.alloc(RTP_HEADER_BYTES + largest);
-      writeRtpHeader(buf, { marker: false, payloadType: send.codec.payloadType, sequenceNumber: 0, timestamp: 0, ssrc: send.ssrc });
-      this.ring.push(buf);
-    }
+    this.packets = frames.map((frame) => {
+      const packet = Buffer.alloc(RTP_HEADER_BYTES + frame.length);
+      writeRtpHeader(packet, { marker: false, payloadType: send.codec.payloadType, sequenceNumber: 0, timestamp: 0, ssrc: send.ssrc });
+      packet.set(frame, RTP_HEADER_BYTES);
+      return packet;
+    });
+    this.recordLateness = metrics.recorder('sendLatenessMs');
+    this.recordLatency = metrics.recorder('latencyMs');
+    this.recordJitter = metrics.recorder('jitterMs');
+    this.recordTransitJitter = metrics.recorder('transitJitterMs');
     this.tracker = new ReceiveTracker(media.receive.codec.clockRate);
     this.expectedPayloadType = media.receive.codec.payloadType;
     this.audio = media.receive.checkAudio
@@ -162,14 +170,18 @@ export class Leg {
   }
 
   /**
-   * Called by the scheduler on every tick. Sends every frame that is due (a late tick sends the backlog at once,
-   * as a real endpoint's audio clock would) and records how late each went out against its schedule.
+   * Called by the scheduler on every tick (nowMs: the tick's time, to decide what is due). Sends every frame that
+   * is due (a late tick sends the backlog at once, as a real endpoint's audio clock would) and records how late each
+   * actually went out against its schedule.
    */
   service(nowMs: number): void {
     while (this.nextDueMs <= nowMs) {
-      this.sendFrame(nowMs);
-      const lateness = nowMs - this.nextDueMs;
-      this.metrics.record('sendLatenessMs', lateness);
+      // The actual send time, not the tick's: with hundreds of legs per tick the last send of a tick leaves a
+      // measurable while after the first, and both latency and lateness must see that.
+      const sentAt = performance.now();
+      this.sendFrame(sentAt);
+      const lateness = sentAt - this.nextDueMs;
+      this.recordLateness(lateness);
       if (lateness > this.counters.latenessMaxMs) this.counters.latenessMaxMs = lateness;
       this.nextDueMs += this.ptimeMs;
     }
@@ -182,23 +194,21 @@ export class Leg {
   private sendFrame(nowMs: number): void {
     const socket = this.rtp;
     if (socket === null) return;
-    const buf = this.ring[this.ringIndex]!;
-    this.ringIndex = (this.ringIndex + 1) % SEND_RING;
-    const frame = this.frames[this.frameIndex]!;
-    this.frameIndex = (this.frameIndex + 1) % this.frames.length;
-    setRtpSequence(buf, this.seq);
-    setRtpTimestamp(buf, this.timestamp);
-    setRtpMarker(buf, this.firstPacket);
+    const packet = this.packets[this.frameIndex]!;
+    this.frameIndex = (this.frameIndex + 1) % this.packets.length;
+    setRtpSequence(packet, this.seq);
+    setRtpTimestamp(packet, this.timestamp);
+    setRtpMarker(packet, this.firstPacket);
     this.firstPacket = false;
-    buf.set(frame, RTP_HEADER_BYTES);
-    const length = RTP_HEADER_BYTES + frame.length;
+    const length = packet.length;
     this.history.record(this.seq, nowMs);
-    socket.send(buf, 0, length);
+    // The whole buffer, no offset/length: dgram would otherwise slice (allocate) a view per send.
+    socket.send(packet);
     this.seq = (this.seq + 1) & 0xffff;
     this.timestamp = (this.timestamp + this.timestampStep) >>> 0;
     this.sentPackets++;
     this.sentBytes += length;
-    this.sentPayloadBytes += frame.length;
+    this.sentPayloadBytes += length - RTP_HEADER_BYTES;
     this.counters.sent++;
   }
 
@@ -211,7 +221,7 @@ export class Leg {
       return;
     }
     const pt = rtpPayloadType(msg);
-    const ssrc = rtpSsrc(msg);
+    const ssrc = rtpSsrcInt32(msg);
     if (this.ssrc !== ssrc) {
       if (this.ssrc !== null) {
         this.ssrcChanges++;
@@ -221,7 +231,7 @@ export class Leg {
     }
     const seq = rtpSequence(msg);
     const sendMs = this.far === null ? Number.NaN : this.far.history.sendTimeOf(seq);
-    const arrival = this.tracker.onPacket(seq, rtpTimestamp(msg), now, sendMs);
+    const arrival = this.tracker.onPacket(seq, rtpTimestampInt32(msg), now, sendMs);
     if (arrival === ARRIVAL_DUPLICATE || arrival === ARRIVAL_INVALID) return;
     // Counted once per unique packet, like everything below.
     if (pt !== this.expectedPayloadType) this.wrongPayloadType++;
@@ -236,10 +246,10 @@ export class Leg {
       this.latencySumMs += latency;
       this.latencyCount++;
       if (latency > this.latencyMaxMs) this.latencyMaxMs = latency;
-      this.metrics.record('latencyMs', latency);
+      this.recordLatency(latency);
     }
-    this.metrics.record('jitterMs', this.tracker.jitterMs);
-    this.metrics.record('transitJitterMs', this.tracker.transitJitterMs);
+    this.recordJitter(this.tracker.jitterMs);
+    this.recordTransitJitter(this.tracker.transitJitterMs);
     if (this.verifyPayload) this.checkPayload(msg, offset, seq);
     if (this.audio !== null && pt === this.expectedPayloadType) this.checkAudio(msg, offset);
   };
@@ -259,16 +269,8 @@ export class Leg {
     const index = (((extended - this.farFirstExtended) % frames.length) + frames.length) % frames.length;
     const frame = frames[index]!;
     const end = rtpPayloadEnd(msg);
-    if (end - offset !== frame.length) {
-      this.payloadMismatches++;
-      return;
-    }
-    for (let i = 0; i < frame.length; i++) {
-      if (msg[offset + i] !== frame[i]) {
-        this.payloadMismatches++;
-        return;
-      }
-    }
+    // Buffer.compare with ranges is a native memcmp: no view allocated, no JS loop over the bytes.
+    if (end - offset !== frame.length || msg.compare(frame, 0, frame.length, offset, end) !== 0) this.payloadMismatches++;
   }
 
   private checkAudio(msg: Buffer, offset: number): void {
@@ -302,7 +304,7 @@ export class Leg {
     let reports = this.noReports;
     if (this.tracker.received > 0 && this.ssrc !== null) {
       const dlsr = this.lastSrArrivalMs === this.lastSrArrivalMs ? Math.round(((nowMs - this.lastSrArrivalMs) * 65536) / 1000) : 0;
-      this.tracker.reportBlock(this.ssrc, this.lastSrMiddle32, dlsr >>> 0, this.reportBlock);
+      this.tracker.reportBlock(this.ssrc >>> 0, this.lastSrMiddle32, dlsr >>> 0, this.reportBlock);
       reports = this.reportList;
     }
     const length = writeCompound(this.rtcpBuffer, { kind: 'sr', ssrc: this.media.send.ssrc, sender: info, reports }, this.cname);
@@ -369,7 +371,7 @@ export class Leg {
         wrongPayloadType: this.wrongPayloadType,
         payloadMismatches: this.verifyPayload ? this.payloadMismatches : null,
         payloadType: this.payloadType,
-        ssrc: this.ssrc,
+        ssrc: this.ssrc === null ? null : this.ssrc >>> 0,
         ssrcChanges: this.ssrcChanges,
         firstPacketEpochMs: this.firstPacketEpochMs,
         jitterMs: t.jitterMs,

@@ -116,6 +116,11 @@ export function rtpSsrc(buf: Uint8Array): number {
   return u32(buf, 8);
 }
 
+/** HOT. The SSRC as a signed int32 (same bits): V8 keeps it unboxed, so comparing SSRCs allocates nothing. */
+export function rtpSsrcInt32(buf: Uint8Array): number {
+  return (buf[8]! << 24) | (buf[9]! << 16) | (buf[10]! << 8) | buf[11]!;
+}
+
 /** HOT. */
 export function rtpPayloadType(buf: Uint8Array): number {
   return buf[1]! & 0x7f;

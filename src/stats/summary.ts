@@ -51,6 +51,8 @@ export interface RunMeasure {
 
 /** Send lateness p99 above this means the pacing loop could not keep up (a healthy Node loop stays under ~2 ms). */
 const LATENESS_SATURATED_MS = 5;
+/** CPU per media thread (percent of a core) above which the generator itself is the bottleneck. */
+const BUSY_THREAD_PCT = 80;
 
 export function summarize(records: readonly CallRecord[], metrics: MetricSet, measure: RunMeasure): Summary {
   const failedByCause: Record<string, number> = {};
@@ -99,9 +101,14 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
   const lateness = metrics.summary('sendLatenessMs');
   const cpuPct = measure.cost.cpuPct;
   let saturated: string | null = null;
+  // Late sends have two causes that call for different remedies: the generator's own threads are full, or they
+  // wait for a CPU that something else (typically the embedded rtpengine, transcoding) is using.
+  const busyThreads = cpuPct > BUSY_THREAD_PCT * measure.threads;
   if (lateness !== null && lateness.p99 > LATENESS_SATURATED_MS) {
-    saturated = `send lateness p99 ${lateness.p99.toFixed(1)} ms: the generator could not keep its schedule; add --threads or lower the load before blaming rtpengine`;
-  } else if (cpuPct > 90 * measure.threads) {
+    saturated = busyThreads
+      ? `send lateness p99 ${lateness.p99.toFixed(1)} ms with the generator's ${measure.threads} thread(s) at ${cpuPct.toFixed(0)}% CPU: the generator could not keep its schedule; add --threads or lower the load before blaming rtpengine`
+      : `send lateness p99 ${lateness.p99.toFixed(1)} ms while the generator used only ${cpuPct.toFixed(0)}% CPU: its threads waited for a core something else was using (an embedded rtpengine shares this machine); RFC 3550 jitter includes that lateness, transit jitter does not. Run rtpengine elsewhere for clean figures`;
+  } else if (busyThreads) {
     saturated = `generator CPU ${cpuPct.toFixed(0)}% with ${measure.threads} thread(s): it is near its limit`;
   }
 

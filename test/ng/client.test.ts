@@ -265,22 +265,30 @@ test('a call with media: query and delete report ingress counters, ports, endpoi
     const dlsr = last ? Math.round(((Date.now() - last.at) / 1000) * 65536) : 0;
     return senderReport(sender, source, packets, loss, last?.mid ?? 0, dlsr).packet;
   };
-  // Six report rounds each way (one per 10 packets): rtpengine derives MOS only from a report whose LSR/DLSR
-  // refer to an SR it forwarded, and under load the first rounds may cross; more rounds make that certain.
-  const N = 60;
-  const ROUNDS = N / 10;
+  let rounds = 0;
+  const reportRound = (packets: number): void => {
+    aRtcp.send(report(aRtcp, SSRC_A, SSRC_B, packets, 26), towardA.rtcpPort, towardA.rtcpAddress);
+    bRtcp.send(report(bRtcp, SSRC_B, SSRC_A, packets, 0), towardB.rtcpPort, towardB.rtcpAddress);
+    rounds++;
+  };
+  const N = 30;
   for (let i = 0; i < N; i++) {
     aRtp.send(rtpPacket(i, SSRC_A), towardA.port, towardA.address);
     bRtp.send(rtpPacket(i, SSRC_B), towardB.port, towardB.address);
-    if (i % 10 === 5) {
-      aRtcp.send(report(aRtcp, SSRC_A, SSRC_B, i, 26), towardA.rtcpPort, towardA.rtcpAddress);
-      bRtcp.send(report(bRtcp, SSRC_B, SSRC_A, i, 0), towardB.rtcpPort, towardB.rtcpAddress);
-    }
+    if (i % 10 === 5) reportRound(i);
     await new Promise((r) => setTimeout(r, 20));
   }
   const deadline = Date.now() + 2000;
   while (receivedRtp < 2 * N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(receivedRtp, 2 * N, 'pass-through delivers every packet on loopback');
+
+  // rtpengine derives MOS only from a report whose LSR/DLSR refer to an SR it forwarded; under load a round can
+  // cross. Report on (a bounded number of rounds) until query shows the SSRC entry: the condition, not a sleep.
+  while ((await c.query(callId)).ssrc.length === 0 && rounds < 20) {
+    reportRound(N);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const ROUNDS = rounds;
 
   const q = await c.query(callId);
   assert.equal(q.totals.RTP.packets, 2 * N);
