@@ -162,6 +162,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     records.sort((x, y) => x.index - y.index);
     const summary = summarize(records, metrics, {
       wallMs,
+      ngRetransmissions: stack?.workers.reduce((n, w) => n + w.ng.retransmissions, 0) ?? 0,
       cost: steady ? costBetween(holdStartSample!, holdEndSample!) : costBetween(runStartSample, sample()),
       costWindow: steady ? 'hold' : 'run',
       threads: pool.threads,

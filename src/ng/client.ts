@@ -251,6 +251,7 @@ interface Request {
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_RETRANSMIT_MS = 500;
 const DEFAULT_MAX_IN_FLIGHT = 64;
+const NG_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
 
 /**
@@ -267,6 +268,7 @@ export class NgClient {
   private readonly cookiePrefix = randomBytes(6).toString('base64url');
   private counter = 0;
   private stray = 0;
+  private retransmitted = 0;
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -304,6 +306,10 @@ export class NgClient {
         resolve();
       });
     });
+    // Delete replies carry a call's full statistics (several KB each) and a run ends by deleting every call at
+    // once: the default 208 KB receive buffer overflows, and each lost reply costs a retransmission interval. The
+    // kernel caps this at net.core.rmem_max without complaint.
+    socket.setRecvBufferSize(NG_RECEIVE_BUFFER_BYTES);
     // Pending requests hold timers that keep the process alive; an idle client must not.
     socket.unref();
     return new NgClient(socket, host, port, timeoutMs, retransmitMs, maxInFlight);
@@ -315,6 +321,11 @@ export class NgClient {
 
   get queued(): number {
     return this.waiting.length - this.waitingHead;
+  }
+
+  /** Requests sent again because no reply came in time: each one is a datagram lost one way or the other. */
+  get retransmissions(): number {
+    return this.retransmitted;
   }
 
   /** Datagrams that matched no request in flight (late duplicates of retransmitted requests too) or did not decode. */
@@ -400,6 +411,7 @@ export class NgClient {
 
   private transmit(req: Request): void {
     req.sends++;
+    if (req.sends > 1) this.retransmitted++;
     this.socket.send(req.bytes, (err) => {
       if (err) this.onSendError(req, err);
     });

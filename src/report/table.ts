@@ -55,6 +55,7 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
   );
   lines.push(`audio    tone check ${s.audioCheck.passed}/${s.audioCheck.checked} streams passed`);
   lines.push(`rtcp     sent ${s.rtcp.sent}, received ${s.rtcp.received}${s.rtcp.malformed ? `, malformed ${s.rtcp.malformed}` : ''}`);
+  if (s.ng.retransmissions > 0) lines.push(`ng       ${s.ng.retransmissions} request(s) sent again after a lost request or reply`);
   const g = s.generator;
   const late = g.sendLatenessMs;
   lines.push(

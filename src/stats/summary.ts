@@ -26,6 +26,8 @@ export interface Summary {
   calls: { attempted: number; ok: number; failed: number; failedByCause: Record<string, number> };
   packets: { sent: number; received: number; lost: number; lossPct: number; transcodingTail: number; duplicates: number; late: number; malformed: number; sequenceJumps: number; wrongPayloadType: number; payloadMismatches: number };
   rtcp: { sent: number; received: number; malformed: number };
+  /** ng requests rtp-bench had to send again (a request or its reply was lost): a sick control plane shows here. */
+  ng: { retransmissions: number };
   lossPct: Percentiles | null;
   jitterMs: Percentiles | null;
   transitJitterMs: Percentiles | null;
@@ -43,6 +45,7 @@ export interface Summary {
 
 export interface RunMeasure {
   wallMs: number;
+  ngRetransmissions: number;
   cost: Cost;
   costWindow: 'hold' | 'run';
   threads: number;
@@ -118,6 +121,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     calls: { attempted: records.length, ok, failed: records.length - ok, failedByCause },
     packets,
     rtcp,
+    ng: { retransmissions: measure.ngRetransmissions },
     lossPct: metrics.summary('lossPct'),
     jitterMs: metrics.summary('jitterMs'),
     transitJitterMs: metrics.summary('transitJitterMs'),

@@ -137,6 +137,7 @@ test('a lost request is retransmitted with the same bytes and answered', async (
     assert.equal(copies.length, 2, `cookie ${cookie}`);
     assert.deepEqual(copies[1], copies[0]);
   }
+  assert.equal(c.retransmissions, 2, 'each lost request counted once');
 });
 
 test('no reply at all: NgTimeoutError after the overall timeout, retransmitting with backoff', async () => {
