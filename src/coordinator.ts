@@ -17,20 +17,14 @@ import { buildMediaBank, type BankEntry } from './media/bank.js';
 import { toneFrequencyHz } from './media/tone.js';
 import { MetricSet } from './stats/histogram.js';
 import { summarize } from './stats/summary.js';
-import { costBetween, type CostSample } from './stats/cost-window.js';
-import { Progress } from './report/progress.js';
+import { CostWindow } from './stats/cost-window.js';
+import { Progress, watchProgress } from './report/progress.js';
 import { describeEnvironment } from './report/environment.js';
 import { writeResults, defaultResultsPath } from './report/results.js';
 import { renderSummary } from './report/table.js';
 import { renderHtml, htmlPathFor } from './report/html.js';
 import { checkSlo } from './report/slo.js';
-import {
-  P_LATENESS_MAX_MS,
-  P_LIVE_CALLS,
-  P_LOST_A3,
-  P_RECEIVED,
-  P_SENT,
-} from './media/control.js';
+import { P_RECEIVED, P_SENT } from './media/control.js';
 
 export const EXIT_OK = 0;
 export const EXIT_SLO = 1;
@@ -95,45 +89,17 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     const endAtEpochMs = performance.timeOrigin + startPerf + rampMs + plan.holdMs;
     const ctx = { plan, runId, stack, pool, ports, endAtEpochMs, stopping: () => stopSignal !== null, metrics };
 
-    // Generator cost is measured while every call is up: from shortly after the last arrival to shortly before
-    // the end. A hold too short for that falls back to the whole run (and says so).
-    const sample = (): CostSample => ({ cpuUs: cpuUsNow(), packetOps: activePoolOps(pool!), atMs: performance.now() });
-    const runStartSample = sample();
-    const settleMs = Math.min(1000, plan.holdMs * 0.2);
-    const marginMs = Math.min(500, plan.holdMs * 0.1);
-    const windowStart = startPerf + rampMs + settleMs;
-    const windowEnd = startPerf + rampMs + plan.holdMs - marginMs;
-    let holdStartSample: CostSample | null = null;
-    let holdEndSample: CostSample | null = null;
-    const windowTimers = windowEnd - windowStart >= MIN_COST_WINDOW_MS
-      ? [
-          setTimeout(() => (holdStartSample = sample()), windowStart - performance.now()),
-          setTimeout(() => (holdEndSample = sample()), windowEnd - performance.now()),
-        ]
-      : [];
-
+    const costs = new CostWindow(() => ({ cpuUs: cpuUsNow(), packetOps: packetOps(ctx.pool), atMs: performance.now() }), startPerf + rampMs, plan.holdMs);
     const records: CallRecord[] = [];
     const inFlight: Promise<void>[] = [];
     const tally = { started: 0, ok: 0, failed: 0 };
-    const progress = new Progress(io.err, plan.progress, plan.calls);
-    const activePool = pool;
-    const progressTimer = setInterval(() => {
-      const c = activePool.control;
-      progress.update({
-        elapsedMs: performance.now() - startPerf,
-        totalMs: rampMs + plan.holdMs,
-        started: tally.started,
-        live: c.total(P_LIVE_CALLS),
-        ok: tally.ok,
-        failed: tally.failed,
-        sent: c.total(P_SENT),
-        received: c.total(P_RECEIVED),
-        lost: c.total(P_LOST_A3),
-        latenessMaxMs: c.total(P_LATENESS_MAX_MS, 'max'),
-        stopping: stopSignal !== null,
-      });
-    }, 1000);
-    progressTimer.unref();
+    const stopProgress = watchProgress(
+      new Progress(io.err, plan.progress, plan.calls),
+      pool.control,
+      () => ({ ...tally, stopping: stopSignal !== null }),
+      startPerf,
+      rampMs + plan.holdMs,
+    );
 
     try {
       for (let i = 0; i < plan.calls; i++) {
@@ -152,19 +118,17 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       }
       await Promise.all(inFlight);
     } finally {
-      clearInterval(progressTimer);
-      for (const t of windowTimers) clearTimeout(t);
-      progress.done();
+      stopProgress();
     }
 
     const wallMs = performance.now() - wallStart;
-    const steady = holdStartSample !== null && holdEndSample !== null;
+    const { cost, window } = costs.result();
     records.sort((x, y) => x.index - y.index);
     const summary = summarize(records, metrics, {
       wallMs,
       ngRetransmissions: stack?.workers.reduce((n, w) => n + w.ng.retransmissions, 0) ?? 0,
-      cost: steady ? costBetween(holdStartSample!, holdEndSample!) : costBetween(runStartSample, sample()),
-      costWindow: steady ? 'hold' : 'run',
+      cost,
+      costWindow: window,
       threads: pool.threads,
       interrupted: stopSignal !== null,
     });
@@ -196,15 +160,12 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
   }
 }
 
-/** Shorter than this, a steady-state CPU figure is mostly noise. */
-const MIN_COST_WINDOW_MS = 1000;
-
 function cpuUsNow(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
 }
 
-function activePoolOps(pool: MediaPool): number {
+function packetOps(pool: MediaPool): number {
   return pool.control.total(P_SENT) + pool.control.total(P_RECEIVED);
 }
 

@@ -19,6 +19,9 @@ export interface ProgressSnapshot {
   stopping: boolean;
 }
 
+import { performance } from 'node:perf_hooks';
+import { ControlView, P_LATENESS_MAX_MS, P_LIVE_CALLS, P_LOST_A3, P_RECEIVED, P_SENT } from '../media/control.js';
+
 const PLAIN_EVERY_MS = 5000;
 
 export class Progress {
@@ -75,4 +78,28 @@ export function formatProgress(s: ProgressSnapshot, previous: ProgressSnapshot |
 
 function fmtSeconds(ms: number): string {
   return `${Math.max(0, Math.round(ms / 1000))}s`;
+}
+
+/**
+ * Updates the progress line once a second from the media threads' live counters and the coordinator's call tally,
+ * until the returned stop function is called.
+ */
+export function watchProgress(progress: Progress, control: ControlView, tally: () => Pick<ProgressSnapshot, 'started' | 'ok' | 'failed' | 'stopping'>, startMs: number, totalMs: number): () => void {
+  const timer = setInterval(() => {
+    progress.update({
+      ...tally(),
+      elapsedMs: performance.now() - startMs,
+      totalMs,
+      live: control.total(P_LIVE_CALLS),
+      sent: control.total(P_SENT),
+      received: control.total(P_RECEIVED),
+      lost: control.total(P_LOST_A3),
+      latenessMaxMs: control.total(P_LATENESS_MAX_MS, 'max'),
+    });
+  }, 1000);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    progress.done();
+  };
 }

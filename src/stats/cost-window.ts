@@ -29,3 +29,37 @@ export function costBetween(a: CostSample, b: CostSample): Cost {
     cpuPct: wallMs > 0 ? (cpuUs / 1000 / wallMs) * 100 : 0,
   };
 }
+
+/** Shorter than this, a steady-state CPU figure is mostly noise. */
+const MIN_WINDOW_MS = 1000;
+
+/**
+ * Samples the generator's cost over the hold: from shortly after the last arrival (calls settle) to shortly before
+ * the end (calls start to stop). A hold too short for that falls back to the whole run, and says so.
+ */
+export class CostWindow {
+  private readonly runStart: CostSample;
+  private holdStart: CostSample | null = null;
+  private holdEnd: CostSample | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  /** All times are performance.now() values. */
+  constructor(private readonly sample: () => CostSample, rampEndMs: number, holdMs: number) {
+    this.runStart = sample();
+    const start = rampEndMs + Math.min(1000, holdMs * 0.2);
+    const end = rampEndMs + holdMs - Math.min(500, holdMs * 0.1);
+    if (end - start < MIN_WINDOW_MS) return;
+    const now = this.runStart.atMs;
+    this.timers.push(
+      setTimeout(() => (this.holdStart = sample()), start - now),
+      setTimeout(() => (this.holdEnd = sample()), end - now),
+    );
+  }
+
+  /** Stops sampling; call once the run is over. */
+  result(): { cost: Cost; window: 'hold' | 'run' } {
+    for (const t of this.timers) clearTimeout(t);
+    if (this.holdStart !== null && this.holdEnd !== null) return { cost: costBetween(this.holdStart, this.holdEnd), window: 'hold' };
+    return { cost: costBetween(this.runStart, this.sample()), window: 'run' };
+  }
+}
