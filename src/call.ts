@@ -17,8 +17,10 @@ import type { MediaPool } from './media-pool.js';
 import type { Stack, Worker } from './stack/stack.js';
 import type { CallMediaResult, CallMediaTask, LegMedia } from './media/task.js';
 import { summarizeDeleteStats, type RtpengineCallStats } from './stats/rtpengine-stats.js';
+import { MeshError, type MeshProvisioner, type ProvisionTiming } from './mesh/provisioner.js';
+import type { MeshCall, MeshWorker } from './mesh/model.js';
 
-export type CallStage = 'ports' | 'offer' | 'answer' | 'media' | 'delete';
+export type CallStage = 'ports' | 'offer' | 'answer' | 'mesh' | 'media' | 'delete';
 
 export interface CallFailure {
   stage: CallStage;
@@ -46,6 +48,8 @@ export interface CallRecord {
   rtcp: { a: CallMediaResult['legs'][0]['rtcp']; b: CallMediaResult['legs'][1]['rtcp'] } | null;
   /** From rtpengine's delete reply. */
   rtpengine: RtpengineCallStats | null;
+  /** The call's l7mp objects: how long they took and what they cost; null without a mesh. */
+  mesh: (ProvisionTiming & { objects: number; requests: number; releaseRequests: number | null }) | null;
   deleteMs: number | null;
   deleteWarning: string | null;
 }
@@ -61,6 +65,14 @@ export interface CallContext {
   stopping: () => boolean;
   /** The run's histograms: each call's per-packet histograms are merged in as it ends. */
   metrics: MetricSet;
+  /** The mesh the media goes through, or null (straight to rtpengine). */
+  mesh: CallMesh | null;
+}
+
+export interface CallMesh {
+  provisioner: MeshProvisioner;
+  /** Where clients send media: the ingress gateway (rtpengine's SDP names its own loopback behind the sidecar). */
+  mediaAddress: string;
 }
 
 /** Calls shorter than this would measure nothing (a late setup near the end of the run still gets this much). */
@@ -90,6 +102,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     rtpengine: null,
     deleteMs: null,
     deleteWarning: null,
+    mesh: null,
   };
   const ports = ctx.ports.take();
   if (ports === null) {
@@ -102,32 +115,31 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     worker.activeCalls++;
     record.worker = worker.name;
   }
-  let offered = false;
+  // Where the setup got to: which stage a failure belongs to, and whether rtpengine holds the call (then it must be
+  // deleted whatever happens next).
+  const progress: SetupProgress = { stage: 'offer', offered: false };
+  let meshCall: MeshCall | null = null;
   try {
     const legs = legPlans(plan, index, ports);
-    let establishedEpoch: number;
-    if (worker === null) {
-      establishedEpoch = epochNow();
-    } else {
-      const stage: { current: CallStage } = { current: 'offer' };
+    let establishedEpoch = epochNow();
+    if (worker !== null) {
       try {
         const t0 = performance.now();
-        const offer = await worker.ng.offer(offerParams(plan, record.callId, legs.a));
-        offered = true;
+        await signal(ctx, worker, record, legs, progress);
+        if (ctx.mesh !== null && worker.mesh !== null) {
+          progress.stage = 'mesh';
+          meshCall = meshCallOf(ctx, record.callId, worker.mesh, legs);
+          const cost = await ctx.mesh.provisioner.provision(meshCall);
+          record.mesh = { ...cost, releaseRequests: null };
+          // rtpengine's SDP says where it listens behind the sidecar; clients reach that port at the ingress.
+          legs.a.media.remoteAddress = ctx.mesh.mediaAddress;
+          legs.b.media.remoteAddress = ctx.mesh.mediaAddress;
+        }
         const t1 = performance.now();
-        record.offerMs = t1 - t0;
-        const towardB = readReplySdp(offer.sdp, plan.codecPair.b, 'offer');
-        applyRemote(legs.b, towardB);
-        stage.current = 'answer';
-        const answer = await worker.ng.answer(answerParams(plan, record.callId, legs.b));
-        const t2 = performance.now();
-        record.answerMs = t2 - t1;
-        record.setupMs = t2 - t0;
-        const towardA = readReplySdp(answer.sdp, plan.codecPair.a, 'answer');
-        applyRemote(legs.a, towardA);
-        establishedEpoch = performance.timeOrigin + t2;
+        record.setupMs = t1 - t0;
+        establishedEpoch = performance.timeOrigin + t1;
       } catch (err) {
-        record.failure = failureOf(stage.current, err);
+        record.failure = failureOf(progress.stage, err);
         return record;
       }
     }
@@ -174,9 +186,53 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     }
     return record;
   } finally {
-    if (worker !== null && offered) await deleteCall(worker, record);
+    if (worker !== null && progress.offered) await deleteCall(worker, record);
+    // After rtpengine let go of the call; a refused provision may have left some objects, so release anyway.
+    if (meshCall !== null && ctx.mesh !== null) await releaseMesh(ctx.mesh, meshCall, record);
     if (worker) worker.activeCalls--;
     ctx.ports.release(ports);
+  }
+}
+
+interface SetupProgress {
+  stage: CallStage;
+  offered: boolean;
+}
+
+/** Offer with leg A's SDP, answer with leg B's; each reply tells the other leg where to send. */
+async function signal(ctx: CallContext, worker: Worker, record: CallRecord, legs: { a: LegPlan; b: LegPlan }, progress: SetupProgress): Promise<void> {
+  const { plan } = ctx;
+  const t0 = performance.now();
+  const offer = await worker.ng.offer(offerParams(plan, record.callId, legs.a));
+  progress.offered = true;
+  const t1 = performance.now();
+  record.offerMs = t1 - t0;
+  applyRemote(legs.b, readReplySdp(offer.sdp, plan.codecPair.b, 'offer'));
+  progress.stage = 'answer';
+  const answer = await worker.ng.answer(answerParams(plan, record.callId, legs.b));
+  record.answerMs = performance.now() - t1;
+  applyRemote(legs.a, readReplySdp(answer.sdp, plan.codecPair.a, 'answer'));
+}
+
+/** The call's streams as the mesh sees them: each leg's rtpengine ports and where the client really is. */
+function meshCallOf(ctx: CallContext, callId: string, worker: MeshWorker, legs: { a: LegPlan; b: LegPlan }): MeshCall {
+  const streams = (['a', 'b'] as const).flatMap((leg) => {
+    const m = legs[leg].media;
+    return [
+      { leg, tag: tagOf(callId, leg), kind: 'rtp' as const, rtpenginePort: m.remoteRtpPort, clientAddress: ctx.plan.localIp, clientPort: m.rtpPort },
+      { leg, tag: tagOf(callId, leg), kind: 'rtcp' as const, rtpenginePort: m.remoteRtcpPort, clientAddress: ctx.plan.localIp, clientPort: m.rtpPort + 1 },
+    ];
+  });
+  return { runId: ctx.runId, callId, worker, streams };
+}
+
+async function releaseMesh(mesh: CallMesh, call: MeshCall, record: CallRecord): Promise<void> {
+  try {
+    const cost = await mesh.provisioner.release(call);
+    if (record.mesh !== null) record.mesh.releaseRequests = cost.requests;
+  } catch (err) {
+    // The run's final releaseRun() retries; the call's media figures stand.
+    record.deleteWarning = `${record.deleteWarning ? `${record.deleteWarning}; ` : ''}mesh release failed: ${(err as Error).message}`;
   }
 }
 
@@ -217,6 +273,8 @@ export function legPlans(plan: RunPlan, index: number, ports: CallPorts): { a: L
       media: {
         leg,
         rtpPort,
+        // A leg starts late by the other leg's head start.
+        startDelayMs: leg === 'a' ? plan.headStartMs.b : plan.headStartMs.a,
         // Direct mode sends straight to the other leg; otherwise applyRemote() fills in rtpengine's ports.
         remoteAddress: plan.localIp,
         remoteRtpPort: farPort,
@@ -245,7 +303,8 @@ function sampled(index: number, share: number): boolean {
 function sdpFor(plan: RunPlan, leg: LegPlan, callId: string): string {
   return buildAudioSdp({
     sessionId: `${callId}-${leg.media.leg}`,
-    address: plan.localIp,
+    // Behind an l7mp sidecar, rtpengine sees every client as 127.0.0.1:<client port> (the worker rule binds there).
+    address: plan.mesh === null ? plan.localIp : '127.0.0.1',
     port: leg.media.rtpPort,
     rtcpPort: leg.media.rtpPort + 1,
     codecs: [leg.sdpCodec],
@@ -302,6 +361,7 @@ function failureOf(stage: CallStage, err: unknown): CallFailure {
   if (err instanceof NgTimeoutError) return { stage, cause: 'ng timeout', message };
   if (err instanceof NgUnreachableError) return { stage, cause: 'rtpengine unreachable', message };
   if (err instanceof CodecMismatchError) return { stage, cause: 'codec mismatch', message };
+  if (err instanceof MeshError) return { stage, cause: err.status === null ? 'mesh error' : `mesh refused (${err.status})`, message };
   return { stage, cause: 'error', message };
 }
 

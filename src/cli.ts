@@ -4,7 +4,7 @@
  * a short leash: it never prints an error or exits by itself; every failure, its own included, becomes a PlanError
  * with one line, so a bad command line always ends the same way (exit 2) before anything has started.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -19,7 +19,7 @@ import {
   type CliOptions,
   type Command,
 } from './plan.js';
-import type { RunPlan } from './run-plan.js';
+import { INTERNAL_PLAN_FLAG, type CleanupRequest, type InternalPlan, type RunPlan } from './run-plan.js';
 import { quoteValue } from './units.js';
 
 /**
@@ -50,6 +50,7 @@ const MEDIA = 'Media:';
 const OUTPUT = 'Output:';
 const SLOS = 'SLOs (any one missed: exit 1):';
 const CONTROL = 'Control plane:';
+const MESH = 'Mesh (l7mp; default: none, media straight to rtpengine):';
 
 /** Every CliOptions key has exactly one entry, so yargs, --help and plan.ts cannot drift apart. */
 const OPTIONS: Record<CliOptionName, OptionSpec> = {
@@ -167,13 +168,65 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
     describe: 'Most ng requests in flight at once',
     defaultText: DEFAULTS.ngInFlight,
   },
+  headStart: {
+    group: MEDIA,
+    value: 'LEG=DURATION, e.g. b=300ms',
+    describe: 'One leg starts sending this long before the other, e.g. b=300ms (the callee sends first)',
+  },
+  mesh: {
+    group: MESH,
+    value: 'none, local, rest or kubernetes',
+    describe: 'local: a real l7mp mesh in network namespaces (root); rest: running proxies (--mesh-config); kubernetes: l7mp.io custom resources',
+    defaultText: DEFAULTS.mesh,
+  },
+  meshConfig: { group: MESH, value: 'a JSON file', describe: 'For --mesh rest: the running proxies (ingress and workers), see src/mesh/config.ts' },
+  meshObjects: {
+    group: MESH,
+    value: 'classic or compact',
+    describe: "Per call: classic = the suite's 12 objects; compact = 8 (Target inlined)",
+    defaultText: 'compact; classic with kubernetes',
+  },
+  listenerMode: {
+    group: MESH,
+    value: 'singleton or server',
+    describe: 'Ingress UDP listeners: singleton (no start-of-call loss) or server (the old behaviour)',
+    defaultText: DEFAULTS.listenerMode,
+  },
+  meshRetryTimeout: {
+    group: MESH,
+    value: 'a duration like 250ms',
+    describe: 'Route retry timeout (also the JSONSocket reply timeout)',
+    defaultText: DEFAULTS.meshRetryTimeout,
+  },
+  meshNaming: {
+    group: MESH,
+    value: 'operator or selflink',
+    describe: 'Object names on the proxies: current operator form, or the pre-2021 selfLink form',
+    defaultText: DEFAULTS.meshNaming,
+  },
+  namespace: { group: MESH, value: 'a namespace name', describe: 'Kubernetes namespace of the l7mp objects and pods', defaultText: DEFAULTS.namespace },
+  kubeconfig: { group: MESH, value: 'a file', describe: 'kubeconfig file', defaultText: 'KUBECONFIG, ~/.kube/config, or in-cluster' },
+  context: { group: MESH, value: 'a context name', describe: 'kubeconfig context', defaultText: 'the current one' },
+  meshConcurrency: {
+    group: MESH,
+    value: 'N, a whole number from 1 to 1000',
+    describe: 'Kubernetes API requests in flight at most',
+    defaultText: DEFAULTS.meshConcurrency,
+  },
+  meshRate: { group: MESH, value: 'a rate like 50/s', describe: 'Kubernetes API requests per second at most', defaultText: DEFAULTS.meshRate },
+  meshMediaAddress: {
+    group: MESH,
+    value: 'an IPv4 address',
+    describe: 'Kubernetes: where clients send media (the ingress gateway)',
+    defaultText: "the ingress pod's address",
+  },
 };
 
 const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
-const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel'];
+const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
-const COMMANDS = ['calibrate', 'report'];
+const COMMANDS = ['calibrate', 'report', 'cleanup'];
 
 /**
  * Shown as a comment line above each command (as kubectl does): yargs' two-column examples give the command only
@@ -185,6 +238,7 @@ const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
   ['Four local rtpengine instances, with SLOs (exit 1 if one is missed) and a JSON summary', '$0 --calls 500 --workers 4 --max-loss 0.1% --min-mos 4 --json'],
   ["Calibration: what the generator sustains alone, to tell its limits from rtpengine's", '$0 calibrate --calls 2000 --codec-pair opus:opus --hold 1m'],
   ['Compare two runs (e.g. 1 vs 2 workers) side by side, and write an HTML page with their charts', '$0 report results/RUN1.json results/RUN2.json --html compare.html'],
+  ['Through a real l7mp mesh built locally (network namespaces, needs root): ingress, 2 workers', '$0 --mesh local --workers 2 --calls 20 --ramp 5/s --hold 15s --codec-pair opus:pcmu'],
 ];
 
 const EPILOGUE = [
@@ -220,9 +274,12 @@ function withOptions(y: Argv, hidden: readonly CliOptionName[]): Argv {
 type WithUsageConfiguration = Argv & { usageConfiguration(config: { 'hide-types'?: boolean }): Argv };
 
 /** What the command line asks for: a run (or calibration) with its plan, or a report on results files. */
-export type Invocation = { command: Command; plan: RunPlan } | { command: 'report'; files: string[]; html: string | undefined };
+export type Invocation =
+  | { command: Command; plan: RunPlan }
+  | { command: 'report'; files: string[]; html: string | undefined }
+  | { command: 'cleanup'; request: CleanupRequest };
 
-function parser(args: readonly string[], onCommand: (command: Command | 'report') => void): Argv {
+function parser(args: readonly string[], onCommand: (command: Command | 'report' | 'cleanup') => void): Argv {
   const width = Math.min(110, process.stdout.columns || 110);
   // Every flag's value is text that plan.ts parses, so yargs' [string] tags would say nothing; defaults are
   // spelled out in each description instead (hide-types hides yargs' [default:] along with the type).
@@ -256,6 +313,19 @@ function parser(args: readonly string[], onCommand: (command: Command | 'report'
           .positional('files', { describe: 'Results files written by runs (results/<run id>.json)', type: 'string' })
           .option('html', { type: 'string', requiresArg: true, describe: 'Also write a self-contained HTML page with charts to this file' }),
       () => onCommand('report'),
+    )
+    .command(
+      'cleanup',
+      "Remove what a crashed run left: its l7mp objects (--mesh kubernetes or rest) or its network namespaces (--mesh local)",
+      (y) =>
+        y
+          .option('mesh', { type: 'string', requiresArg: true, describe: 'kubernetes, rest or local (default: kubernetes)' })
+          .option('run', { type: 'string', requiresArg: true, describe: 'Only this run (its id, as in results/<run id>.json); default: every run' })
+          .option('namespace', { type: 'string', requiresArg: true, describe: 'Kubernetes namespace (default: the context\'s, else default)' })
+          .option('kubeconfig', { type: 'string', requiresArg: true, describe: 'kubeconfig file' })
+          .option('context', { type: 'string', requiresArg: true, describe: 'kubeconfig context' })
+          .option('mesh-config', { type: 'string', requiresArg: true, describe: 'For --mesh rest: the proxies, as for a run' }),
+      () => onCommand('cleanup'),
     )
     .example(EXAMPLES.flatMap(([what, line]) => [[`# ${what}`, ''], [line, '']]))
     .epilogue(EPILOGUE)
@@ -394,13 +464,13 @@ function readOptions(argv: Record<string, unknown>, args: readonly string[]): Cl
  */
 export function parseCommandLine(argv: string[]): { command: Command; plan: RunPlan } {
   const invocation = parseInvocation(argv);
-  if (invocation.command === 'report') throw new PlanError('report reads results files and has no run plan: use parseInvocation');
+  if (invocation.command === 'report' || invocation.command === 'cleanup') throw new PlanError(`${invocation.command} has no run plan: use parseInvocation`);
   return invocation;
 }
 
 /** parseCommandLine for every command, report included. */
 export function parseInvocation(argv: string[]): Invocation {
-  let command: Command | 'report' | undefined;
+  let command: Command | 'report' | 'cleanup' | undefined;
   let output = '';
   const parsed = parser(argv, (chosen) => {
     command = chosen;
@@ -411,6 +481,7 @@ export function parseInvocation(argv: string[]): Invocation {
   // yargs runs the $0 handler for an empty command line too; no command without help output is a yargs change.
   if (command === undefined) throw new Error('rtp-bench: yargs chose no command and printed nothing');
   if (command === 'report') return reportInvocation(parsed);
+  if (command === 'cleanup') return { command, request: cleanupRequest(parsed) };
   const chosen: Command = command;
   // strict mode does not look past "--", and rtp-bench has no place for a positional argument there either.
   const positionals = (Array.isArray(parsed['_']) ? parsed['_'] : []).map(String);
@@ -431,7 +502,35 @@ function reportInvocation(parsed: Record<string, unknown>): Invocation {
   return { command: 'report', files, html: html === undefined ? undefined : String(html) };
 }
 
+function cleanupRequest(parsed: Record<string, unknown>): CleanupRequest {
+  const one = (key: string): string | null => {
+    const v = parsed[key];
+    if (Array.isArray(v)) throw new PlanError(`--${key} is given ${v.length} times: give it once`);
+    return v === undefined ? null : String(v);
+  };
+  const mesh = one('mesh') ?? 'kubernetes';
+  if (mesh !== 'kubernetes' && mesh !== 'rest' && mesh !== 'local') {
+    throw new PlanError(`--mesh ${quoteValue(mesh)} is not a mesh cleanup knows: expected kubernetes, rest or local`);
+  }
+  const request: CleanupRequest = { mesh, runId: one('run'), namespace: one('namespace'), kubeconfig: one('kubeconfig'), context: one('context'), meshConfig: one('mesh-config') };
+  if (mesh === 'rest' && request.meshConfig === null) throw new PlanError('cleanup --mesh rest needs --mesh-config FILE: the proxies to clean');
+  if (mesh !== 'kubernetes') {
+    const stray = (['namespace', 'kubeconfig', 'context'] as const).find((k) => request[k] !== null);
+    if (stray !== undefined) throw new PlanError(`--${stray} only applies to cleanup --mesh kubernetes`);
+  }
+  if (mesh !== 'rest' && request.meshConfig !== null) throw new PlanError('--mesh-config only applies to cleanup --mesh rest');
+  return request;
+}
+
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+  // The benchmark half of --mesh local, started by rtp-bench itself inside the client namespace with a plan that was
+  // validated before the mesh was built (src/mesh/local-run.ts). Not a user flag.
+  if (argv[0] === INTERNAL_PLAN_FLAG && argv[1] !== undefined) {
+    const internal = JSON.parse(readFileSync(argv[1], 'utf8')) as InternalPlan;
+    const { run } = await import('./coordinator.js');
+    process.exitCode = await run(internal.plan, undefined, internal.runId);
+    return;
+  }
   let invocation: Invocation;
   try {
     invocation = parseInvocation(argv);
@@ -450,6 +549,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   if (invocation.command === 'report') {
     const { runReport } = await import('./report/compare.js');
     process.exitCode = await runReport(invocation.files, invocation.html);
+    return;
+  }
+  if (invocation.command === 'cleanup') {
+    const { runCleanup } = await import('./mesh/cleanup.js');
+    process.exitCode = await runCleanup(invocation.request);
     return;
   }
   // Loaded only now: the coordinator pulls in piscina, the Kubernetes client and the rest, none of which --help or a

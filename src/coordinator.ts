@@ -13,6 +13,8 @@ import { placeCall, type CallRecord } from './call.js';
 import { PortPool } from './ports.js';
 import { MediaPool } from './media-pool.js';
 import { Stack } from './stack/stack.js';
+import { openMesh, type OpenMesh } from './mesh/open.js';
+import { runWithLocalMesh } from './mesh/local-run.js';
 import { buildMediaBank, type BankEntry } from './media/bank.js';
 import { toneFrequencyHz } from './media/tone.js';
 import { MetricSet } from './stats/histogram.js';
@@ -42,11 +44,11 @@ export interface RunIo {
  * Runs one benchmark from a validated plan and returns the process exit code
  * (0 ok, 1 an SLO missed or no call succeeded, 3 the run could not start, 130 interrupted).
  */
-export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out: process.stdout }): Promise<number> {
-  const runId = newRunId();
+export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out: process.stdout }, runId: string = newRunId()): Promise<number> {
   const status = (line: string): void => {
     if (plan.progress !== 'off') io.err.write(`${line}\n`);
   };
+  if (plan.mesh?.kind === 'local') return runWithLocalMesh(plan, runId, status, io.err);
   const startedAt = new Date();
   const wallStart = performance.now();
 
@@ -67,13 +69,15 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
   process.on('SIGTERM', onSignal);
 
   let stack: Stack | null = null;
+  let mesh: OpenMesh | null = null;
   try {
     status(`rtp-bench run ${runId}: ${plan.calls} calls at ${plan.rampPerSec}/s, hold ${plan.holdMs / 1000} s, ${plan.codecPair.a.name}:${plan.codecPair.b.name}`);
     const bank = buildMediaBank(bankEntries(plan));
     pool = new MediaPool(plan.threads, bank);
     if (plan.target.kind !== 'direct') {
       try {
-        stack = await Stack.start(plan, status);
+        mesh = await openMesh(plan, status);
+        stack = await Stack.start(plan, status, mesh?.workers);
       } catch (err) {
         io.err.write(`rtp-bench: ${(err as Error).message}\n`);
         return EXIT_RUN_FAILED;
@@ -87,7 +91,17 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     // A short lead so the first arrival is not late by the time it takes to schedule it.
     const startPerf = performance.now() + 20;
     const endAtEpochMs = performance.timeOrigin + startPerf + rampMs + plan.holdMs;
-    const ctx = { plan, runId, stack, pool, ports, endAtEpochMs, stopping: () => stopSignal !== null, metrics };
+    const ctx = {
+      plan,
+      runId,
+      stack,
+      pool,
+      ports,
+      endAtEpochMs,
+      stopping: () => stopSignal !== null,
+      metrics,
+      mesh: mesh === null ? null : { provisioner: mesh.provisioner, mediaAddress: mesh.mediaAddress },
+    };
 
     const costs = new CostWindow(() => ({ cpuUs: cpuUsNow(), packetOps: packetOps(ctx.pool), atMs: performance.now() }), startPerf + rampMs, plan.holdMs);
     const records: CallRecord[] = [];
@@ -157,6 +171,18 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     process.off('SIGTERM', onSignal);
     await pool?.close();
     await stack?.stop();
+    if (mesh !== null) await releaseMesh(mesh, runId, io.err);
+  }
+}
+
+/** Whatever the calls did not remove (a call that failed half-way, an interrupted run) goes now. */
+async function releaseMesh(mesh: OpenMesh, runId: string, err: NodeJS.WriteStream): Promise<void> {
+  try {
+    await mesh.provisioner.releaseRun(runId);
+  } catch (e) {
+    err.write(`rtp-bench: could not remove every mesh object of run ${runId}: ${(e as Error).message}; run rtp-bench cleanup --run ${runId}\n`);
+  } finally {
+    await mesh.provisioner.close();
   }
 }
 

@@ -9,7 +9,9 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { isIP, isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { codecNames, codecPair, type CodecPair } from './profile.js';
-import type { Endpoint, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
+import type { Endpoint, MeshPlan, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
+import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
+import { MeshConfigError, readMeshConfig } from './mesh/config.js';
 import {
   UnitError,
   parseDecimal,
@@ -58,6 +60,19 @@ export interface CliOptions {
   ngTimeout?: string;
   ngInFlight?: string;
   audioCheckShare?: string;
+  headStart?: string;
+  mesh?: string;
+  meshConfig?: string;
+  meshObjects?: string;
+  listenerMode?: string;
+  meshRetryTimeout?: string;
+  meshNaming?: string;
+  namespace?: string;
+  kubeconfig?: string;
+  context?: string;
+  meshConcurrency?: string;
+  meshRate?: string;
+  meshMediaAddress?: string;
 }
 
 export type CliOptionName = keyof CliOptions;
@@ -82,6 +97,13 @@ export const DEFAULTS = {
   ngTimeout: '5s',
   ngInFlight: '64',
   audioCheckShare: '0.2',
+  mesh: 'none',
+  listenerMode: 'singleton',
+  meshRetryTimeout: '250ms',
+  meshNaming: 'operator',
+  namespace: 'default',
+  meshConcurrency: '8',
+  meshRate: '50/s',
 } as const satisfies Partial<Record<CliOptionName, string>>;
 
 export const LIMITS = {
@@ -95,6 +117,9 @@ export const LIMITS = {
   ngInFlight: { min: 1, max: 10_000 },
   /** G.107's E-model tops out at 4.5, so a higher floor could never be met. */
   mos: { min: 1, max: 4.5 },
+  headStartMs: { min: 0, max: 60_000 },
+  meshRetryTimeoutMs: { min: 10, max: 60_000 },
+  meshConcurrency: { min: 1, max: 1000 },
 } as const;
 
 /**
@@ -118,14 +143,21 @@ export interface HostFacts {
   addresses: string[];
   /** os.availableParallelism(). */
   parallelism: number;
+  /** --mesh local makes network namespaces, which needs root. */
+  isRoot: boolean;
 }
 
 export function currentHost(): HostFacts {
   const addresses = Object.values(networkInterfaces())
     .flatMap((list) => list ?? [])
     .map((info) => info.address);
-  return { addresses, parallelism: availableParallelism() };
+  return { addresses, parallelism: availableParallelism(), isRoot: process.getuid?.() === 0 };
 }
+
+const MESH_KINDS = ['none', 'local', 'rest', 'kubernetes'] as const;
+/** Flags that shape the mesh's objects: meaningless without --mesh. */
+const MESH_FLAGS: readonly CliOptionName[] = ['meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
+const KUBERNETES_FLAGS: readonly CliOptionName[] = ['namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 
 function fail(key: CliOptionName, value: string, problem: string, expected: string): never {
   throw new PlanError(`--${flagFor(key)} ${quoteValue(value)} ${problem}: expected ${expected}`);
@@ -277,8 +309,21 @@ function given(options: CliOptions, key: CliOptionName): boolean {
   return options[key] !== undefined;
 }
 
-function target(command: Command, options: CliOptions, calls: number): Target {
+function target(command: Command, options: CliOptions, calls: number, mesh: MeshPlan | null): Target {
   const embeddedFlags = EMBEDDED_ONLY.filter((key) => given(options, key));
+  if (mesh !== null && mesh.kind !== 'local') {
+    const first = (['rtpengine', ...EMBEDDED_ONLY] as const).find((key) => given(options, key));
+    if (first !== undefined) {
+      throw new PlanError(
+        `--${flagFor(first)} does not apply to --mesh ${mesh.kind}: the rtpengine workers are the mesh's ` +
+          (mesh.kind === 'rest' ? '(the workers in --mesh-config)' : '(the worker pods in the cluster)'),
+      );
+    }
+    return { kind: 'mesh' };
+  }
+  if (mesh?.kind === 'local' && options.rtpengine !== undefined) {
+    throw new PlanError('--rtpengine does not apply to --mesh local: it starts its own rtpengine workers (--workers) behind the mesh');
+  }
   if (command === 'calibrate') {
     const rtpengineFlags = (['rtpengine', ...EMBEDDED_ONLY] as const).filter((key) => given(options, key));
     const first = rtpengineFlags[0];
@@ -357,7 +402,8 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     throw new PlanError(`--calls is required: expected the number of concurrent calls, from ${LIMITS.calls.min} to ${LIMITS.calls.max}, e.g. --calls 50`);
   }
   const calls = integer('calls', options.calls, LIMITS.calls, 'concurrent calls');
-  const planTarget = target(command, options, calls);
+  const mesh = meshPlan(command, options, host);
+  const planTarget = target(command, options, calls, mesh);
 
   const rampPerSec = withUnits('ramp', options.ramp ?? DEFAULTS.ramp, parseRate);
   const holdMs = duration('hold', options.hold ?? DEFAULTS.hold, LIMITS.holdMs, 'a duration from 0 to 24h, e.g. 20s, 2m or 1m30s');
@@ -371,7 +417,9 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
   const threadsDefault = Math.max(1, Math.min(host.parallelism, Math.ceil(calls / CALLS_PER_THREAD)));
   const threads = options.threads === undefined ? threadsDefault : integer('threads', options.threads, LIMITS.threads, 'media worker threads');
 
-  const ip = localIp(options.localIp ?? DEFAULTS.localIp, host);
+  // In a cluster the generator's own pod address is what the ingress must send media back to; loopback would not do.
+  const ipDefault = mesh?.kind === 'kubernetes' ? (podAddress(host) ?? DEFAULTS.localIp) : DEFAULTS.localIp;
+  const ip = localIp(options.localIp ?? ipDefault, host);
   const portsText = options.localPorts ?? DEFAULTS.localPorts;
   const localPorts = mediaPorts('localPorts', portsText);
   const fits = callsIn(localPorts);
@@ -408,5 +456,91 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     ngTimeoutMs: duration('ngTimeout', options.ngTimeout ?? DEFAULTS.ngTimeout, LIMITS.ngTimeoutMs, 'a duration from 1ms to 10m, e.g. 5s'),
     ngInFlight: integer('ngInFlight', options.ngInFlight ?? DEFAULTS.ngInFlight, LIMITS.ngInFlight, 'ng requests in flight'),
     audioCheckShare: audioCheckShare(options.audioCheckShare ?? DEFAULTS.audioCheckShare),
+    mesh,
+    headStartMs: headStart(options),
   };
+}
+
+/** --head-start b=300ms: leg b starts sending that long before leg a (a=... the other way round). */
+function headStart(options: CliOptions): { a: number; b: number } {
+  const text = options.headStart;
+  if (text === undefined) return { a: 0, b: 0 };
+  const match = /^\s*([ab])\s*=\s*(.+)$/i.exec(text);
+  if (!match) fail('headStart', text, 'is not LEG=DURATION', 'a or b, then a duration, e.g. b=300ms (leg b starts sending 300 ms before leg a)');
+  const ms = duration('headStart', match![2]!, LIMITS.headStartMs, 'LEG=DURATION with a duration up to 1m, e.g. b=300ms');
+  return match![1]!.toLowerCase() === 'a' ? { a: ms, b: 0 } : { a: 0, b: ms };
+}
+
+function meshPlan(command: Command, options: CliOptions, host: HostFacts): MeshPlan | null {
+  const kind = oneOf('mesh', options.mesh ?? DEFAULTS.mesh, MESH_KINDS);
+  if (kind === 'none') {
+    const stray = MESH_FLAGS.find((key) => given(options, key));
+    if (stray !== undefined) throw new PlanError(`--${flagFor(stray)} only applies with --mesh (local, rest or kubernetes): add --mesh or drop --${flagFor(stray)}`);
+    return null;
+  }
+  if (command === 'calibrate') throw new PlanError(`--mesh does not apply to calibrate (its legs send straight to each other): drop --mesh ${kind}`);
+  if (kind !== 'kubernetes') {
+    const stray = KUBERNETES_FLAGS.find((key) => given(options, key));
+    if (stray !== undefined) throw new PlanError(`--${flagFor(stray)} only applies with --mesh kubernetes, not --mesh ${kind}`);
+  }
+  if (kind !== 'rest' && options.meshConfig !== undefined) {
+    throw new PlanError(`--mesh-config describes running proxies for --mesh rest, not --mesh ${kind}: drop it or use --mesh rest`);
+  }
+  if (kind === 'local' && !host.isRoot) {
+    throw new PlanError('--mesh local needs root (it creates network namespaces): run as root, or use --mesh rest or --mesh kubernetes');
+  }
+  const objects = oneOf('meshObjects', options.meshObjects ?? (kind === 'kubernetes' ? 'classic' : 'compact'), ['classic', 'compact'] as const);
+  if (kind === 'kubernetes' && objects === 'compact') {
+    fail(
+      'meshObjects',
+      options.meshObjects ?? '',
+      'is unsafe with the l7mp operator: its delete of a compact VirtualService with a live session crashes the ingress proxy (l7mp 0.5.7)',
+      'classic with --mesh kubernetes (compact is for --mesh rest and local, where rtp-bench sends the deletes itself)',
+    );
+  }
+  const meshOptions: MeshOptions = {
+    ...DEFAULT_MESH_OPTIONS,
+    namespace: kubernetesName('namespace', options.namespace ?? DEFAULTS.namespace),
+    listenerMode: oneOf('listenerMode', options.listenerMode ?? DEFAULTS.listenerMode, ['singleton', 'server'] as const),
+    retryTimeoutMs: duration('meshRetryTimeout', options.meshRetryTimeout ?? DEFAULTS.meshRetryTimeout, LIMITS.meshRetryTimeoutMs, 'a duration from 10ms to 1m, e.g. 250ms'),
+    naming: oneOf('meshNaming', options.meshNaming ?? DEFAULTS.meshNaming, ['operator', 'selflink'] as const),
+    compact: objects === 'compact',
+  };
+  if (kind === 'local') return { kind, options: meshOptions };
+  if (kind === 'rest') {
+    if (options.meshConfig === undefined) {
+      throw new PlanError('--mesh rest needs --mesh-config FILE: the running proxies (ingress and workers) as JSON, see src/mesh/config.ts');
+    }
+    try {
+      return { kind, options: meshOptions, config: readMeshConfig(options.meshConfig, meshOptions.workerPinLabel) };
+    } catch (err) {
+      if (err instanceof MeshConfigError) throw new PlanError(`--mesh-config ${quoteValue(options.meshConfig)}: ${err.message}`);
+      throw err;
+    }
+  }
+  let mediaAddress: string | null = null;
+  if (options.meshMediaAddress !== undefined) {
+    mediaAddress = options.meshMediaAddress.trim();
+    if (!isIPv4(mediaAddress)) fail('meshMediaAddress', options.meshMediaAddress, 'is not an IPv4 address', "the ingress gateway's address clients send media to");
+  }
+  return {
+    kind,
+    options: meshOptions,
+    kubeconfig: options.kubeconfig ?? null,
+    context: options.context ?? null,
+    concurrency: integer('meshConcurrency', options.meshConcurrency ?? DEFAULTS.meshConcurrency, LIMITS.meshConcurrency, 'Kubernetes API requests in flight'),
+    ratePerSec: withUnits('meshRate', options.meshRate ?? DEFAULTS.meshRate, parseRate),
+    mediaAddress,
+  };
+}
+
+function kubernetesName(key: CliOptionName, value: string): string {
+  const name = value.trim();
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) fail(key, value, 'is not a Kubernetes namespace name', 'lower-case letters, digits and dashes, e.g. default');
+  return name;
+}
+
+/** The first non-loopback IPv4 address: in a pod, the pod's address. */
+function podAddress(host: HostFacts): string | null {
+  return host.addresses.find((a) => isIPv4(a) && !a.startsWith('127.')) ?? null;
 }

@@ -1,4 +1,6 @@
 import type { CodecPair } from './profile.js';
+import type { MeshOptions } from './mesh/model.js';
+import type { MeshConfig } from './mesh/config.js';
 
 /** on: clients send RTCP SR/RR; off: no RTCP at all; generate: clients send RTCP and rtpengine makes its own. */
 export type RtcpMode = 'on' | 'off' | 'generate';
@@ -45,7 +47,30 @@ export type Target =
   /** Already-running rtpengine instances: the ng address of each. */
   | { kind: 'remote'; endpoints: Endpoint[] }
   /** No rtpengine: each leg sends straight to the other leg (generator self-calibration). */
-  | { kind: 'direct' };
+  | { kind: 'direct' }
+  /** The rtpengine workers behind the mesh (plan.mesh): their ng addresses come from the mesh description
+   * (rest) or from the cluster (kubernetes). */
+  | { kind: 'mesh' };
+
+/** The l7mp mesh the calls' media goes through. */
+export type MeshPlan =
+  /** rtp-bench builds a mesh in network namespaces (root only), starts target.workers rtpengine workers behind l7mp
+   * sidecars and an ingress, and runs the calls from a client namespace through it (as a `rest` mesh). */
+  | { kind: 'local'; options: MeshOptions }
+  /** Running l7mp proxies programmed through their REST APIs, as the operator would. */
+  | { kind: 'rest'; options: MeshOptions; config: MeshConfig }
+  /** l7mp.io custom resources through the Kubernetes API; the l7mp operator programs the proxies. */
+  | {
+      kind: 'kubernetes';
+      options: MeshOptions;
+      kubeconfig: string | null;
+      context: string | null;
+      /** API requests in flight at most, and per second at most (client-side rate limit). */
+      concurrency: number;
+      ratePerSec: number;
+      /** Where clients send media; null: the ingress pod's address, looked up in the cluster. */
+      mediaAddress: string | null;
+    };
 
 /** Everything a run needs, validated: the coordinator trusts it. Produced by plan.ts from the command line. */
 export interface RunPlan {
@@ -77,4 +102,29 @@ export interface RunPlan {
   ngInFlight: number;
   /** Share of opus-receiving streams whose audio is decoded and checked for the far tone, 0..1 (G.711 always). */
   audioCheckShare: number;
+  /** The l7mp mesh the media goes through; null: straight to rtpengine. */
+  mesh: MeshPlan | null;
+  /** How long before the other leg each leg starts sending, ms (0 and 0 normally; `--head-start b=300ms`
+   * reproduces a callee that sends first, the original suite's start-of-call loss). */
+  headStartMs: { a: number; b: number };
+}
+
+/** What `rtp-bench --internal-plan FILE` reads (the benchmark half of --mesh local, src/mesh/local-run.ts): a plan
+ * that needs no more checking, and the run id to keep. */
+export interface InternalPlan {
+  runId: string;
+  plan: RunPlan;
+}
+
+export const INTERNAL_PLAN_FLAG = '--internal-plan';
+
+/** `rtp-bench cleanup`: what to remove after a crashed run (src/mesh/cleanup.ts). */
+export interface CleanupRequest {
+  mesh: 'kubernetes' | 'rest' | 'local';
+  /** Only this run; null: every run's leftovers. */
+  runId: string | null;
+  namespace: string | null;
+  kubeconfig: string | null;
+  context: string | null;
+  meshConfig: string | null;
 }

@@ -8,7 +8,7 @@ import { codecPair } from '../src/profile.js';
 import type { RunPlan } from '../src/run-plan.js';
 
 /** A made-up machine, so the --local-ip and --threads expectations do not depend on where the tests run. */
-const HOST: HostFacts = { addresses: ['127.0.0.1', '::1', '10.1.2.3', 'fd00::7'], parallelism: 8 };
+const HOST: HostFacts = { addresses: ['127.0.0.1', '::1', '10.1.2.3', 'fd00::7'], parallelism: 8, isRoot: true };
 
 function plan(options: CliOptions, command: Command = 'run', host: HostFacts = HOST): RunPlan {
   return buildPlan(command, options, host);
@@ -46,6 +46,8 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     ngTimeoutMs: 5_000,
     ngInFlight: 64,
     audioCheckShare: 0.2,
+    mesh: null,
+    headStartMs: { a: 0, b: 0 },
   };
   const actual = plan({ calls: '50', ramp: '10/s', hold: '20s', codecPair: 'opus:pcmu' });
   assert.deepEqual(actual, expected);

@@ -165,8 +165,8 @@ export class Leg {
 
   /** First frame goes out now; RTCP starts half an interval in (RFC 3550 6.2 halves the first interval). */
   start(nowMs: number): void {
-    this.nextDueMs = nowMs;
-    this.nextRtcpMs = nowMs + this.rtcpIntervalMs / 2;
+    this.nextDueMs = nowMs + this.media.startDelayMs;
+    this.nextRtcpMs = this.nextDueMs + this.rtcpIntervalMs / 2;
   }
 
   /**
@@ -342,6 +342,14 @@ export class Leg {
     }
   };
 
+  /** How many of the far leg's first packets were lost before the first that arrived (sequence numbers count from
+   * its first packet; a result near 2^16 would mean a late packet older than the first: none lost then). */
+  private startLost(): number {
+    if (this.far === null || this.tracker.received === 0) return 0;
+    const gap = (this.tracker.firstSeq - this.far.media.send.firstSeq) & 0xffff;
+    return gap < 0x8000 ? gap : 0;
+  }
+
   /** Live RFC 3550 loss of the stream this leg receives, for the progress line. */
   get lostSoFar(): number {
     return Math.max(0, this.tracker.lostA3);
@@ -367,6 +375,7 @@ export class Leg {
         expectedA3: t.expected,
         lostA3: t.lostA3,
         sequenceJumps: t.invalid,
+        startLost: this.startLost(),
         malformed: this.malformed,
         wrongPayloadType: this.wrongPayloadType,
         payloadMismatches: this.verifyPayload ? this.payloadMismatches : null,

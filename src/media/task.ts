@@ -13,6 +13,8 @@ export interface LegMedia {
   leg: LegName;
   /** Client RTP port on plan.localIp; RTCP uses rtpPort + 1. */
   rtpPort: number;
+  /** This leg starts sending this long after the task starts (the other leg's head start), ms. */
+  startDelayMs: number;
   /** Where this leg sends RTP and RTCP (rtpengine's ports for this leg, or the other leg in direct mode). */
   remoteAddress: string;
   remoteRtpPort: number;
@@ -59,6 +61,9 @@ export interface ReceivedStream {
   /** RFC 3550 A.3: extended highest - first + 1. */
   expectedA3: number;
   lostA3: number;
+  /** The far leg's first packets that never arrived before the first one that did: start-of-call loss (the l7mp
+   * server-mode caveat), already included in lostA3 and in exact loss. */
+  startLost: number;
   /** Packets dropped as a sequence-number jump (RFC 3550 A.1: 3000 or more ahead, or far behind). */
   sequenceJumps: number;
   /** Datagrams that were not valid RTP. */

@@ -10,7 +10,7 @@ export interface Environment {
   kernel: string;
   cpu: { model: string; cores: number };
   memoryGiB: number;
-  rtpengine: { kind: 'embedded' | 'remote' | 'none'; workers: { name: string; version: string | null }[] };
+  rtpengine: { kind: 'embedded' | 'remote' | 'mesh' | 'none'; workers: { name: string; version: string | null }[] };
 }
 
 export async function describeEnvironment(stack: Stack | null): Promise<Environment> {

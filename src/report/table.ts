@@ -7,7 +7,7 @@ import type { Environment } from './environment.js';
 import type { SloVerdict } from './slo.js';
 
 const ROWS: { key: keyof Summary; label: string; digits: number }[] = [
-  { key: 'setupMs', label: 'setup ms (offer+answer)', digits: 2 },
+  { key: 'setupMs', label: 'setup ms (offer+answer+mesh)', digits: 2 },
   { key: 'offerMs', label: 'offer ms', digits: 2 },
   { key: 'answerMs', label: 'answer ms', digits: 2 },
   { key: 'firstMediaMs', label: 'first media ms (per leg)', digits: 1 },
@@ -37,10 +37,13 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
   });
-  for (const row of ROWS) {
-    const p = s[row.key] as Percentiles | null;
+  const rows: [string, Percentiles | null, number][] = ROWS.map((row) => [row.label, s[row.key] as Percentiles | null, row.digits]);
+  if (s.mesh !== null) {
+    rows.splice(3, 0, ['mesh objects accepted ms', s.mesh.acceptedMs, 1], ['mesh ready ms (sessions up)', s.mesh.readyMs, 1]);
+  }
+  for (const [label, p, digits] of rows) {
     if (p === null) continue;
-    table.push([row.label, ...[p.min, p.p50, p.p90, p.p99, p.max].map((v) => v.toFixed(row.digits)), String(p.count)]);
+    table.push([label, ...[p.min, p.p50, p.p90, p.p99, p.max].map((v) => v.toFixed(digits)), String(p.count)]);
   }
   lines.push(table.toString());
 
@@ -53,8 +56,15 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       `, duplicates ${p.duplicates}, late ${p.late}${p.malformed ? `, malformed ${p.malformed}` : ''}${p.sequenceJumps ? `, dropped as sequence jumps ${p.sequenceJumps}` : ''}${p.wrongPayloadType ? `, wrong payload type ${p.wrongPayloadType}` : ''}` +
       `${p.payloadMismatches ? `, payload differs from what was sent ${p.payloadMismatches}` : ''}`,
   );
+  if (p.startOfCallLost > 0) {
+    lines.push(`start    ${p.startOfCallLost} packets lost at the start of ${p.streamsWithStartLoss} stream(s), before the first got through (included in lost)`);
+  }
   lines.push(`audio    tone check ${s.audioCheck.passed}/${s.audioCheck.checked} streams passed`);
   lines.push(`rtcp     sent ${s.rtcp.sent}, received ${s.rtcp.received}${s.rtcp.malformed ? `, malformed ${s.rtcp.malformed}` : ''}`);
+  if (s.mesh !== null) {
+    const m = s.mesh;
+    lines.push(`mesh     ${fmtCount(m.objectsPerCall)} l7mp objects and ${fmtCount(m.requestsPerCall)} API requests per call${m.releaseRequestsPerCall === null ? '' : `, ${fmtCount(m.releaseRequestsPerCall)} to remove them`}`);
+  }
   if (s.ng.retransmissions > 0) lines.push(`ng       ${s.ng.retransmissions} request(s) sent again after a lost request or reply`);
   const g = s.generator;
   const late = g.sendLatenessMs;
@@ -68,6 +78,10 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
     lines.push(`SLO      ${c.flag} ${c.limit}: ${c.actual === null ? 'no data' : round(c.actual)} ${c.passed ? 'ok' : 'MISSED'}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+function fmtCount(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }
 
 function round(v: number): string {

@@ -1,12 +1,14 @@
 /**
- * Local rtpengine daemons: started in the foreground as children of this process, ready once they answer an ng
- * ping, stopped by PID. Their log stays in memory (the last lines only) so a failure can show it.
+ * Local rtpengine daemons: started in the foreground as children of this process (optionally inside a network
+ * namespace), ready once they answer an ng ping, stopped by PID. Their log stays in memory (the last lines only) so
+ * a failure can show it. spawnDaemon is the mechanism for every daemon rtp-bench starts (also the l7mp proxies).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { NgClient, NgUnreachableError } from '../ng/client.js';
+import { netnsExec, runNodeIn } from './netns.js';
 
 export interface StartRtpengineOptions {
   /** Path or name on PATH. Default "rtpengine". */
@@ -22,6 +24,12 @@ export interface StartRtpengineOptions {
   extraArgs?: string[];
   /** Default 10000. */
   readyTimeoutMs?: number;
+  /**
+   * A network namespace to run it in (through `ip netns exec`, which execs it: the PID stays rtpengine's). `address`
+   * and `ngPort` are then that namespace's, so `ngPort` is required, this process does not check whether it is free,
+   * and readiness is an ng ping sent from inside the namespace.
+   */
+  namespace?: string;
 }
 
 export interface LocalRtpengine {
@@ -78,6 +86,25 @@ const SETPRIV = '/usr/bin/setpriv';
 
 let exitHookInstalled = false;
 
+/** SIGKILLs `child` if this process exits while the child still runs (a crashed or exiting run must not leave daemons behind). */
+function killOnExit(child: ChildProcess): void {
+  installExitHook();
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+/**
+ * A command line (`argv[0]` the program) wrapped so that the child gets SIGTERM when this process dies without
+ * running its exit hook (SIGKILL): setpriv sets the parent-death signal and execs the command, so the PID stays
+ * the command's. Returns [program, args] for spawn.
+ */
+export function withParentDeathSignal(argv: string[]): [string, string[]] {
+  const [command, ...args] = argv;
+  if (command === undefined) throw new RangeError('empty command line');
+  return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGTERM', command, ...args]] : [command, args];
+}
+
 /** A crashed or exiting run must not leave daemons behind: 'exit' handlers must be synchronous, so SIGKILL. */
 function installExitHook(): void {
   if (exitHookInstalled) return;
@@ -93,6 +120,7 @@ function installExitHook(): void {
   });
 }
 
+/** The last LOG_LINES_KEPT lines of a daemon's output. */
 class LogRing {
   private readonly lines: string[] = [];
   private partial = '';
@@ -118,7 +146,8 @@ class LogRing {
   }
 }
 
-function formatTail(lines: string[]): string {
+/** Log lines indented for an error message. */
+export function formatTail(lines: string[]): string {
   return lines.length === 0 ? '  (it logged nothing)' : lines.map((l) => `  ${l}`).join('\n');
 }
 
@@ -204,6 +233,7 @@ function checkOptions(o: StartRtpengineOptions): void {
   // rtpengine 10.5 starts with an inverted range and then fails every offer: refuse it here instead.
   if (o.portMin > o.portMax) throw new RangeError(`rtpengine media port range ${o.portMin}-${o.portMax} is inverted: port-min must not exceed port-max`);
   if (o.ngPort !== undefined) port('rtpengine ng port', o.ngPort);
+  if (o.namespace !== undefined && o.ngPort === undefined) throw new RangeError('rtpengine in a network namespace needs an explicit ng port');
   if (o.ngPort !== undefined && o.ngPort >= o.portMin && o.ngPort <= o.portMax) {
     throw new RangeError(`rtpengine ng port ${o.ngPort} lies inside its media port range ${o.portMin}-${o.portMax}: choose another`);
   }
@@ -220,7 +250,7 @@ export async function startRtpengine(o: StartRtpengineOptions): Promise<LocalRtp
   if (ngPort === undefined) {
     do ngPort = await freeUdpPort(o.address);
     while (ngPort >= o.portMin && ngPort <= o.portMax);
-  } else if (!(await udpPortFree(o.address, ngPort))) {
+  } else if (o.namespace === undefined && !(await udpPortFree(o.address, ngPort))) {
     // rtpengine binds its ng socket with address reuse, so it would start anyway and share the port with whoever
     // holds it, answering only some of the requests: refuse up front.
     throw new RtpengineStartError(
@@ -246,61 +276,25 @@ export async function startRtpengine(o: StartRtpengineOptions): Promise<LocalRtp
     ...(o.extraArgs ?? []),
   ];
 
-  const log = new LogRing();
-  // Its own process group: a Ctrl-C on the terminal reaches only rtp-bench, which must still delete its calls in
-  // this rtpengine and then stops it by PID. If rtp-bench dies first, the exit hook kills it; if rtp-bench is
-  // killed outright (SIGKILL, no exit hook), setpriv's parent-death signal still ends it (setpriv execs rtpengine,
-  // so the PID is rtpengine's).
-  const [command, commandArgs] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGTERM', binary, ...args]] : [binary, args];
-  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const spawned = new Promise<void>((resolve, reject) => {
-    child.once('spawn', () => {
-      running.add(child);
-      resolve();
-    });
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new RtpengineNotInstalledError(binary) : new Error(`cannot start "${binary}": ${err.message}`, { cause: err })),
-    );
-  });
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => log.push(d));
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exitInfo = { code, signal };
-      running.delete(child);
-      resolve();
-    });
-  });
-  // 'exit' can come before the pipes are drained; the log is complete only on 'close'.
-  const closed = new Promise<void>((resolve) => child.once('close', () => (log.flush(), resolve())));
-  installExitHook();
-  await spawned;
-  const pid = child.pid!;
-
-  let stopping: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
-    if (stopping) return stopping;
-    stopping = (async () => {
-      if (exitInfo === null) {
-        kill(pid, 'SIGTERM');
-        const grace = setTimeout(() => kill(pid, 'SIGKILL'), STOP_GRACE_MS);
-        await exited;
-        clearTimeout(grace);
-      }
-      await closed;
-    })();
-    return stopping;
-  };
+  // In a namespace: setpriv execs ip, which execs rtpengine (one PID throughout).
+  let daemon: Daemon;
+  try {
+    daemon = await spawnDaemon([...(o.namespace === undefined ? [] : netnsExec(o.namespace)), binary, ...args]);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code === 'ENOENT' ? new RtpengineNotInstalledError(binary) : new Error(`cannot start "${binary}": ${(err as Error).message}`, { cause: err });
+  }
+  const { pid, exited, stop } = daemon;
 
   const readyTimeoutMs = o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const what = `rtpengine (${binary}, pid ${pid}) on ${hostPort}`;
+  const what = `rtpengine (${binary}, pid ${pid}) on ${hostPort}${o.namespace === undefined ? '' : ` in network namespace ${o.namespace}`}`;
   try {
-    await waitReady(o.address, ngPort, readyTimeoutMs, () => exitInfo !== null, exited);
+    if (o.namespace === undefined) await waitNgReady(o.address, ngPort, readyTimeoutMs, () => daemon.exitStatus() !== null, exited);
+    else await waitNgReadyIn(o.namespace, o.address, ngPort, readyTimeoutMs, exited);
   } catch (err) {
-    const failedExit: { code: number | null; signal: NodeJS.Signals | null } | null = exitInfo;
+    const failedExit = daemon.exitStatus();
     await stop();
-    const tail = log.tail(LOG_LINES_SHOWN);
+    const tail = daemon.logTail(LOG_LINES_SHOWN);
     if (failedExit !== null) {
       const { code, signal } = failedExit;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -325,9 +319,69 @@ export async function startRtpengine(o: StartRtpengineOptions): Promise<LocalRtp
     args,
     portMin: o.portMin,
     portMax: o.portMax,
-    logTail: (lines = LOG_LINES_SHOWN) => log.tail(lines),
+    logTail: (lines = LOG_LINES_SHOWN) => daemon.logTail(lines),
     stop,
   };
+}
+
+/** A long-lived child process as rtp-bench runs its daemons (rtpengine, l7mp proxies). */
+export interface Daemon {
+  pid: number;
+  /** Resolves when it has exited. */
+  exited: Promise<void>;
+  /** How it exited; null while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** The last lines of its stdout and stderr, oldest first. */
+  logTail(lines: number): string[];
+  /** SIGTERM, then SIGKILL after 3 s; resolves once it has exited and its output is drained. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `argv` as a daemon: in its own process group (a Ctrl-C on the terminal reaches only rtp-bench, which must
+ * still clean up through the daemon and then stops it by PID), SIGKILLed by the exit hook if rtp-bench exits first,
+ * and with setpriv's parent-death signal if rtp-bench is killed outright. Every wrapper in front of the program
+ * (setpriv, `ip netns exec`) execs, so `pid` is the program's own. Rejects with the spawn error (e.g. ENOENT).
+ */
+export async function spawnDaemon(argv: string[], o: { cwd?: string } = {}): Promise<Daemon> {
+  const log = new LogRing();
+  const [command, args] = withParentDeathSignal(argv);
+  const child = spawn(command, args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', () => {
+      killOnExit(child);
+      resolve();
+    });
+    child.once('error', reject);
+  });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => log.push(d));
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      resolve();
+    });
+  });
+  // 'exit' can come before the pipes are drained; the log is complete only on 'close'.
+  const closed = new Promise<void>((resolve) => child.once('close', () => (log.flush(), resolve())));
+  await spawned;
+  const pid = child.pid!;
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (exitInfo === null) {
+        kill(pid, 'SIGTERM');
+        const grace = setTimeout(() => kill(pid, 'SIGKILL'), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(grace);
+      }
+      await closed;
+    })();
+    return stopping;
+  };
+  return { pid, exited, exitStatus: () => exitInfo, logTail: (lines) => log.tail(lines), stop };
 }
 
 function kill(pid: number, signal: NodeJS.Signals): void {
@@ -339,7 +393,7 @@ function kill(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Pings until one is answered, the daemon exits, or the deadline passes (bounded, never a fixed sleep). */
-async function waitReady(address: string, port: number, timeoutMs: number, hasExited: () => boolean, exited: Promise<void>): Promise<void> {
+export async function waitNgReady(address: string, port: number, timeoutMs: number, hasExited: () => boolean, exited: Promise<void>): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   const client = await NgClient.open({ host: address, port, timeoutMs: READY_PING_TIMEOUT_MS, retransmitMs: READY_PING_TIMEOUT_MS / 4, maxInFlight: 1 });
   let lastError: Error = new Error('no reply yet');
@@ -363,4 +417,31 @@ async function waitReady(address: string, port: number, timeoutMs: number, hasEx
   } finally {
     await client.close();
   }
+}
+
+/**
+ * waitNgReady for a daemon inside `namespace`: a Node child in the namespace runs it (Node cannot enter a namespace
+ * itself). Rejects with its last error; `giveUp` (the daemon died) kills the child and rejects with "exited".
+ */
+async function waitNgReadyIn(namespace: string, host: string, port: number, timeoutMs: number, giveUp?: Promise<void>): Promise<void> {
+  const source = `
+    import { waitNgReady } from ${JSON.stringify(import.meta.url)};
+    const [host, port, timeoutMs] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+    try {
+      await waitNgReady(host, port, timeoutMs, () => false, new Promise(() => {}));
+    } catch (err) {
+      process.stderr.write(err.message);
+      process.exitCode = 1;
+    }
+  `;
+  // The child's own deadline ends it; the kill timeout only bounds a wedged one. `giveUp` (the daemon died) kills it.
+  const stopProbe = new AbortController();
+  let gaveUp = false;
+  void giveUp?.then(() => {
+    gaveUp = true;
+    stopProbe.abort();
+  });
+  const r = await runNodeIn(namespace, source, [host, String(port), String(timeoutMs)], { timeoutMs: timeoutMs + 5000, signal: stopProbe.signal });
+  if (gaveUp) throw new Error('exited');
+  if (r.code !== 0) throw new Error(r.stderr.trim() || `the ng ping from namespace ${namespace} ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`}`);
 }

@@ -7,6 +7,7 @@ import { NgClient } from '../ng/client.js';
 import { startRtpengine, rtpengineVersion, type LocalRtpengine } from './rtpengine.js';
 import { PORTS_PER_CALL } from '../ports.js';
 import type { Endpoint, RunPlan } from '../run-plan.js';
+import type { MeshWorker } from '../mesh/model.js';
 
 export interface Worker {
   /** "host:port" of its ng control socket. */
@@ -15,7 +16,12 @@ export interface Worker {
   local: LocalRtpengine | null;
   activeCalls: number;
   version: string | null;
+  /** Behind a mesh: the worker (pod) the call's objects pin its media to, the one whose rtpengine took the offer. */
+  mesh: MeshWorker | null;
 }
+
+/** A worker of a mesh, with where its rtpengine's ng is reachable. */
+export type MeshStackWorker = MeshWorker & { ng: Endpoint };
 
 /**
  * Embedded workers' media ports: below the client side's default 20000-29999 and below Linux's ephemeral range
@@ -31,10 +37,13 @@ export class StackError extends Error {}
 export class Stack {
   private next = 0;
 
-  private constructor(readonly workers: Worker[], readonly kind: 'embedded' | 'remote') {}
+  private constructor(readonly workers: Worker[], readonly kind: 'embedded' | 'remote' | 'mesh') {}
 
-  /** Starts (embedded) or reaches (remote) every worker; on any failure, stops what it started and throws. */
-  static async start(plan: RunPlan, onStatus: (line: string) => void = () => undefined): Promise<Stack> {
+  /**
+   * Starts (embedded) or reaches (remote, mesh) every worker; on any failure, stops what it started and throws.
+   * A mesh target's workers come from the mesh (its description, or the cluster) and are passed in.
+   */
+  static async start(plan: RunPlan, onStatus: (line: string) => void = () => undefined, meshWorkers: MeshStackWorker[] = []): Promise<Stack> {
     const target = plan.target;
     if (target.kind === 'direct') throw new StackError('direct mode has no rtpengine stack');
     const workers: Worker[] = [];
@@ -60,13 +69,18 @@ export class Stack {
             portMax: range.max,
             logLevel: target.logLevel,
           });
-          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, activeCalls: 0, version };
+          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, activeCalls: 0, version, mesh: null };
           workers.push(worker);
         }
       } else {
-        for (const endpoint of target.endpoints) {
+        const reach: { endpoint: Endpoint; mesh: MeshWorker | null }[] =
+          target.kind === 'remote'
+            ? target.endpoints.map((endpoint) => ({ endpoint, mesh: null }))
+            : meshWorkers.map(({ ng, ...mesh }) => ({ endpoint: ng, mesh }));
+        if (reach.length === 0) throw new StackError('the mesh has no rtpengine workers');
+        for (const { endpoint, mesh } of reach) {
           const ng = await openClient(plan, endpoint);
-          workers.push({ name: ng.endpoint, ng, local: null, activeCalls: 0, version: null });
+          workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, activeCalls: 0, version: null, mesh });
           await ng.ping();
         }
       }

@@ -21,6 +21,8 @@ export const METRICS = Object.freeze({
   offerMs: ms(120_000, 'ng offer round trip'),
   answerMs: ms(120_000, 'ng answer round trip'),
   deleteMs: ms(120_000, 'ng delete round trip'),
+  meshAcceptedMs: ms(120_000, "a call's mesh objects, until all were accepted"),
+  meshReadyMs: ms(120_000, "a call's mesh objects, until the mesh carried its sessions (REST, singleton)"),
   setupMs: ms(120_000, 'call setup: offer, answer and mesh provisioning until ready'),
   firstMediaMs: ms(120_000, 'from the end of setup to the first media packet received on a leg'),
   latencyMs: ms(60_000, 'one-way latency per packet: receive time minus send time of the same seq'),

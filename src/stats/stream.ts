@@ -10,7 +10,7 @@ import type { LegResult, ReceivedStream } from '../media/task.js';
 export const AUDIO_PASS_RATIO = 0.5;
 
 /** Fields carried over unchanged from what the receiving leg measured (src/media/task.ts). */
-type Carried = 'duplicates' | 'late' | 'expectedA3' | 'lostA3' | 'sequenceJumps' | 'malformed' | 'wrongPayloadType' | 'payloadMismatches' | 'payloadType'
+type Carried = 'duplicates' | 'late' | 'expectedA3' | 'lostA3' | 'startLost' | 'sequenceJumps' | 'malformed' | 'wrongPayloadType' | 'payloadMismatches' | 'payloadType'
   | 'jitterMs' | 'meanJitterMs' | 'maxJitterMs' | 'transitJitterMs' | 'latencyMeanMs' | 'latencyMaxMs';
 
 export interface StreamRecord extends Pick<ReceivedStream, Carried> {
@@ -71,6 +71,7 @@ export function streamRecord(sender: LegResult, receiver: LegResult, transcoded:
     expectedA3: rx.expectedA3,
     lostA3: rx.lostA3,
     sequenceJumps: rx.sequenceJumps,
+    startLost: rx.startLost,
     malformed: rx.malformed,
     wrongPayloadType: rx.wrongPayloadType,
     payloadMismatches: rx.payloadMismatches,

@@ -24,7 +24,7 @@ export interface Summary {
   interrupted: boolean;
   wallMs: number;
   calls: { attempted: number; ok: number; failed: number; failedByCause: Record<string, number> };
-  packets: { sent: number; received: number; lost: number; lossPct: number; transcodingTail: number; duplicates: number; late: number; malformed: number; sequenceJumps: number; wrongPayloadType: number; payloadMismatches: number };
+  packets: { sent: number; received: number; lost: number; lossPct: number; transcodingTail: number; duplicates: number; late: number; malformed: number; sequenceJumps: number; startOfCallLost: number; streamsWithStartLoss: number; wrongPayloadType: number; payloadMismatches: number };
   rtcp: { sent: number; received: number; malformed: number };
   /** ng requests rtp-bench had to send again (a request or its reply was lost): a sick control plane shows here. */
   ng: { retransmissions: number };
@@ -37,10 +37,21 @@ export interface Summary {
   setupMs: Percentiles | null;
   firstMediaMs: Percentiles | null;
   deleteMs: Percentiles | null;
+  /** The calls' l7mp objects, when a mesh carried the media. */
+  mesh: MeshSummary | null;
   mos: Percentiles | null;
   rtpengineMos: Percentiles | null;
   audioCheck: { checked: number; passed: number; failed: number };
   generator: GeneratorHealth;
+}
+
+export interface MeshSummary {
+  /** Per provisioned call (averages over calls: every call of a run costs the same unless one failed half-way). */
+  objectsPerCall: number;
+  requestsPerCall: number;
+  releaseRequestsPerCall: number | null;
+  acceptedMs: Percentiles | null;
+  readyMs: Percentiles | null;
 }
 
 export interface RunMeasure {
@@ -59,7 +70,7 @@ const BUSY_THREAD_PCT = 80;
 
 export function summarize(records: readonly CallRecord[], metrics: MetricSet, measure: RunMeasure): Summary {
   const failedByCause: Record<string, number> = {};
-  const packets = { sent: 0, received: 0, lost: 0, lossPct: 0, transcodingTail: 0, duplicates: 0, late: 0, malformed: 0, sequenceJumps: 0, wrongPayloadType: 0, payloadMismatches: 0 };
+  const packets = { sent: 0, received: 0, lost: 0, lossPct: 0, transcodingTail: 0, duplicates: 0, late: 0, malformed: 0, sequenceJumps: 0, startOfCallLost: 0, streamsWithStartLoss: 0, wrongPayloadType: 0, payloadMismatches: 0 };
   const rtcp = { sent: 0, received: 0, malformed: 0 };
   const audioCheck = { checked: 0, passed: 0, failed: 0 };
   let ok = 0;
@@ -70,6 +81,10 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     record(metrics, 'answerMs', call.answerMs);
     record(metrics, 'setupMs', call.setupMs);
     record(metrics, 'deleteMs', call.deleteMs);
+    if (call.mesh !== null) {
+      record(metrics, 'meshAcceptedMs', call.mesh.acceptedMs);
+      record(metrics, 'meshReadyMs', call.mesh.readyMs);
+    }
     record(metrics, 'firstMediaMs', call.firstMediaMs.a);
     record(metrics, 'firstMediaMs', call.firstMediaMs.b);
     for (const s of call.streams) {
@@ -81,6 +96,8 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
       packets.late += s.late;
       packets.malformed += s.malformed;
       packets.sequenceJumps += s.sequenceJumps;
+      packets.startOfCallLost += s.startLost;
+      if (s.startLost > 0) packets.streamsWithStartLoss++;
       packets.wrongPayloadType += s.wrongPayloadType;
       packets.payloadMismatches += s.payloadMismatches ?? 0;
       if (s.sent > 0) metrics.record('lossPct', s.lossPct);
@@ -131,6 +148,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     setupMs: metrics.summary('setupMs'),
     firstMediaMs: metrics.summary('firstMediaMs'),
     deleteMs: metrics.summary('deleteMs'),
+    mesh: meshSummary(records, metrics),
     mos: metrics.summary('mos'),
     rtpengineMos: metrics.summary('rtpengineMos'),
     audioCheck,
@@ -147,4 +165,18 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
 
 function record(metrics: MetricSet, name: MetricName, value: number | null): void {
   if (value !== null && Number.isFinite(value)) metrics.record(name, value);
+}
+
+function meshSummary(records: readonly CallRecord[], metrics: MetricSet): MeshSummary | null {
+  const meshed = records.flatMap((c) => (c.mesh === null ? [] : [c.mesh]));
+  if (meshed.length === 0) return null;
+  const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+  const released = meshed.flatMap((m) => (m.releaseRequests === null ? [] : [m.releaseRequests]));
+  return {
+    objectsPerCall: mean(meshed.map((m) => m.objects)),
+    requestsPerCall: mean(meshed.map((m) => m.requests)),
+    releaseRequestsPerCall: released.length > 0 ? mean(released) : null,
+    acceptedMs: metrics.summary('meshAcceptedMs'),
+    readyMs: metrics.summary('meshReadyMs'),
+  };
 }

@@ -10,7 +10,7 @@ import type { StreamRecord } from '../../src/stats/stream.js';
 import type { Results } from '../../src/report/results.js';
 import { prng } from '../helpers/prng.js';
 
-const HOST: HostFacts = { addresses: ['127.0.0.1'], parallelism: 2 };
+const HOST: HostFacts = { addresses: ['127.0.0.1'], parallelism: 2, isRoot: true };
 
 export interface FixtureOptions {
   runId?: string;
@@ -44,6 +44,7 @@ function stream(direction: string, codecSent: string, codecReceived: string, sen
     lossPct,
     duplicates: 0,
     sequenceJumps: 0,
+    startLost: 0,
     late: 0,
     expectedA3: sent - tail,
     lostA3: lost,
@@ -101,6 +102,7 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
       rtpengine: null,
       deleteMs: failure || workers === 0 ? null : 2,
       deleteWarning: null,
+    mesh: null,
     });
   }
   const metrics = new MetricSet();

@@ -25,6 +25,8 @@ test('METRICS: units, scales and ranges as documented', () => {
     offerMs: ['ms', 1000, 120_000],
     answerMs: ['ms', 1000, 120_000],
     deleteMs: ['ms', 1000, 120_000],
+    meshAcceptedMs: ['ms', 1000, 120_000],
+    meshReadyMs: ['ms', 1000, 120_000],
     setupMs: ['ms', 1000, 120_000],
     firstMediaMs: ['ms', 1000, 120_000],
     latencyMs: ['ms', 1000, 60_000],

@@ -79,6 +79,7 @@ function media(leg: LegName, relay: Relay, o: CallOptions): LegMedia {
   return {
     leg,
     rtpPort: 0,
+    startDelayMs: 0,
     remoteAddress: HOST,
     remoteRtpPort: relay.port(leg, 'rtp'),
     remoteRtcpPort: relay.port(leg, 'rtcp'),

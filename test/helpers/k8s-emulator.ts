@@ -1,0 +1,572 @@
+/**
+ * A Kubernetes API server emulator for the tests (no real API server can run on these machines): a real HTTP server
+ * on 127.0.0.1 serving what @kubernetes/client-node sends for the l7mp custom resources and pods, with the API
+ * server's answers (Status bodies, 201/404/409/422), every created object validated against the l7mp CRD schemas
+ * (src/mesh/crd.ts), RBAC refusals on demand, fault injection (429 with Retry-After, 5xx, dropped connections,
+ * stalls), finalizer-like delayed deletion, a record of every request and a gauge of requests in flight.
+ *
+ * Endpoints:
+ *   POST   /apis/l7mp.io/v1/namespaces/{ns}/{plural}            create
+ *   GET    /apis/l7mp.io/v1/namespaces/{ns}/{plural}[?labelSelector=]   list
+ *   GET    /apis/l7mp.io/v1/namespaces/{ns}/{plural}/{name}     get
+ *   DELETE /apis/l7mp.io/v1/namespaces/{ns}/{plural}/{name}     delete
+ *   DELETE /apis/l7mp.io/v1/namespaces/{ns}/{plural}[?labelSelector=]   deletecollection
+ *   GET    /api/v1/namespaces/{ns}/pods[?labelSelector=]        list (pods added with addPod)
+ *   GET    /api/v1/namespaces/{ns}/pods/{name}                  get
+ * Anything else answers 404 and is recorded with verb "unknown".
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { validateObject } from '../../src/mesh/crd.js';
+
+export const GROUP = 'l7mp.io';
+export const VERSION = 'v1';
+const KINDS: Record<string, string> = { virtualservices: 'VirtualService', targets: 'Target', rules: 'Rule' };
+
+export type Fault =
+  /** Answer with this status (and a Status body); retryAfter goes into the Retry-After header as given. */
+  | { kind: 'status'; status: number; retryAfter?: string; message?: string }
+  /** Close the connection without an answer (the request is not applied). */
+  | { kind: 'drop' }
+  /** Apply the request at once, but answer only after ms (a client with a shorter timeout gives up first). */
+  | { kind: 'stall'; ms: number };
+
+export interface RecordedRequest {
+  seq: number;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Kubernetes verb: create, get, list, watch, delete, deletecollection, update, patch, or unknown. */
+  verb: string;
+  /** API group ('' for core) and resource (plural). */
+  apiGroup: string;
+  resource: string;
+  namespace: string | null;
+  name: string | null;
+  labelSelector: string | null;
+  /** kind/name of a created object. */
+  objectKind: string | null;
+  objectName: string | null;
+  /** ms since the emulator started (performance.now based). */
+  receivedMs: number;
+  /** Wall clock when it arrived (Date.now()). */
+  receivedAt: number;
+  finishedMs: number | null;
+  /** null: the connection was dropped. */
+  status: number | null;
+  fault: Fault['kind'] | null;
+}
+
+interface StoredObject {
+  resource: string;
+  body: Record<string, unknown> & { metadata: Record<string, unknown> & { name: string; namespace: string; labels?: Record<string, string> } };
+}
+
+export interface PodSpec {
+  name: string;
+  namespace?: string;
+  labels: Record<string, string>;
+  podIP?: string;
+  hostIP?: string;
+  phase?: string;
+  ready?: boolean;
+}
+
+export interface EmulatorOptions {
+  /** Added before every answer, ms (makes concurrency observable). Default 0. */
+  latencyMs?: number;
+  /** Namespaces that exist; default ["default"]. */
+  namespaces?: string[];
+  /** When > 0, deleted objects get a deletionTimestamp and disappear this much later (like an operator's finalizer). */
+  deletionDelayMs?: number;
+  /** false: the l7mp CRDs are not installed (every l7mp.io request answers 404). Default true. */
+  crdsInstalled?: boolean;
+}
+
+interface PendingFault {
+  fault: Fault;
+  remaining: number;
+  match: (r: RecordedRequest) => boolean;
+}
+
+/** A label selector requirement as the API server parses it (equality- and set-based). */
+type Requirement = { key: string; op: 'exists' | '!exists' | '=' | '!=' | 'in' | 'notin'; values: string[] };
+
+export function parseLabelSelector(selector: string): Requirement[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of selector) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else current += ch;
+  }
+  parts.push(current);
+  const out: Requirement[] = [];
+  for (const raw of parts.map((p) => p.trim()).filter((p) => p !== '')) {
+    let m: RegExpExecArray | null;
+    if ((m = /^([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(raw))) {
+      out.push({ key: m[1]!, op: m[2] as 'in' | 'notin', values: m[3]!.split(',').map((v) => v.trim()) });
+    } else if ((m = /^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/.exec(raw))) {
+      out.push({ key: m[1]!, op: m[2] === '!=' ? '!=' : '=', values: [m[3]!] });
+    } else if ((m = /^!\s*([^\s!=(),]+)$/.exec(raw))) {
+      out.push({ key: m[1]!, op: '!exists', values: [] });
+    } else if ((m = /^([^\s!=(),]+)$/.exec(raw))) {
+      out.push({ key: m[1]!, op: 'exists', values: [] });
+    } else {
+      throw new Error(`unable to parse requirement: ${raw}`);
+    }
+  }
+  return out;
+}
+
+export function selectorMatches(requirements: Requirement[], labels: Record<string, string>): boolean {
+  return requirements.every((r) => {
+    const has = Object.prototype.hasOwnProperty.call(labels, r.key);
+    const v = labels[r.key];
+    switch (r.op) {
+      case 'exists':
+        return has;
+      case '!exists':
+        return !has;
+      case '=':
+        return has && v === r.values[0];
+      case '!=':
+        return !has || v !== r.values[0];
+      case 'in':
+        return has && r.values.includes(v!);
+      case 'notin':
+        return !has || !r.values.includes(v!);
+    }
+  });
+}
+
+function status(code: number, reason: string, message: string, details?: Record<string, unknown>): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code };
+}
+
+const REASONS: Record<number, string> = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'AlreadyExists', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' };
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class K8sEmulator {
+  readonly requests: RecordedRequest[] = [];
+  /** Requests being served now, and the most at once. */
+  inFlight = 0;
+  maxInFlight = 0;
+  latencyMs: number;
+  deletionDelayMs: number;
+  crdsInstalled: boolean;
+  readonly namespaces: Set<string>;
+  private readonly objects = new Map<string, StoredObject>();
+  private readonly pods = new Map<string, Record<string, unknown>>();
+  private readonly faults: PendingFault[] = [];
+  private readonly forbidden = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private resourceVersion = 1000;
+  private seq = 0;
+  private readonly t0 = performance.now();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    o: EmulatorOptions,
+  ) {
+    this.latencyMs = o.latencyMs ?? 0;
+    this.deletionDelayMs = o.deletionDelayMs ?? 0;
+    this.crdsInstalled = o.crdsInstalled ?? true;
+    this.namespaces = new Set(o.namespaces ?? ['default']);
+  }
+
+  static async start(o: EmulatorOptions = {}): Promise<K8sEmulator> {
+    let emulator: K8sEmulator | undefined;
+    const server = createServer((req, res) => void emulator!.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    emulator = new K8sEmulator(server, (server.address() as AddressInfo).port, o);
+    return emulator;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * A KubeConfig pointing at the emulator, built in code (no file). skipTLSVerify: client-node 1.4 refuses plain
+   * http without it; pass false to check that the provisioner copes (kubectl proxy users have exactly that).
+   */
+  kubeConfig(o: { skipTLSVerify?: boolean; namespace?: string } = {}): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'emulator', server: this.url, skipTLSVerify: o.skipTLSVerify ?? true }],
+      users: [{ name: 'emulator-user', token: 'emulator-token' }],
+      contexts: [{ name: 'emulator', cluster: 'emulator', user: 'emulator-user', ...(o.namespace ? { namespace: o.namespace } : {}) }],
+      currentContext: 'emulator',
+    });
+    return kc;
+  }
+
+  /** The same as a kubeconfig file's text (for tests of loading from a file), with a second, unusable context. */
+  kubeconfigYaml(o: { namespace?: string } = {}): string {
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: emulator',
+      '  cluster:',
+      `    server: ${this.url}`,
+      '- name: elsewhere',
+      '  cluster:',
+      '    server: https://192.0.2.1:6443',
+      'users:',
+      '- name: emulator-user',
+      '  user:',
+      '    token: emulator-token',
+      'contexts:',
+      '- name: emulator',
+      '  context:',
+      '    cluster: emulator',
+      '    user: emulator-user',
+      ...(o.namespace ? [`    namespace: ${o.namespace}`] : []),
+      '- name: elsewhere',
+      '  context:',
+      '    cluster: elsewhere',
+      '    user: emulator-user',
+      'current-context: elsewhere',
+      '',
+    ].join('\n');
+  }
+
+  /** The next `count` requests that `match` (default: any) get `fault`. */
+  injectFaults(count: number, fault: Fault, match: (r: RecordedRequest) => boolean = () => true): void {
+    this.faults.push({ fault, remaining: count, match });
+  }
+
+  /** Answer 403 to `verb` on `resource` (e.g. 'create', 'rules'), as a missing RBAC grant would. */
+  forbid(verb: string, resource: string): void {
+    this.forbidden.add(`${verb} ${resource}`);
+  }
+
+  addPod(p: PodSpec): void {
+    const namespace = p.namespace ?? 'default';
+    const ready = p.ready ?? true;
+    this.pods.set(`${namespace}/${p.name}`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: p.name, namespace, labels: { ...p.labels }, uid: randomUUID(), resourceVersion: String(++this.resourceVersion) },
+      spec: { containers: [{ name: 'main', image: 'example' }] },
+      status: {
+        phase: p.phase ?? 'Running',
+        ...(p.podIP ? { podIP: p.podIP, podIPs: [{ ip: p.podIP }] } : {}),
+        ...(p.hostIP ? { hostIP: p.hostIP } : {}),
+        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      },
+    });
+  }
+
+  /** Stores an object directly (as if made by someone else, e.g. a run that crashed); no validation. */
+  put(obj: { apiVersion?: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: unknown }): void {
+    const resource = Object.keys(KINDS).find((p) => KINDS[p] === obj.kind);
+    if (!resource) throw new Error(`not an l7mp kind: ${obj.kind}`);
+    const namespace = obj.metadata.namespace ?? 'default';
+    const body = this.stamp(JSON.parse(JSON.stringify(obj)) as StoredObject['body'], namespace);
+    this.objects.set(`${resource}/${namespace}/${obj.metadata.name}`, { resource, body });
+  }
+
+  /** Stored objects (optionally of one resource and matching a selector), in creation order. */
+  stored(resource?: string, selector?: string, namespace?: string): StoredObject['body'][] {
+    const req = selector ? parseLabelSelector(selector) : [];
+    return [...this.objects.values()]
+      .filter((o) => (resource === undefined || o.resource === resource) && (namespace === undefined || o.body.metadata.namespace === namespace))
+      .filter((o) => selectorMatches(req, o.body.metadata.labels ?? {}))
+      .map((o) => o.body);
+  }
+
+  /** Back to an empty, well-behaved server with the given options (objects, pods, faults, refusals, record). */
+  reset(o: EmulatorOptions = {}): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.objects.clear();
+    this.pods.clear();
+    this.faults.length = 0;
+    this.forbidden.clear();
+    this.latencyMs = o.latencyMs ?? 0;
+    this.deletionDelayMs = o.deletionDelayMs ?? 0;
+    this.crdsInstalled = o.crdsInstalled ?? true;
+    this.namespaces.clear();
+    for (const ns of o.namespaces ?? ['default']) this.namespaces.add(ns);
+    this.resetRecord();
+  }
+
+  /** Forget recorded requests and the in-flight peak. */
+  resetRecord(): void {
+    this.requests.length = 0;
+    this.maxInFlight = this.inFlight;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---- Serving ------------------------------------------------------------------------------------------------
+
+  private now(): number {
+    return performance.now() - this.t0;
+  }
+
+  private stamp(body: StoredObject['body'], namespace: string): StoredObject['body'] {
+    body.metadata.namespace = namespace;
+    body.metadata['uid'] = randomUUID();
+    body.metadata['resourceVersion'] = String(++this.resourceVersion);
+    body.metadata['creationTimestamp'] = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    body.metadata['generation'] = 1;
+    return body;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    const record: RecordedRequest = {
+      seq: ++this.seq,
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      verb: 'unknown',
+      apiGroup: '',
+      resource: '',
+      namespace: null,
+      name: null,
+      labelSelector: url.searchParams.get('labelSelector'),
+      objectKind: null,
+      objectName: null,
+      receivedMs: this.now(),
+      receivedAt: Date.now(),
+      finishedMs: null,
+      status: null,
+      fault: null,
+    };
+    this.requests.push(record);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let counted = true;
+    const done = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.inFlight--;
+      record.finishedMs = this.now();
+    };
+    res.on('finish', done);
+    res.on('close', done);
+
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+
+    this.route(record);
+    let body: unknown = null;
+    if (record.verb === 'create' && text !== '') {
+      try {
+        body = JSON.parse(text);
+        const md = (body as { metadata?: { name?: unknown } }).metadata;
+        record.objectKind = String((body as { kind?: unknown }).kind ?? '');
+        record.objectName = typeof md?.name === 'string' ? md.name : null;
+      } catch {
+        body = undefined;
+      }
+    }
+
+    const pending = this.faults.find((f) => f.remaining > 0 && f.match(record));
+    if (pending) {
+      pending.remaining--;
+      record.fault = pending.fault.kind;
+      if (pending.fault.kind === 'drop') {
+        req.socket.destroy();
+        done();
+        return;
+      }
+      if (pending.fault.kind === 'status') {
+        const f = pending.fault;
+        if (this.latencyMs > 0) await sleep(this.latencyMs);
+        const headers: Record<string, string> = f.retryAfter !== undefined ? { 'Retry-After': f.retryAfter } : {};
+        this.send(res, record, f.status, status(f.status, REASONS[f.status] ?? 'Unknown', f.message ?? `injected fault ${f.status}`), headers);
+        return;
+      }
+      // Applied now, answered late: a client that gives up first does not know it went through.
+      const [code, answer] = this.safeAnswer(record, body, text);
+      await sleep(pending.fault.ms);
+      this.send(res, record, code, answer);
+      return;
+    }
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    const [code, answer] = this.safeAnswer(record, body, text);
+    this.send(res, record, code, answer);
+  }
+
+  private send(res: ServerResponse, record: RecordedRequest, code: number, body: unknown, headers: Record<string, string> = {}): void {
+    record.status = code;
+    if (res.destroyed || res.writableEnded) return;
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  /** Fills verb, group, resource, namespace and name from the method and path. */
+  private route(r: RecordedRequest): void {
+    const parts = r.path.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    let rest: string[];
+    if (parts[0] === 'apis' && parts.length >= 5 && parts[3] === 'namespaces') {
+      r.apiGroup = parts[1]!;
+      if (parts[2] !== VERSION) return;
+      rest = parts.slice(4);
+    } else if (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts.length >= 5) {
+      r.apiGroup = '';
+      rest = parts.slice(3);
+    } else {
+      return;
+    }
+    r.namespace = rest[0]!;
+    r.resource = rest[1]!;
+    r.name = rest[2] ?? null;
+    if (rest.length > 3) return;
+    const collection = r.name === null;
+    switch (r.method) {
+      case 'POST':
+        r.verb = collection ? 'create' : 'unknown';
+        break;
+      case 'GET':
+        r.verb = collection ? (r.query['watch'] === 'true' || r.query['watch'] === '1' ? 'watch' : 'list') : 'get';
+        break;
+      case 'DELETE':
+        r.verb = collection ? 'deletecollection' : 'delete';
+        break;
+      case 'PUT':
+        r.verb = collection ? 'unknown' : 'update';
+        break;
+      case 'PATCH':
+        r.verb = collection ? 'unknown' : 'patch';
+        break;
+    }
+  }
+
+  private safeAnswer(r: RecordedRequest, body: unknown, text: string): [number, unknown] {
+    try {
+      return this.answer(r, body, text);
+    } catch (err) {
+      return [400, status(400, 'BadRequest', (err as Error).message)];
+    }
+  }
+
+  private answer(r: RecordedRequest, body: unknown, text: string): [number, unknown] {
+    if (r.verb === 'unknown' || r.verb === 'watch') return [404, status(404, 'NotFound', 'the server could not find the requested resource')];
+    if (this.forbidden.has(`${r.verb} ${r.resource}`)) {
+      const what = r.apiGroup === '' ? r.resource : `${r.resource}.${r.apiGroup}`;
+      const msg = `${what}${r.name ? ` "${r.name}"` : ''} is forbidden: User "system:serviceaccount:default:default" cannot ${r.verb} resource "${r.resource}" in API group "${r.apiGroup}" in the namespace "${r.namespace}"`;
+      return [403, status(403, 'Forbidden', msg, { ...(r.name ? { name: r.name } : {}), group: r.apiGroup, kind: r.resource })];
+    }
+    if (r.apiGroup === '') return this.answerPods(r);
+    if (r.apiGroup !== GROUP || !this.crdsInstalled || !(r.resource in KINDS)) {
+      return [404, status(404, 'NotFound', 'the server could not find the requested resource')];
+    }
+    const ns = r.namespace!;
+    const kind = KINDS[r.resource]!;
+    const key = (name: string): string => `${r.resource}/${ns}/${name}`;
+    const notFound = (name: string): [number, unknown] => [404, status(404, 'NotFound', `${r.resource}.${GROUP} "${name}" not found`, { name, group: GROUP, kind: r.resource })];
+    const list = (items: unknown[]): unknown => ({ apiVersion: `${GROUP}/${VERSION}`, kind: `${kind}List`, metadata: { resourceVersion: String(this.resourceVersion), continue: '' }, items });
+    const selected = (): StoredObject[] => {
+      const req = parseLabelSelector(r.labelSelector ?? '');
+      return [...this.objects.values()].filter((o) => o.resource === r.resource && o.body.metadata.namespace === ns && selectorMatches(req, o.body.metadata.labels ?? {}));
+    };
+    switch (r.verb) {
+      case 'create': {
+        if (!this.namespaces.has(ns)) return [404, status(404, 'NotFound', `namespaces "${ns}" not found`, { name: ns, kind: 'namespaces' })];
+        if (body === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) {
+          return [400, status(400, 'BadRequest', `the body of the request was in an unknown format: ${text.slice(0, 100)}`)];
+        }
+        const obj = body as StoredObject['body'];
+        if (obj.kind !== kind || obj.apiVersion !== `${GROUP}/${VERSION}`) {
+          return [400, status(400, 'BadRequest', `the API version and kind in the data (${String(obj.apiVersion)}, ${String(obj.kind)}) do not match the expected ${GROUP}/${VERSION} ${kind}`)];
+        }
+        if (obj.metadata?.namespace !== undefined && obj.metadata.namespace !== ns) {
+          return [400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request')];
+        }
+        const name = obj.metadata?.name;
+        const problems = validateObject({ ...obj, metadata: { ...obj.metadata, namespace: ns } });
+        if (problems.length > 0) {
+          const causes = problems.map((p) => {
+            const m = /^[^:]*: (\/[^:]*|\/): (.*)$/.exec(p);
+            const field = m ? m[1]!.split('/').filter((s) => s !== '').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : '';
+            return { reason: 'FieldValueInvalid', message: m ? m[2]! : p, field };
+          });
+          return [422, status(422, 'Invalid', `${kind}.${GROUP} "${String(name)}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { name, group: GROUP, kind, causes })];
+        }
+        if (this.objects.has(key(name))) {
+          return [409, status(409, 'AlreadyExists', `${r.resource}.${GROUP} "${name}" already exists`, { name, group: GROUP, kind: r.resource })];
+        }
+        const stored = this.stamp(JSON.parse(JSON.stringify(obj)) as StoredObject['body'], ns);
+        this.objects.set(key(name), { resource: r.resource, body: stored });
+        return [201, stored];
+      }
+      case 'get': {
+        const o = this.objects.get(key(r.name!));
+        return o ? [200, o.body] : notFound(r.name!);
+      }
+      case 'list':
+        return [200, list(selected().map((o) => o.body))];
+      case 'delete': {
+        const o = this.objects.get(key(r.name!));
+        if (!o) return notFound(r.name!);
+        this.remove(key(r.name!), o);
+        return [200, o.body];
+      }
+      case 'deletecollection': {
+        const items = selected();
+        for (const o of items) this.remove(key(o.body.metadata.name), o);
+        return [200, list(items.map((o) => o.body))];
+      }
+      default:
+        return [405, status(405, 'MethodNotAllowed', `${r.verb} is not supported here`)];
+    }
+  }
+
+  private remove(k: string, o: StoredObject): void {
+    if (this.deletionDelayMs <= 0) {
+      this.objects.delete(k);
+      return;
+    }
+    if (o.body.metadata['deletionTimestamp'] !== undefined) return;
+    o.body.metadata['deletionTimestamp'] = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.objects.get(k) === o) this.objects.delete(k);
+    }, this.deletionDelayMs);
+    this.timers.add(t);
+  }
+
+  private answerPods(r: RecordedRequest): [number, unknown] {
+    if (r.resource !== 'pods') return [404, status(404, 'NotFound', 'the server could not find the requested resource')];
+    const ns = r.namespace!;
+    if (r.verb === 'get') {
+      const p = this.pods.get(`${ns}/${r.name}`);
+      return p ? [200, p] : [404, status(404, 'NotFound', `pods "${r.name}" not found`, { name: r.name, kind: 'pods' })];
+    }
+    if (r.verb === 'list') {
+      const req = parseLabelSelector(r.labelSelector ?? '');
+      const items = [...this.pods.entries()]
+        .filter(([k]) => k.startsWith(`${ns}/`))
+        .map(([, p]) => p)
+        .filter((p) => selectorMatches(req, ((p['metadata'] as { labels?: Record<string, string> }).labels) ?? {}));
+      return [200, { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: String(this.resourceVersion) }, items }];
+    }
+    return [405, status(405, 'MethodNotAllowed', `${r.verb} on pods is not supported here`)];
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * `--mesh local` end to end, as a user runs it: the CLI builds network namespaces, starts a real l7mp ingress and a
+ * real worker (l7mp sidecar + rtpengine), runs the calls from the client namespace through them, and removes it all.
+ * Needs root (CI runs as root).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { startCli, tempResults, readResults, jsonSummary, waitFor, type CliRun } from './helpers/run-cli.js';
+
+const QUICK = ['--json', '--progress', 'off'];
+
+function meshNamespaces(): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => name.startsWith('rtpb-'));
+}
+
+/** This run's own mesh: the namespaces that appeared since `before`, and every process inside them. */
+function meshOfRun(before: string[]): { namespaces: string[]; pids: number[] } {
+  const namespaces = meshNamespaces().filter((ns) => !before.includes(ns));
+  const pids = namespaces.flatMap((ns) =>
+    execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number),
+  );
+  return { namespaces, pids };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the CLI with status lines on stderr and samples the run's mesh once the benchmark inside it has started
+ * (its "rtp-bench run <id>:" line comes after the whole mesh is up), and, when asked, once `calls` calls are up.
+ */
+async function runAndSampleMesh(args: string[], callsUp?: number): Promise<{ run: CliRun; mesh: { namespaces: string[]; pids: number[] } }> {
+  const before = meshNamespaces();
+  const run = startCli([...args, '--progress', 'on']);
+  let stderr = '';
+  run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await waitFor('the benchmark to start inside the mesh', () => /rtp-bench run \S+:/.test(stderr), 60_000);
+  const mesh = meshOfRun(before);
+  if (callsUp !== undefined) await waitFor(`${callsUp} calls up`, () => new RegExp(`calls up ${callsUp}/${callsUp}`).test(stderr), 30_000);
+  return { run, mesh };
+}
+
+function assertGone(mesh: { namespaces: string[]; pids: number[] }): void {
+  assert.ok(mesh.namespaces.length >= 3, `the run's namespaces were seen: ${mesh.namespaces.join(', ')}`);
+  assert.ok(mesh.pids.length >= 3, 'its daemons were seen (ingress, worker proxy, rtpengine, benchmark)');
+  const left = meshNamespaces().filter((ns) => mesh.namespaces.includes(ns));
+  assert.deepEqual(left, [], 'no namespace of the run left');
+  assert.deepEqual(mesh.pids.filter(alive), [], 'no process of the run left');
+}
+
+test('local mesh, singleton listeners: 10 pcmu:pcmu and 5 opus:pcmu calls, every stream received, no start-of-call loss, nothing left', async () => {
+  for (const [calls, pair] of [['10', 'pcmu:pcmu'], ['5', 'opus:pcmu']] as const) {
+    const out = tempResults();
+    try {
+      const { run, mesh } = await runAndSampleMesh(['--mesh', 'local', '--calls', calls, '--ramp', '10/s', '--hold', '3s', '--codec-pair', pair, '--output', out.file, '--json']);
+      const r = await run.done;
+      assert.equal(r.code, 0, r.stderr);
+      assertGone(mesh);
+      const s = jsonSummary(r.stdout);
+      assert.equal(s.calls.ok, Number(calls), JSON.stringify(s.calls.failedByCause));
+      assert.equal(s.packets.lost, 0, `${pair}: lost ${s.packets.lost}`);
+      assert.equal(s.packets.startOfCallLost, 0);
+      assert.equal(s.packets.payloadMismatches, 0);
+      assert.ok(s.mesh !== null, 'mesh figures reported');
+      assert.equal(s.mesh.objectsPerCall, 8, 'compact objects by default');
+      assert.ok(s.mesh.readyMs !== null && s.mesh.readyMs.count === Number(calls), 'readiness observed for every call');
+      const results = readResults(out.file);
+      for (const call of results.calls) {
+        for (const stream of call.streams) assert.ok(stream.received > 0, `${call.callId} ${stream.direction} received nothing`);
+      }
+      assert.equal(results.environment.rtpengine.kind, 'mesh');
+    } finally {
+      out.cleanup();
+    }
+  }
+});
+
+test('local mesh, server listeners with leg b starting 300 ms early: the start-of-call loss is measured', async () => {
+  const out = tempResults();
+  try {
+    const r = await startCli(['--mesh', 'local', '--listener-mode', 'server', '--head-start', 'b=300ms', '--calls', '4', '--ramp', '10/s', '--hold', '2s', '--output', out.file, ...QUICK]).done;
+    assert.equal(r.code, 0, r.stderr);
+    const s = jsonSummary(r.stdout);
+    // facts/l7mp.md: every packet a leg sends before the other leg's first is lost; 300 ms is 15 packets of 20 ms.
+    assert.ok(s.packets.startOfCallLost >= 4 * 10 && s.packets.startOfCallLost <= 4 * 20, `start-of-call loss ${s.packets.startOfCallLost}`);
+    assert.equal(s.packets.lost, s.packets.startOfCallLost, 'all the loss is at the start');
+    const toA = readResults(out.file).calls.map((c) => c.streams.find((x) => x.direction === 'b->a')!.startLost);
+    assert.ok(toA.every((n) => n > 0), `b->a start loss per call: ${toA.join(', ')}`);
+  } finally {
+    out.cleanup();
+  }
+});
+
+test('local mesh: SIGINT mid-run ends the calls, removes namespaces and processes, writes partial results', async () => {
+  const out = tempResults();
+  let run: CliRun | undefined;
+  try {
+    const sampled = await runAndSampleMesh(['--mesh', 'local', '--calls', '6', '--ramp', '20/s', '--hold', '60s', '--output', out.file, '--json'], 6);
+    run = sampled.run;
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    const results = readResults(out.file);
+    assert.equal(results.summary.interrupted, true);
+    assert.ok(results.summary.packets.received > 0);
+    assertGone(sampled.mesh);
+  } finally {
+    run?.child.kill('SIGKILL');
+    out.cleanup();
+  }
+});

@@ -1,0 +1,274 @@
+/**
+ * The manifests in kubernetes/: every object valid against the real Kubernetes API schemas (kubernetes-models, plus
+ * unknown fields found by a round trip through @kubernetes/client-node's typed models, since the API server drops or
+ * rejects those), every file commented at the top with how to apply it, the workers' l7mp config identical to the
+ * template the code renders, the workers' start script, and the Role in rbac.yaml equal to exactly what the
+ * provisioner calls (statically: API_PERMISSIONS; and observed: a full lifecycle against the API emulator).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { Job } from 'kubernetes-models/batch/v1';
+import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import { packageRoot } from '../../src/paths.js';
+import { DEFAULT_MESH_OPTIONS } from '../../src/mesh/model.js';
+import { callObjects } from '../../src/mesh/objects.js';
+import { API_PERMISSIONS, cleanupRun, KubernetesProvisioner, workerConfigMapText } from '../../src/mesh/kubernetes.js';
+import { RTPENGINE_NG_PORT, workerProxyConfig } from '../../src/stack/l7mp-proxy.js';
+import { parseCommandLine } from '../../src/cli.js';
+import { K8sEmulator } from '../helpers/k8s-emulator.js';
+import { testCall, testOptions } from './fixture.js';
+
+type Manifest = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+
+interface Model {
+  validate(): void;
+}
+const MODELS: Record<string, new (data: never) => Model> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'apps/v1/StatefulSet': StatefulSet,
+  'apps/v1/Deployment': Deployment,
+  'batch/v1/Job': Job,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
+};
+
+const DIR = join(packageRoot(), 'kubernetes');
+const MANIFEST_FILES = ['rtpengine-workers.yaml', 'redis.yaml', 'rbac.yaml', 'rtp-bench-job.yaml'];
+
+function load(file: string): Manifest[] {
+  const text = readFileSync(join(DIR, file), 'utf8');
+  const docs = parseAllDocuments(text, { prettyErrors: true });
+  const out: Manifest[] = [];
+  for (const doc of docs) {
+    assert.deepEqual(doc.errors.map((e) => e.message), [], `${file}: YAML errors`);
+    assert.deepEqual(doc.warnings.map((e) => e.message), [], `${file}: YAML warnings`);
+    const value = doc.toJS() as Manifest | null;
+    if (value !== null) out.push(value);
+  }
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Paths present in `raw` but not in `typed` (the typed model dropped them: the API server does not know them). */
+function droppedFields(raw: unknown, typed: unknown, path = ''): string[] {
+  if (Array.isArray(raw)) {
+    return raw.flatMap((item, i) => droppedFields(item, Array.isArray(typed) ? typed[i] : undefined, `${path}[${i}]`));
+  }
+  if (!isRecord(raw)) return [];
+  if (!isRecord(typed)) return [path || '/'];
+  return Object.keys(raw).flatMap((k) => (k in typed ? droppedFields(raw[k], typed[k], `${path}.${k}`) : [`${path}.${k}`]));
+}
+
+/** Problems of one manifest object against the Kubernetes schemas, as messages. */
+function schemaProblems(obj: Manifest): string[] {
+  const key = `${obj.apiVersion}/${obj.kind}`;
+  const ModelClass = MODELS[key];
+  if (!ModelClass) return [`${key}: no schema known to this test (add it to MODELS)`];
+  const problems: string[] = [];
+  try {
+    new ModelClass(structuredClone(obj) as never).validate();
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  const version = obj.apiVersion.split('/').pop()!;
+  const type = `${version.charAt(0).toUpperCase()}${version.slice(1)}${obj.kind}`;
+  const typed = ObjectSerializer.serialize(ObjectSerializer.deserialize(structuredClone(obj), type, ''), type, '') as unknown;
+  problems.push(...droppedFields(obj, typed).map((p) => `${p}: unknown field`));
+  return problems;
+}
+
+describe('kubernetes/ manifests', () => {
+  test('every file has a comment on top that says what it is and how to apply it', () => {
+    for (const file of [...MANIFEST_FILES, 'kustomization.yaml']) {
+      const head = readFileSync(join(DIR, file), 'utf8').split('\n');
+      assert.match(head[0]!, /^# \S/, `${file} starts with a comment`);
+      const comment = head.slice(0, head.findIndex((l) => !l.startsWith('#'))).join('\n');
+      assert.match(comment, /kubectl apply (-n \S+ )?-[fk] kubernetes\//, `${file}: says how to apply it`);
+    }
+    assert.ok(readFileSync(join(DIR, 'README.md'), 'utf8').includes('not been run end to end'));
+  });
+
+  test('every object is valid against the Kubernetes API schemas, with no unknown fields', () => {
+    let count = 0;
+    for (const file of MANIFEST_FILES) {
+      for (const obj of load(file)) {
+        assert.deepEqual(schemaProblems(obj), [], `${file}: ${obj.kind} ${obj.metadata?.name}`);
+        assert.equal(obj.metadata.namespace, undefined, `${file}: ${obj.kind} ${obj.metadata.name} takes its namespace from kubectl -n`);
+        count++;
+      }
+    }
+    assert.equal(count, 9);
+    // The CRDs too (JSON files).
+    for (const file of readdirSync(join(DIR, 'crds'))) {
+      const crd = JSON.parse(readFileSync(join(DIR, 'crds', file), 'utf8')) as Manifest;
+      assert.deepEqual(schemaProblems(crd), [], file);
+    }
+  });
+
+  test('the schema check catches what it should (a typo, a wrong type)', () => {
+    const [configMap, service, sts] = load('rtpengine-workers.yaml') as [Manifest, Manifest, Manifest];
+    void configMap;
+    const typo = structuredClone(sts) as { spec: { template: { spec: { containers: Record<string, unknown>[] } } } } & Manifest;
+    typo.spec.template.spec.containers[0]!['imagePullPolicyy'] = 'Always';
+    assert.deepEqual(schemaProblems(typo), ['.spec.template.spec.containers[0].imagePullPolicyy: unknown field']);
+    const wrong = structuredClone(service) as { spec: { ports: Record<string, unknown>[] } } & Manifest;
+    wrong.spec.ports[0]!['port'] = 'twelve';
+    assert.match(schemaProblems(wrong).join('\n'), /port must be integer/);
+  });
+
+  test("the workers' l7mp config is exactly what the code renders (one source), and reads back as workerProxyConfig", () => {
+    const cm = load('rtpengine-workers.yaml').find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'l7mp-worker-config');
+    assert.ok(cm, 'ConfigMap l7mp-worker-config');
+    const text = (cm['data'] as Record<string, string>)['l7mp-worker.yaml'];
+    const expected = workerConfigMapText();
+    assert.equal(text, expected, `kubernetes/rtpengine-workers.yaml's l7mp-worker.yaml must be, indented under it:\n${expected}`);
+    assert.deepEqual(parseYaml(text!), JSON.parse(JSON.stringify(workerProxyConfig({ ng: { listen: { port: RTPENGINE_NG_PORT } } }))));
+  });
+
+  test('the StatefulSet fits the mesh model: labels, ports, pin label, config mount, images, rtpengine flags', () => {
+    const objects = load('rtpengine-workers.yaml');
+    const sts = objects.find((o) => o.kind === 'StatefulSet') as Manifest & {
+      spec: {
+        serviceName: string;
+        selector: { matchLabels: Record<string, string> };
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: {
+            volumes: { name: string; configMap?: { name: string } }[];
+            containers: { name: string; image: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[]; ports?: { containerPort: number; protocol?: string }[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+          };
+        };
+      };
+    };
+    const svc = objects.find((o) => o.kind === 'Service') as Manifest & { spec: { clusterIP?: string; selector: Record<string, string> } };
+    assert.equal(sts.spec.serviceName, svc.metadata.name);
+    assert.equal(svc.spec.clusterIP, 'None', 'headless');
+    const labels = sts.spec.template.metadata.labels;
+    for (const [k, v] of Object.entries(DEFAULT_MESH_OPTIONS.workerSelector)) {
+      assert.equal(labels[k], v, `pods carry ${k}=${v} (the worker selector)`);
+      assert.equal(sts.spec.selector.matchLabels[k], v);
+      assert.equal(svc.spec.selector[k], v);
+    }
+    // The pin label is the one the StatefulSet controller adds by itself.
+    assert.equal(DEFAULT_MESH_OPTIONS.workerPinLabel, 'statefulset.kubernetes.io/pod-name');
+
+    const [rtpengine, l7mp] = ['rtpengine', 'l7mp'].map((n) => sts.spec.template.spec.containers.find((c) => c.name === n)!);
+    assert.ok(rtpengine && l7mp);
+    assert.equal(l7mp.image, 'l7mp/l7mp:0.5.7');
+    const udp = (l7mp.ports ?? []).filter((p) => p.protocol === 'UDP').map((p) => p.containerPort).sort();
+    assert.deepEqual(udp, [DEFAULT_MESH_OPTIONS.workerPorts.rtp, DEFAULT_MESH_OPTIONS.workerPorts.rtcp, RTPENGINE_NG_PORT].sort());
+    assert.ok((l7mp.ports ?? []).some((p) => p.containerPort === 1234 && p.protocol === 'TCP'), 'the controller port the operator uses');
+    const configArg = l7mp.args![l7mp.args!.indexOf('-c') + 1]!;
+    const mount = l7mp.volumeMounts!.find((m) => `/app/${configArg}`.startsWith(`${m.mountPath}/`))!;
+    assert.ok(mount, `-c ${configArg} is under a mounted volume (workdir /app)`);
+    const volume = sts.spec.template.spec.volumes.find((v) => v.name === mount.name)!;
+    assert.equal(volume.configMap?.name, 'l7mp-worker-config');
+    assert.equal(configArg.split('/').pop(), 'l7mp-worker.yaml', 'the ConfigMap key');
+
+    const script = rtpengine.args!.join('\n');
+    for (const flag of ['--config-file=none', '--interface=127.0.0.1', `--listen-ng=127.0.0.1:${RTPENGINE_NG_PORT}`, '--table=-1', '--delete-delay=0', '--foreground']) {
+      assert.ok(script.includes(flag), `rtpengine runs with ${flag}`);
+    }
+  });
+
+  test("the rtpengine start script gives each worker its own port range (as Kubernetes expands it, run by sh)", () => {
+    const sts = load('rtpengine-workers.yaml').find((o) => o.kind === 'StatefulSet') as Manifest & {
+      spec: { template: { spec: { containers: { name: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[] }[] } } };
+    };
+    const c = sts.spec.template.spec.containers.find((x) => x.name === 'rtpengine')!;
+    assert.deepEqual(c.command, ['/bin/sh', '-c']);
+    const env: Record<string, string> = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    // Kubernetes' expansion of command/args: $(VAR) -> its value when defined, $$ -> $.
+    const expand = (s: string): string => s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : name !== undefined && name in env ? env[name]! : m));
+    const script = expand(c.args![0]!).replace('exec /usr/bin/rtpengine', 'exec echo rtpengine');
+    const ranges = [0, 3].map((ordinal) => execFileSync('/bin/sh', ['-c', script], { env: { ...env, POD_NAME: `l7mp-worker-${ordinal}`, PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, encoding: 'utf8' }));
+    assert.match(ranges[0]!, /--port-min=40000 --port-max=40999/);
+    assert.match(ranges[1]!, /--port-min=43000 --port-max=43999/);
+    assert.match(ranges[1]!, /^rtpengine worker l7mp-worker-3: media ports 43000-43999$/m);
+  });
+
+  test('the Job runs rtp-bench with --mesh kubernetes as the rtp-bench service account, once, with args the CLI accepts', () => {
+    const job = load('rtp-bench-job.yaml')[0] as Manifest & {
+      spec: { backoffLimit: number; template: { spec: { serviceAccountName: string; restartPolicy: string; containers: { args: string[] }[] } } };
+    };
+    const sa = load('rbac.yaml').find((o) => o.kind === 'ServiceAccount')!;
+    assert.equal(job.spec.template.spec.serviceAccountName, sa.metadata.name);
+    assert.equal(job.spec.template.spec.restartPolicy, 'Never');
+    assert.equal(job.spec.backoffLimit, 0);
+    const args = job.spec.template.spec.containers[0]!.args;
+    const invocation = parseCommandLine(args);
+    assert.equal(invocation.plan.mesh?.kind, 'kubernetes');
+  });
+
+  test('kustomization.yaml lists existing manifests', () => {
+    const k = parseYaml(readFileSync(join(DIR, 'kustomization.yaml'), 'utf8')) as { kind: string; resources: string[] };
+    assert.equal(k.kind, 'Kustomization');
+    for (const r of k.resources) assert.ok(MANIFEST_FILES.includes(r), r);
+  });
+});
+
+/** `group|resource|verb` for each pair an RBAC rule list grants. */
+function grants(rules: { apiGroups?: string[]; apiGroup?: string; resources: string[]; verbs: string[] }[]): string[] {
+  const out = new Set<string>();
+  for (const r of rules) {
+    for (const g of r.apiGroups ?? [r.apiGroup ?? '']) for (const res of r.resources) for (const v of r.verbs) out.add(`${g}|${res}|${v}`);
+  }
+  return [...out].sort();
+}
+
+describe('RBAC', () => {
+  let emulator: K8sEmulator;
+  before(async () => {
+    emulator = await K8sEmulator.start();
+  });
+  after(async () => {
+    await emulator.close();
+  });
+
+  test('the Role grants exactly what the provisioner calls: verbs x resources used == granted', async () => {
+    const rbac = load('rbac.yaml');
+    const role = rbac.find((o) => o.kind === 'Role') as Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+    const binding = rbac.find((o) => o.kind === 'RoleBinding') as Manifest & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string }[] };
+    const sa = rbac.find((o) => o.kind === 'ServiceAccount')!;
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    assert.deepEqual(binding.subjects.map((s) => [s.kind, s.name]), [['ServiceAccount', sa.metadata.name]]);
+    const granted = grants(role.rules);
+    assert.deepEqual(grants([...API_PERMISSIONS]), granted, 'API_PERMISSIONS (what the code declares) == the Role');
+
+    // Every path through the code that talks to the API server, against the emulator: what it really calls.
+    emulator.addPod({ name: 'l7mp-worker-0', labels: { app: 'l7mp-worker', 'statefulset.kubernetes.io/pod-name': 'l7mp-worker-0' }, podIP: '10.244.0.5' });
+    emulator.addPod({ name: 'l7mp-ingress-x', labels: { app: 'l7mp-ingress' }, podIP: '172.18.0.2' });
+    const p = new KubernetesProvisioner({ mesh: testOptions(), kubeConfig: emulator.kubeConfig(), ratePerSec: 100_000 });
+    await p.listWorkers('default', DEFAULT_MESH_OPTIONS.workerSelector, DEFAULT_MESH_OPTIONS.workerPinLabel);
+    await p.ingressAddress('default', DEFAULT_MESH_OPTIONS.ingressSelector);
+    const call = testCall();
+    // A 409 for this run's own objects (one of each kind): get.
+    for (const kind of ['Rule', 'Target', 'VirtualService']) emulator.put(callObjects(call, testOptions()).find((o) => o.kind === kind)!);
+    await p.provision(call);
+    await p.release(call);
+    await p.provision(call);
+    await p.releaseRun(call.runId);
+    emulator.put(callObjects({ ...call, runId: 'crashed' }, testOptions())[0]!);
+    await cleanupRun({ runId: 'crashed', kubeConfig: emulator.kubeConfig(), print: () => {} });
+    await cleanupRun({ kubeConfig: emulator.kubeConfig(), print: () => {} });
+    await p.close();
+
+    assert.deepEqual(emulator.requests.filter((r) => r.verb === 'unknown').map((r) => `${r.method} ${r.path}`), [], 'only endpoints the emulator knows');
+    const used = [...new Set(emulator.requests.map((r) => `${r.apiGroup}|${r.resource}|${r.verb}`))].sort();
+    assert.deepEqual(used, granted, 'verbs x resources the code called == verbs x resources the Role grants');
+  });
+});
