@@ -5,40 +5,16 @@
  *
  *   node dist/bench/bare-loop.js CALLS SECONDS [FIRST_PORT]
  */
-import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { openDgramPairs } from './lib.js';
 
 const calls = Number(process.argv[2] ?? 300);
 const seconds = Number(process.argv[3] ?? 10);
 const firstPort = Number(process.argv[4] ?? 40000);
 const PTIME_MS = 20;
 
-interface Sender {
-  socket: dgram.Socket;
-  packet: Buffer;
-  nextMs: number;
-}
-
-async function open(port: number, peer: number): Promise<dgram.Socket> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', resolve));
-  await new Promise<void>((resolve) => socket.connect(peer, '127.0.0.1', resolve));
-  return socket;
-}
-
-let received = 0;
 let sent = 0;
-const senders: Sender[] = [];
-const start = performance.now();
-for (let i = 0; i < calls; i++) {
-  const a = firstPort + 4 * i;
-  const b = a + 2;
-  for (const [port, peer] of [[a, b], [b, a]] as const) {
-    const socket = await open(port, peer);
-    socket.on('message', () => received++);
-    senders.push({ socket, packet: Buffer.alloc(172), nextMs: start + (i % PTIME_MS) });
-  }
-}
+const { senders, received } = await openDgramPairs(calls, firstPort, 172, PTIME_MS);
 const lateness: number[] = [];
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -64,12 +40,13 @@ const cpu = process.cpuUsage(cpu0);
 const cpuUs = cpu.user + cpu.system;
 lateness.sort((x, y) => x - y);
 for (const s of senders) s.socket.close();
+const got = received();
 console.log(
   JSON.stringify({
     calls,
     sent,
-    received,
-    usPerPacketOp: cpuUs / (sent + received),
+    received: got,
+    usPerPacketOp: cpuUs / (sent + got),
     cpuPct: cpuUs / 10 / (performance.now() - t0),
     latenessP99Ms: lateness[Math.floor(lateness.length * 0.99)] ?? null,
   }),

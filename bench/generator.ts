@@ -14,10 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { runSummary, median, repeats, fmt } from './lib.js';
 import type { Summary } from '../src/stats/summary.js';
 
+/** Each case with native I/O (the io_uring/epoll addon) and with Node's dgram: the bare loop is dgram too. */
 const CASES = [
-  { calls: 300, threads: 1, ramp: '150/s' },
-  { calls: 500, threads: 1, ramp: '100/s' },
-  { calls: 1000, threads: 2, ramp: '200/s' },
+  { calls: 300, threads: 1, ramp: '150/s', io: 'native' },
+  { calls: 300, threads: 1, ramp: '150/s', io: 'dgram' },
+  { calls: 500, threads: 1, ramp: '100/s', io: 'native' },
+  { calls: 500, threads: 1, ramp: '100/s', io: 'dgram' },
+  { calls: 1000, threads: 2, ramp: '200/s', io: 'native' },
+  { calls: 1000, threads: 2, ramp: '200/s', io: 'dgram' },
 ];
 const HOLD_S = 15;
 
@@ -38,28 +42,36 @@ function bareLoop(calls: number): Bare {
 
 const n = repeats(3);
 console.log(`generator self-calibration (pcmu:pcmu, RTCP on, all tracking on) vs a bare Node loop; ${HOLD_S} s hold, ${n} run(s) each, alternating; medians`);
-console.log('case                | rtp-bench us/op | bare us/op | ratio | rtp-bench lateness p50 / p99 / max ms | bare p99 ms | loss %');
-for (const c of CASES) {
-  const ours: Summary[] = [];
+console.log('case                        | rtp-bench us/op | bare us/op | ratio | rtp-bench lateness p50 / p99 / max ms | bare p99 ms | loss %');
+const groups = [...new Set(CASES.map((c) => `${c.calls}/${c.threads}`))];
+for (const group of groups) {
+  const cases = CASES.filter((c) => `${c.calls}/${c.threads}` === group);
+  const ours = new Map<string, Summary[]>(cases.map((c) => [c.io, []]));
   const bare: Bare[] = [];
+  // Alternate every variant within a repetition, so all of them see the same machine.
   for (let i = 0; i < n; i++) {
-    ours.push(await runSummary(['calibrate', '--calls', String(c.calls), '--threads', String(c.threads), '--ramp', c.ramp, '--hold', `${HOLD_S}s`]));
-    // The bare loop is single-threaded: for two threads it would only show a saturated core, so it is skipped.
-    if (c.threads === 1) bare.push(bareLoop(c.calls));
+    for (const c of cases) {
+      ours.get(c.io)!.push(await runSummary(['calibrate', '--calls', String(c.calls), '--threads', String(c.threads), '--ramp', c.ramp, '--hold', `${HOLD_S}s`, '--io', c.io]));
+    }
+    // The bare loop is one dgram thread: with two threads it would only show a saturated core, so it is skipped.
+    if (cases[0]!.threads === 1) bare.push(bareLoop(cases[0]!.calls));
   }
-  const m = (f: (s: Summary) => number | null | undefined): number => median(ours.map((s) => f(s) ?? Number.NaN));
-  const usOurs = m((s) => s.generator.cpuUsPerPacketOp);
   const usBare = median(bare.map((b) => b.usPerPacketOp));
-  console.log(
-    `${`${c.calls} calls, ${c.threads} thr`.padEnd(19)} | ${fmt(usOurs).padStart(15)} | ${fmt(usBare).padStart(10)} | ${fmt(usOurs / usBare).padStart(5)} | ` +
-      `${fmt(m((s) => s.generator.sendLatenessMs?.p50))} / ${fmt(m((s) => s.generator.sendLatenessMs?.p99))} / ${fmt(m((s) => s.generator.sendLatenessMs?.max))}`.padEnd(37) +
-      ` | ${fmt(median(bare.map((b) => b.latenessP99Ms))).padStart(11)} | ${fmt(m((s) => s.packets.lossPct), 3)}`,
-  );
-  for (const [i, s] of ours.entries()) {
-    const b = bare[i];
+  for (const c of cases) {
+    const runs = ours.get(c.io)!;
+    const m = (f: (s: Summary) => number | null | undefined): number => median(runs.map((s) => f(s) ?? Number.NaN));
+    const usOurs = m((s) => s.generator.cpuUsPerPacketOp);
     console.log(
-      `  run ${i + 1}: ${fmt(s.generator.cpuUsPerPacketOp)} us/op (${s.generator.costWindow}), CPU ${fmt(s.generator.cpuPct, 0)}%, p99 lateness ${fmt(s.generator.sendLatenessMs?.p99)} ms, loss ${fmt(s.packets.lossPct, 3)}%, calls ok ${s.calls.ok}` +
-        (b ? `; bare ${fmt(b.usPerPacketOp)} us/op, p99 ${fmt(b.latenessP99Ms)} ms` : ''),
+      `${`${c.calls} calls, ${c.threads} thr, ${c.io}`.padEnd(27)} | ${fmt(usOurs).padStart(15)} | ${fmt(usBare).padStart(10)} | ${fmt(usOurs / usBare).padStart(5)} | ` +
+        `${fmt(m((s) => s.generator.sendLatenessMs?.p50))} / ${fmt(m((s) => s.generator.sendLatenessMs?.p99))} / ${fmt(m((s) => s.generator.sendLatenessMs?.max))}`.padEnd(37) +
+        ` | ${fmt(median(bare.map((b) => b.latenessP99Ms))).padStart(11)} | ${fmt(m((s) => s.packets.lossPct), 3)}`,
     );
+    for (const [i, s] of runs.entries()) {
+      console.log(
+        `  run ${i + 1}: ${fmt(s.generator.cpuUsPerPacketOp)} us/op (${s.generator.costWindow}, ${s.generator.io}), CPU ${fmt(s.generator.cpuPct, 0)}%, ` +
+          `p99 lateness ${fmt(s.generator.sendLatenessMs?.p99)} ms, loss ${fmt(s.packets.lossPct, 3)}%, calls ok ${s.calls.ok}` +
+          (bare[i] ? `; bare ${fmt(bare[i]!.usPerPacketOp)} us/op, p99 ${fmt(bare[i]!.latenessP99Ms)} ms` : ''),
+      );
+    }
   }
 }

@@ -20,12 +20,12 @@
  * against bare-loop, which takes it before each send.
  */
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Transport, type TransportEngine } from '../workers/native/transport.js';
+import { median, openDgramPairs } from './lib.js';
 
 const PTIME_MS = 20;
 const PACKET_BYTES = 172;
@@ -185,34 +185,12 @@ function steadyOf(lateness: Float64Array, dueAt: Float64Array, count: number, fr
 }
 
 /**
- * bench/bare-loop.ts's code unchanged (dgram sockets, lateness taken before each send) plus the steady-state
- * lateness figures, so the steady comparison is like for like. `--dgram` selects it.
+ * bench/bare-loop.ts's loop: the same sockets and schedule (openDgramPairs), the same send loop (lateness taken before
+ * each send), plus the steady-state lateness figures, so the steady comparison is like for like. `--dgram` selects it.
  */
 export async function runDgramLoop(calls: number, seconds: number, firstPort: number): Promise<LoopResult> {
-  interface Sender {
-    socket: dgram.Socket;
-    packet: Buffer;
-    nextMs: number;
-  }
-  const open = async (port: number, peer: number): Promise<dgram.Socket> => {
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => socket.connect(peer, '127.0.0.1', resolve));
-    return socket;
-  };
-  let received = 0;
   let sent = 0;
-  const senders: Sender[] = [];
-  const start = performance.now();
-  for (let i = 0; i < calls; i++) {
-    const a = firstPort + 4 * i;
-    const b = a + 2;
-    for (const [port, peer] of [[a, b], [b, a]] as const) {
-      const socket = await open(port, peer);
-      socket.on('message', () => received++);
-      senders.push({ socket, packet: Buffer.alloc(PACKET_BYTES), nextMs: start + (i % PTIME_MS) });
-    }
-  }
+  const { senders, received } = await openDgramPairs(calls, firstPort, PACKET_BYTES, PTIME_MS);
   const lateness: number[] = [];
   const dueAt: number[] = [];
   const cpu0 = process.cpuUsage();
@@ -243,11 +221,12 @@ export async function runDgramLoop(calls: number, seconds: number, firstPort: nu
   const steady = steadyOf(all, Float64Array.from(dueAt), all.length, t0 + STEADY_AFTER_MS);
   all.sort();
   for (const s of senders) s.socket.close();
+  const got = received();
   return {
     calls,
     sent,
-    received,
-    usPerPacketOp: cpuUs / (sent + received),
+    received: got,
+    usPerPacketOp: cpuUs / (sent + got),
     cpuPct: cpuUs / 10 / elapsed,
     latenessP50Ms: percentile(all, 0.5),
     latenessP99Ms: percentile(all, 0.99),
@@ -336,12 +315,6 @@ function runChild(script: string, args: string[]): Promise<LoopResult> {
       else resolve(JSON.parse(line) as LoopResult);
     });
   });
-}
-
-function median(values: readonly number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 function option(name: string, fallback: string): string {

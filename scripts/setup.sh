@@ -23,3 +23,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 npm run build --silent
+# The native media I/O (workers/native) is optional: without it the media threads use Node's dgram, which costs about
+# three times the CPU per packet. A failed build is reported, not fatal.
+if ! npm run build:native --silent >/tmp/rtp-bench-native-build.log 2>&1; then
+  echo "rtp-bench setup: the native media I/O addon did not build (see /tmp/rtp-bench-native-build.log); media threads will use Node's dgram" >&2
+fi

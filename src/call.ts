@@ -67,6 +67,8 @@ export interface CallContext {
   metrics: MetricSet;
   /** The mesh the media goes through, or null (straight to rtpengine). */
   mesh: CallMesh | null;
+  /** The I/O layers the media threads reported (one per thread kind; normally one). */
+  ioSeen: Set<string>;
 }
 
 export interface CallMesh {
@@ -160,6 +162,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     const result = await ctx.pool.run(task);
     // Before anything else: the result may carry other calls' per-packet values (see CallMediaResult.histograms).
     ctx.metrics.merge(result.histograms, result.outliers);
+    ctx.ioSeen.add(result.io);
     record.mediaMs = result.mediaEndEpochMs - result.mediaStartEpochMs;
     if (result.error !== null) {
       record.failure = { stage: 'media', ...result.error };

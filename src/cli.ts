@@ -168,6 +168,12 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
     describe: 'Most ng requests in flight at once',
     defaultText: DEFAULTS.ngInFlight,
   },
+  io: {
+    group: MEDIA,
+    value: 'auto, native or dgram',
+    describe: 'How media threads move packets: native (io_uring/epoll addon, ~3x cheaper) or Node dgram; auto: native if built',
+    defaultText: DEFAULTS.io,
+  },
   headStart: {
     group: MEDIA,
     value: 'LEG=DURATION, e.g. b=300ms',

@@ -15,6 +15,7 @@ import { MediaPool } from './media-pool.js';
 import { Stack } from './stack/stack.js';
 import { openMesh, type OpenMesh } from './mesh/open.js';
 import { runWithLocalMesh } from './mesh/local-run.js';
+import { nativeTransportError } from '../workers/native/transport.js';
 import { buildMediaBank, type BankEntry } from './media/bank.js';
 import { toneFrequencyHz } from './media/tone.js';
 import { MetricSet } from './stats/histogram.js';
@@ -72,8 +73,13 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
   let mesh: OpenMesh | null = null;
   try {
     status(`rtp-bench run ${runId}: ${plan.calls} calls at ${plan.rampPerSec}/s, hold ${plan.holdMs / 1000} s, ${plan.codecPair.a.name}:${plan.codecPair.b.name}`);
+    const nativeMissing = plan.io === 'native' ? nativeTransportError() : null;
+    if (nativeMissing !== null) {
+      io.err.write(`rtp-bench: --io native: ${nativeMissing.message}\n`);
+      return EXIT_RUN_FAILED;
+    }
     const bank = buildMediaBank(bankEntries(plan));
-    pool = new MediaPool(plan.threads, bank);
+    pool = new MediaPool(plan.threads, bank, plan.io);
     if (plan.target.kind !== 'direct') {
       try {
         mesh = await openMesh(plan, status);
@@ -101,6 +107,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       stopping: () => stopSignal !== null,
       metrics,
       mesh: mesh === null ? null : { provisioner: mesh.provisioner, mediaAddress: mesh.mediaAddress },
+      ioSeen: new Set<string>(),
     };
 
     const costs = new CostWindow(() => ({ cpuUs: cpuUsNow(), packetOps: packetOps(ctx.pool), atMs: performance.now() }), startPerf + rampMs, plan.holdMs);
@@ -144,6 +151,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       cost,
       costWindow: window,
       threads: pool.threads,
+      io: [...ctx.ioSeen].sort().join(', ') || null,
       interrupted: stopSignal !== null,
     });
     const environment = await describeEnvironment(stack);

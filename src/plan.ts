@@ -61,6 +61,7 @@ export interface CliOptions {
   ngInFlight?: string;
   audioCheckShare?: string;
   headStart?: string;
+  io?: string;
   mesh?: string;
   meshConfig?: string;
   meshObjects?: string;
@@ -97,6 +98,7 @@ export const DEFAULTS = {
   ngTimeout: '5s',
   ngInFlight: '64',
   audioCheckShare: '0.2',
+  io: 'auto',
   mesh: 'none',
   listenerMode: 'singleton',
   meshRetryTimeout: '250ms',
@@ -446,6 +448,7 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     codecPair: pair,
     target: planTarget,
     threads,
+    io: oneOf('io', options.io ?? DEFAULTS.io, ['auto', 'native', 'dgram'] as const),
     localIp: ip,
     localPorts,
     rtcp,

@@ -2,6 +2,10 @@ import type { CodecPair } from './profile.js';
 import type { MeshOptions } from './mesh/model.js';
 import type { MeshConfig } from './mesh/config.js';
 
+/** How media threads move packets: native = the io_uring/epoll addon (workers/native), dgram = Node's dgram, auto =
+ * native when it is built and loads, else dgram. */
+export type IoChoice = 'auto' | 'native' | 'dgram';
+
 /** on: clients send RTCP SR/RR; off: no RTCP at all; generate: clients send RTCP and rtpengine makes its own. */
 export type RtcpMode = 'on' | 'off' | 'generate';
 
@@ -84,6 +88,7 @@ export interface RunPlan {
   target: Target;
   /** Media worker threads (piscina). */
   threads: number;
+  io: IoChoice;
   /** Address the clients bind and put in their SDP. */
   localIp: string;
   /** Client ports: each call takes 4 (two legs, RTP even and RTCP = RTP + 1). */

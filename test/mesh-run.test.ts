@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startCli, tempResults, readResults, jsonSummary, waitFor, type CliRun } from './helpers/run-cli.js';
+import { alive } from './helpers/process.js';
 
 const QUICK = ['--json', '--progress', 'off'];
 
@@ -24,15 +25,6 @@ function meshOfRun(before: string[]): { namespaces: string[]; pids: number[] } {
     execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number),
   );
   return { namespaces, pids };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

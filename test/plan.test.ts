@@ -36,6 +36,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     codecPair: pair,
     target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5 },
     threads: 1,
+    io: 'auto',
     localIp: '127.0.0.1',
     localPorts: { min: 20000, max: 29999 },
     rtcp: 'on',

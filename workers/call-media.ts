@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { MetricSet } from '../src/stats/histogram.js';
 import type { CallMediaResult, CallMediaTask, LegMedia } from '../src/media/task.js';
 import { Leg, type LegCounters } from './leg.js';
+import type { MediaIo } from './media-io.js';
 
 export type FramesFor = (media: LegMedia) => readonly Uint8Array[];
 
@@ -21,15 +22,15 @@ export class CallMedia {
   readonly finished: Promise<void>;
 
   /** `metrics` is the thread's set, shared by all its calls (see CallMediaResult.histograms). */
-  constructor(readonly task: CallMediaTask, framesFor: FramesFor, counters: LegCounters, private readonly metrics: MetricSet) {
+  constructor(readonly task: CallMediaTask, framesFor: FramesFor, counters: LegCounters, private readonly metrics: MetricSet, private readonly io: MediaIo) {
     const rtcp = {
       enabled: task.rtcp !== 'off',
       intervalMs: task.rtcpIntervalMs,
     };
     const [a, b] = task.legs;
     this.legs = [
-      new Leg(a, task.localIp, framesFor(a), this.metrics, counters, { ...rtcp, cname: `${a.leg}.${task.callId}@rtp-bench` }),
-      new Leg(b, task.localIp, framesFor(b), this.metrics, counters, { ...rtcp, cname: `${b.leg}.${task.callId}@rtp-bench` }),
+      new Leg(a, task.localIp, framesFor(a), this.metrics, counters, { ...rtcp, cname: `${a.leg}.${task.callId}@rtp-bench` }, io),
+      new Leg(b, task.localIp, framesFor(b), this.metrics, counters, { ...rtcp, cname: `${b.leg}.${task.callId}@rtp-bench` }, io),
     ];
     this.legs[0].far = this.legs[1];
     this.legs[1].far = this.legs[0];
@@ -94,6 +95,7 @@ export class CallMedia {
       legs: [this.legs[0].result(), this.legs[1].result()],
       histograms,
       outliers,
+      io: this.io.name,
     };
   }
 }

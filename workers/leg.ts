@@ -1,10 +1,10 @@
 /**
  * One leg of one call inside a media thread: its RTP and RTCP sockets, the stream it sends (paced by the thread's
- * scheduler) and the stream it receives (tracked per packet). Nothing on the per-packet paths allocates beyond
- * what Node's dgram does itself: every frame of the pre-encoded loop is a complete packet built once, whose header
- * fields are patched in place before it is sent; readers use int32 forms that V8 does not box.
+ * scheduler) and the stream it receives (tracked per packet). The thread's MediaIo (workers/media-io.ts) carries the
+ * packets. Nothing on the per-packet paths allocates beyond what the I/O layer does: every frame of the pre-encoded
+ * loop is a complete packet built once, whose header fields are patched in place before it is sent; readers use
+ * int32 forms that V8 does not box.
  */
-import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import {
   RTP_HEADER_BYTES,
@@ -33,6 +33,7 @@ import { ToneDetector } from '../src/media/tone.js';
 import { createDecoder, type FrameDecoder } from '../src/media/codec.js';
 import type { MetricSet } from '../src/stats/histogram.js';
 import type { LegMedia, LegResult, RtcpLegStats } from '../src/media/task.js';
+import type { MediaIo, MediaSocket } from './media-io.js';
 
 const RTCP_BUFFER_BYTES = 256;
 /** Received frames skipped before the tone check (codec and jitter-buffer warm-up), then frames checked. */
@@ -56,12 +57,14 @@ export class Leg {
   readonly history = new SendHistory();
   far: Leg | null = null;
 
-  private rtp: dgram.Socket | null = null;
-  private rtcp: dgram.Socket | null = null;
+  private rtp: MediaSocket | null = null;
+  private rtcp: MediaSocket | null = null;
 
   // Sending. packets[k] is frame k with its RTP header; a packet is rewritten only a whole loop (25 frames,
   // 500 ms) after it was sent, long after the kernel has let go of it.
   private readonly packets: Buffer[];
+  /** Everything allocPackets() gave this leg (packets and RTCP buffer), returned when it closes. */
+  private readonly buffers: Buffer[];
   readonly frames: readonly Uint8Array[];
   private frameIndex = 0;
   private seq: number;
@@ -97,7 +100,7 @@ export class Leg {
   private farFirstExtended = Number.NaN;
 
   // RTCP.
-  private readonly rtcpBuffer = Buffer.alloc(RTCP_BUFFER_BYTES);
+  private readonly rtcpBuffer: Buffer;
   private readonly rtcpEnabled: boolean;
   private readonly rtcpIntervalMs: number;
   private nextRtcpMs = Number.NaN;
@@ -125,6 +128,7 @@ export class Leg {
     metrics: MetricSet,
     private readonly counters: LegCounters,
     rtcp: { enabled: boolean; intervalMs: number; cname: string },
+    private readonly io: MediaIo,
   ) {
     this.name = media.leg;
     const send = media.send;
@@ -133,12 +137,14 @@ export class Leg {
     this.timestamp = send.firstTimestamp >>> 0;
     this.ptimeMs = send.codec.ptimeMs;
     this.timestampStep = (send.codec.clockRate * send.codec.ptimeMs) / 1000;
-    this.packets = frames.map((frame) => {
-      const packet = Buffer.alloc(RTP_HEADER_BYTES + frame.length);
+    // One allocation for the leg: its packets and its RTCP buffer (with native I/O, a block of the send arena).
+    this.buffers = io.allocPackets([...frames.map((frame) => RTP_HEADER_BYTES + frame.length), RTCP_BUFFER_BYTES]);
+    this.packets = this.buffers.slice(0, frames.length);
+    this.packets.forEach((packet, k) => {
       writeRtpHeader(packet, { marker: false, payloadType: send.codec.payloadType, sequenceNumber: 0, timestamp: 0, ssrc: send.ssrc });
-      packet.set(frame, RTP_HEADER_BYTES);
-      return packet;
+      packet.set(frames[k]!, RTP_HEADER_BYTES);
     });
+    this.rtcpBuffer = this.buffers[frames.length]!;
     this.recordLateness = metrics.recorder('sendLatenessMs');
     this.recordLatency = metrics.recorder('latencyMs');
     this.recordJitter = metrics.recorder('jitterMs');
@@ -157,10 +163,8 @@ export class Leg {
   /** Binds RTP (even port) and RTCP (port + 1) and connects both to where this leg sends. */
   async open(): Promise<void> {
     const m = this.media;
-    this.rtp = await openSocket(this.localIp, m.rtpPort, m.remoteAddress, m.remoteRtpPort);
-    this.rtp.on('message', this.onRtp);
-    this.rtcp = await openSocket(this.localIp, m.rtpPort + 1, m.remoteAddress, m.remoteRtcpPort);
-    this.rtcp.on('message', this.onRtcp);
+    this.rtp = await this.io.open(this.localIp, m.rtpPort, m.remoteAddress, m.remoteRtpPort, this.onRtp);
+    this.rtcp = await this.io.open(this.localIp, m.rtpPort + 1, m.remoteAddress, m.remoteRtcpPort, this.onRtcp);
   }
 
   /** First frame goes out now; RTCP starts half an interval in (RFC 3550 6.2 halves the first interval). */
@@ -202,7 +206,6 @@ export class Leg {
     this.firstPacket = false;
     const length = packet.length;
     this.history.record(this.seq, nowMs);
-    // The whole buffer, no offset/length: dgram would otherwise slice (allocate) a view per send.
     socket.send(packet);
     this.seq = (this.seq + 1) & 0xffff;
     this.timestamp = (this.timestamp + this.timestampStep) >>> 0;
@@ -212,9 +215,8 @@ export class Leg {
     this.counters.sent++;
   }
 
-  private readonly onRtp = (msg: Buffer): void => {
-    const now = performance.now();
-    const offset = rtpPayloadOffset(msg);
+  private readonly onRtp = (msg: Buffer, length: number, now: number): void => {
+    const offset = rtpPayloadOffset(msg, length);
     if (offset < 0) {
       this.malformed++;
       this.counters.malformed++;
@@ -236,7 +238,7 @@ export class Leg {
     // Counted once per unique packet, like everything below.
     if (pt !== this.expectedPayloadType) this.wrongPayloadType++;
     this.counters.received++;
-    this.receivedBytes += msg.length;
+    this.receivedBytes += length;
     if (this.firstPacketEpochMs === null) {
       this.firstPacketEpochMs = performance.timeOrigin + now;
       this.payloadType = pt;
@@ -250,12 +252,12 @@ export class Leg {
     }
     this.recordJitter(this.tracker.jitterMs);
     this.recordTransitJitter(this.tracker.transitJitterMs);
-    if (this.verifyPayload) this.checkPayload(msg, offset, seq);
-    if (this.audio !== null && pt === this.expectedPayloadType) this.checkAudio(msg, offset);
+    if (this.verifyPayload) this.checkPayload(msg, length, offset, seq);
+    if (this.audio !== null && pt === this.expectedPayloadType) this.checkAudio(msg, length, offset);
   };
 
   /** rtpengine must pass media through untouched: same bytes as sent under the same sequence number. */
-  private checkPayload(msg: Buffer, offset: number, seq: number): void {
+  private checkPayload(msg: Buffer, length: number, offset: number, seq: number): void {
     const far = this.far;
     if (far === null) return;
     const highest = this.tracker.highestIndex;
@@ -268,16 +270,16 @@ export class Leg {
     // Non-negative even if the tracker renumbered after a sequence restart (the payload then simply mismatches).
     const index = (((extended - this.farFirstExtended) % frames.length) + frames.length) % frames.length;
     const frame = frames[index]!;
-    const end = rtpPayloadEnd(msg);
+    const end = rtpPayloadEnd(msg, length);
     // Buffer.compare with ranges is a native memcmp: no view allocated, no JS loop over the bytes.
     if (end - offset !== frame.length || msg.compare(frame, 0, frame.length, offset, end) !== 0) this.payloadMismatches++;
   }
 
-  private checkAudio(msg: Buffer, offset: number): void {
+  private checkAudio(msg: Buffer, length: number, offset: number): void {
     const audio = this.audio!;
     audio.seen++;
     if (audio.seen <= AUDIO_SKIP_FRAMES || audio.detector.blocks >= AUDIO_CHECK_FRAMES) return;
-    const end = rtpPayloadEnd(msg);
+    const end = rtpPayloadEnd(msg, length);
     if (end <= offset) return;
     if (audio.decoder === null) audio.decoder = createDecoder(this.media.receive.codec);
     audio.detector.add(audio.decoder.decode(msg.subarray(offset, end)));
@@ -308,14 +310,14 @@ export class Leg {
       reports = this.reportList;
     }
     const length = writeCompound(this.rtcpBuffer, { kind: 'sr', ssrc: this.media.send.ssrc, sender: info, reports }, this.cname);
-    socket.send(this.rtcpBuffer, 0, length);
+    socket.send(this.rtcpBuffer, length);
     this.rtcpStats.sent++;
     this.counters.rtcpSent++;
   }
 
-  private readonly onRtcp = (msg: Buffer): void => {
-    const now = performance.now();
-    const packets = parseCompound(msg);
+  private readonly onRtcp = (msg: Buffer, length: number, now: number): void => {
+    // RTCP is rare (every few seconds): a view per packet is fine here.
+    const packets = parseCompound(msg.subarray(0, length));
     if (packets === null) {
       this.rtcpStats.malformed++;
       this.counters.malformed++;
@@ -357,6 +359,7 @@ export class Leg {
 
   close(): void {
     for (const s of [this.rtp, this.rtcp]) s?.close();
+    if (this.rtp !== null || this.rtcp !== null) this.io.freePackets(this.buffers);
     this.rtp = null;
     this.rtcp = null;
     this.audio?.decoder?.close();
@@ -401,26 +404,4 @@ export class Leg {
 function ntpMiddle32FromPerf(nowMs: number): number {
   const ntp = ntpFromUnixMs(performance.timeOrigin + nowMs);
   return ntpMiddle32(ntp.seconds, ntp.fraction);
-}
-
-/** A UDP socket bound to localIp:port and connected to the remote: sends skip address handling, and only the
- * remote's packets are delivered. Bind errors (EADDRINUSE, EADDRNOTAVAIL) reject with the address in the message. */
-function openSocket(localIp: string, port: number, remoteAddress: string, remotePort: number): Promise<dgram.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false });
-    const fail = (err: Error): void => {
-      socket.close();
-      reject(new Error(`cannot use local port ${localIp}:${port}: ${err.message}`));
-    };
-    socket.once('error', fail);
-    socket.bind({ address: localIp, port, exclusive: true }, () => {
-      socket.connect(remotePort, remoteAddress, () => {
-        socket.off('error', fail);
-        // Connected UDP sockets report ICMP errors (e.g. ECONNREFUSED when nobody listens yet): those are
-        // losses for the measurement, not reasons to crash the thread.
-        socket.on('error', () => undefined);
-        resolve(socket);
-      });
-    });
-  });
 }

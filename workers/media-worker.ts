@@ -11,18 +11,22 @@ import { framesFromBank, type MediaBank } from '../src/media/bank.js';
 import type { CallMediaResult, CallMediaTask } from '../src/media/task.js';
 import { CallMedia } from './call-media.js';
 import { Scheduler } from './scheduler.js';
+import { createMediaIo } from './media-io.js';
+import type { IoChoice } from '../src/run-plan.js';
 
 export interface MediaWorkerData {
   control: SharedArrayBuffer;
   bank: MediaBank;
+  io: IoChoice;
 }
 
 const data = workerData as MediaWorkerData;
 const control = new ControlView(data.control);
-const scheduler = new Scheduler(control, control.claimSlot());
+const { io } = createMediaIo(data.io);
+const scheduler = new Scheduler(control, control.claimSlot(), io);
 
 export default async function callMedia(task: CallMediaTask): Promise<CallMediaResult> {
-  const call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics);
+  const call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics, io);
   try {
     await call.open();
   } catch (err) {

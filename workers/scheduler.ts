@@ -20,6 +20,7 @@ import {
 import { MetricSet } from '../src/stats/histogram.js';
 import type { CallMedia } from './call-media.js';
 import type { LegCounters } from './leg.js';
+import type { MediaIo } from './media-io.js';
 
 const TICK_MS = 1;
 const PUBLISH_EVERY_MS = 250;
@@ -34,7 +35,7 @@ export class Scheduler {
   /** RFC 3550 loss of calls that have finished, so the live figure does not drop when a call ends. */
   private lostOfFinishedCalls = 0;
 
-  constructor(private readonly control: ControlView, private readonly slot: number) {}
+  constructor(private readonly control: ControlView, private readonly slot: number, readonly io: MediaIo) {}
 
   add(call: CallMedia): void {
     call.start(performance.now());
@@ -57,6 +58,8 @@ export class Scheduler {
       calls[i] = calls[calls.length - 1]!;
       calls.pop();
     }
+    // Native I/O sends the whole tick's packets in one call.
+    this.io.flush();
     if (now >= this.nextPublishMs) this.publish(now);
     if (calls.length === 0 && this.timer !== null) {
       clearInterval(this.timer);

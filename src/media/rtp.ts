@@ -134,10 +134,11 @@ export function rtpMarker(buf: Uint8Array): boolean {
 /**
  * HOT. Where the payload starts (after CSRCs and the header extension), or -1 when the bytes are not valid RTP:
  * shorter than 12, version != 2, CSRC list or extension running past the end, or the padding count is 0 or larger
- * than what follows the header. This is the one validity check the receive path runs per packet.
+ * than what follows the header. This is the one validity check the receive path runs per packet. `length`: the
+ * datagram's length when `buf` is a longer view (a receive arena slot).
  */
-export function rtpPayloadOffset(buf: Uint8Array): number {
-  const len = buf.length;
+export function rtpPayloadOffset(buf: Uint8Array, length: number = buf.length): number {
+  const len = length;
   if (len < RTP_HEADER_BYTES) return -1;
   const b0 = buf[0]!;
   if (b0 >>> 6 !== RTP_VERSION) return -1;
@@ -157,9 +158,9 @@ export function rtpPayloadOffset(buf: Uint8Array): number {
 }
 
 /** HOT. End of the payload (length minus padding), or -1 when the packet is not valid RTP. */
-export function rtpPayloadEnd(buf: Uint8Array): number {
-  if (rtpPayloadOffset(buf) < 0) return -1;
-  const len = buf.length;
+export function rtpPayloadEnd(buf: Uint8Array, length: number = buf.length): number {
+  if (rtpPayloadOffset(buf, length) < 0) return -1;
+  const len = length;
   return (buf[0]! & 0x20) !== 0 ? len - buf[len - 1]! : len;
 }
 

@@ -120,4 +120,6 @@ export interface CallMediaResult {
    */
   histograms: Partial<Record<MetricName, string>>;
   outliers: OutlierCounts;
+  /** What carried the packets in that thread: 'dgram', 'native io_uring' or 'native epoll'. */
+  io: string;
 }

@@ -14,10 +14,8 @@
  * Everything is reachable from the client namespace only: the root namespace has no route into the mesh.
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../paths.js';
 import type { PortRange } from '../run-plan.js';
-import { createNetwork, netnsExec, requireRoot, type NetnsNetwork } from '../stack/netns.js';
+import { createNetwork, requireRoot, type NetnsNetwork } from '../stack/netns.js';
 import {
   ingressProxyConfig,
   L7MP_CONTROLLER_PORT,
@@ -291,32 +289,6 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
   }
 }
 
-/** The flag that tells a benchmark started by runInClientNamespace where the mesh's description is (hidden; internal). */
-export const LOCAL_MESH_FLAG = '--internal-local-mesh';
-
-/** `args` without `--mesh local` / `--mesh=local`: what the benchmark inside the client namespace gets. */
-export function withoutMeshLocal(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--mesh=local') continue;
-    if (a === '--mesh' && args[i + 1] === 'local') {
-      i++;
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
-}
-
-/**
- * The command line that runs the benchmark inside the client namespace: the same CLI with the same arguments, minus
- * `--mesh local`, plus LOCAL_MESH_FLAG pointing at the mesh's description (a JSON file of describe()).
- */
-export function clientNamespaceCommand(clientNamespace: string, cliArgs: string[], descriptionFile: string): string[] {
-  return [...netnsExec(clientNamespace), process.execPath, join(packageRoot(), 'dist', 'src', 'cli.js'), ...withoutMeshLocal(cliArgs), LOCAL_MESH_FLAG, descriptionFile];
-}
-
 export interface ClientNamespaceRun {
   pid: number;
   /** Resolves with how the child ended (after which the caller tears the mesh down). */
@@ -327,9 +299,10 @@ export interface ClientNamespaceRun {
 }
 
 /**
- * Runs `argv` (e.g. clientNamespaceCommand(...)) as a child in its own process group with stdio inherited, and
- * forwards `signals` to it while it runs: a Ctrl-C reaches rtp-bench once and is passed on once, so the benchmark
- * inside winds down its calls as it would outside, and rtp-bench removes the mesh after the child has exited.
+ * Runs `argv` (local-run.ts: the CLI under `ip netns exec <client namespace>`) as a child in its own process group
+ * with stdio inherited, and forwards `signals` to it while it runs: a Ctrl-C reaches rtp-bench once and is passed on
+ * once, so the benchmark inside winds down its calls as it would outside, and rtp-bench removes the mesh after the
+ * child has exited.
  * `ip netns exec` execs, so the child's PID is the benchmark's own. If rtp-bench is killed outright, the
  * parent-death signal (setpriv, as for the daemons) ends the child with SIGTERM.
  */

@@ -28,7 +28,7 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       ? 'direct (no rtpengine: generator self-calibration)'
       : `${env.rtpengine.workers.length} rtpengine worker(s), ${env.rtpengine.kind}${env.rtpengine.workers[0]?.version ? ` ${env.rtpengine.workers[0].version}` : ''}`;
   lines.push('');
-  lines.push(`${s.interrupted ? 'INTERRUPTED: partial results. ' : ''}${plan.calls} calls, ${pair.a.name}:${pair.b.name}${pair.transcoded && env.rtpengine.kind !== 'none' ? ' (transcoded)' : ''}, ${where}, ${s.generator.threads} media thread(s), ${(s.wallMs / 1000).toFixed(1)} s`);
+  lines.push(`${s.interrupted ? 'INTERRUPTED: partial results. ' : ''}${plan.calls} calls, ${pair.a.name}:${pair.b.name}${pair.transcoded && env.rtpengine.kind !== 'none' ? ' (transcoded)' : ''}, ${where}, ${s.generator.threads} media thread(s)${s.generator.io ? ` (${s.generator.io} I/O)` : ''}, ${(s.wallMs / 1000).toFixed(1)} s`);
 
   const table = new Table({
     head: ['metric', 'min', 'p50', 'p90', 'p99', 'max', 'samples'],

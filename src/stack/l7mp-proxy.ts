@@ -65,6 +65,12 @@ export interface WorkerProxyConfigOptions {
   ports?: MeshOptions['workerPorts'];
   rulelists?: MeshOptions['workerRulelists'];
   /**
+   * The address the JSONSocket listeners bind; default: every address. Binding lets several workers share one
+   * network namespace on the same ports (l7mp binds its UDP sockets with SO_REUSEADDR: two wildcard binds of one
+   * port both succeed and the kernel delivers to either).
+   */
+  address?: string;
+  /**
    * Exposes rtpengine's ng control port through the proxy: a UDP listener on `listen` routed to `rtpengine`
    * (default 127.0.0.1:22222, where rtpengine listens in the worker). `listen.address` binds it to one address
    * (locally the worker namespace's, so it cannot shadow rtpengine's own socket); null: no ng listener.
@@ -85,7 +91,7 @@ export function workerProxyConfig(o: WorkerProxyConfigOptions = {}): L7mpConfig 
   const options: L7mpObject | null = o.trackSeconds === undefined ? null : { track: o.trackSeconds };
   const mediaListener = (kind: 'rtp' | 'rtcp'): L7mpObject => ({
     name: `worker-${kind}-listener`,
-    spec: { protocol: 'JSONSocket', transport: { protocol: 'UDP', port: ports[kind] } },
+    spec: { protocol: 'JSONSocket', transport: { protocol: 'UDP', port: ports[kind], ...(o.address === undefined ? {} : { address: o.address }) } },
     rules: rulelists[kind],
     ...(options ? { options } : {}),
   });
@@ -221,7 +227,11 @@ export interface L7mpProxy {
   startMs: number;
   /** The last lines it logged, oldest first. */
   logTail(lines?: number): string[];
-  /** SIGTERM, then SIGKILL after 3 s; resolves once it has exited. Safe to call more than once. */
+  /** Resolves when it has exited (stopped, or on its own). */
+  exited: Promise<void>;
+  /** How it exited; null while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** SIGTERM, then SIGKILL after 3 s; resolves once it has exited and its output is drained. Safe to call more than once. */
   stop(): Promise<void>;
 }
 
@@ -338,6 +348,8 @@ export async function startL7mpProxy(o: StartL7mpProxyOptions): Promise<L7mpProx
     configFile,
     startMs: performance.now() - t0,
     logTail: (lines = LOG_LINES_SHOWN) => daemon.logTail(lines),
+    exited,
+    exitStatus: () => daemon.exitStatus(),
     stop,
   };
 }

@@ -9,6 +9,8 @@ import type { CallRecord } from '../call.js';
 
 export interface GeneratorHealth {
   threads: number;
+  /** What the media threads moved packets with ('native io_uring', 'native epoll', 'dgram'); null if no call ran. */
+  io: string | null;
   /** Process CPU, percent of one core (can exceed 100 with several threads), over `costWindow`. */
   cpuPct: number;
   /** CPU microseconds per packet operation (one send or one receive of RTP), the generator's cost figure. */
@@ -60,6 +62,7 @@ export interface RunMeasure {
   cost: Cost;
   costWindow: 'hold' | 'run';
   threads: number;
+  io: string | null;
   interrupted: boolean;
 }
 
@@ -154,6 +157,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     audioCheck,
     generator: {
       threads: measure.threads,
+      io: measure.io,
       cpuPct,
       cpuUsPerPacketOp: measure.cost.usPerPacketOp,
       costWindow: measure.costWindow,

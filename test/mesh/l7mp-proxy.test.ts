@@ -1,172 +1,64 @@
 /**
- * The operator's requests against two REAL l7mp 0.5.7 proxies in strict mode (an ingress and a worker with the
- * suite's rule lists), on loopback: every add request is accepted, the configuration then holds the call, singleton
+ * The operator's requests against two REAL l7mp 0.5.7 proxies in strict mode (an ingress and a worker sidecar from the
+ * mesh's own configs, ingressProxyConfig and workerProxyConfig: the suite's rule lists), on loopback: every add request is accepted, the configuration then holds the call, singleton
  * sessions connect through the worker's rule, and after the delete requests the configuration is exactly what it was
  * before. This is what the REST provisioner relies on.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { packageRoot } from '../../src/paths.js';
-import { freeUdpPort } from '../../src/stack/rtpengine.js';
 import type { MeshCall, MeshOptions } from '../../src/mesh/model.js';
 import { callObjects, deletionOrder, proxyNameOf, type L7mpObject } from '../../src/mesh/objects.js';
 import { addRequests, deleteRequests, isAccepted, restDeleteRequests, type MeshProxy, type RestRequest } from '../../src/mesh/operator.js';
+import { ingressProxyConfig, workerProxyConfig } from '../../src/stack/l7mp-proxy.js';
+import {
+  l7mpOf,
+  listenersOf,
+  meshCall,
+  proxyConfig,
+  proxySessions,
+  proxyState,
+  stable,
+  startProxies,
+  stopProxies,
+  waitConnected,
+} from '../helpers/l7mp.js';
+import { freeTcpPort, freeUdpPorts } from '../helpers/ports.js';
 import { WORKER_LABELS, testOptions } from './fixture.js';
 
-const require = createRequire(import.meta.url);
-const YAML = require('yamljs') as { parse(text: string): unknown };
-const L7MP_DIR = dirname(require.resolve('@l7mp/l7mp/package.json'));
-
-interface ConfigListener {
-  name: string;
-  spec: { protocol: string; port?: number; transport?: { protocol: string; port: number } };
-  rules: unknown;
-}
-interface ProxyConfig {
-  listeners: { name: string; spec: Record<string, unknown>; rules: unknown }[];
-  clusters: { name: string; spec: Record<string, unknown>; endpoints: number }[];
-  rulelists: { name: string; rules: string[] }[];
-  rules: { name: string; match: unknown; action: { route?: string } }[];
-  routes: { name: string; destination: string; retry: unknown }[];
-  endpoints: { name: string; spec: { address: string } }[];
-  sessions?: Session[];
-}
-interface Session {
-  name: string;
-  status: string;
-  metadata: { JSONSocket?: { labels?: Record<string, string> } };
-  source: { origin: string };
-  destination: { origin: string; status: string };
-}
-
-interface RunningProxy {
-  proxy: MeshProxy;
-  child: ChildProcess;
-  output: () => string;
-}
-
-const tempDirs: string[] = [];
-const running: RunningProxy[] = [];
-let ingress: RunningProxy;
-let worker: RunningProxy;
+let ingress: MeshProxy;
+let worker: MeshProxy;
 /** An ingress of its own for the test that kills it. */
-let doomed: RunningProxy;
+let doomed: MeshProxy;
 let workerPorts: MeshOptions['workerPorts'];
 
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
-}
-
-/** Distinct free UDP ports on loopback (the proxies bind the wildcard address: a port taken on 127.0.0.1 is
- * taken for them too). */
-async function freeUdpPorts(count: number, taken: Set<number>): Promise<number[]> {
-  const out: number[] = [];
-  while (out.length < count) {
-    const p = await freeUdpPort('127.0.0.1');
-    if (!taken.has(p)) {
-      taken.add(p);
-      out.push(p);
-    }
-  }
-  return out;
-}
-const usedPorts = new Set<number>();
-
-async function startProxy(name: string, fixture: string, labels: Record<string, string>, patch: (config: { listeners: ConfigListener[] }) => void): Promise<RunningProxy> {
-  const config = YAML.parse(await readFile(join(packageRoot(), 'test', 'fixtures', fixture), 'utf8')) as { listeners: ConfigListener[] };
-  const controllerPort = await freeTcpPort();
-  const controller = config.listeners.find((l) => l.name === 'controller-listener');
-  assert.ok(controller, `${fixture}: no controller-listener`);
-  controller.spec.port = controllerPort;
-  patch(config);
-  const dir = await mkdtemp(join(tmpdir(), 'rtp-bench-l7mp-'));
-  tempDirs.push(dir);
-  // Not .yaml: the proxy reads any other extension as JSON.
-  const file = join(dir, `${name}.json`);
-  await writeFile(file, JSON.stringify(config));
-  // Its working directory must be the package folder: it opens openapi/l7mp-openapi.yaml relative to it.
-  const child = spawn(process.execPath, ['l7mp-proxy.js', '-c', file, '-s', '-l', 'warn'], { cwd: L7MP_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const collect = (b: Buffer): void => {
-    if (output.length < 100_000) output += b.toString();
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const r: RunningProxy = {
-    proxy: { name, address: '127.0.0.1', restUrl: `http://127.0.0.1:${controllerPort}`, labels },
-    child,
-    output: () => output,
-  };
-  running.push(r);
-  const deadline = performance.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`l7mp ${name} exited (${child.exitCode ?? child.signalCode}):\n${output}`);
-    try {
-      const res = await fetch(`${r.proxy.restUrl}/api/v1/config`, { signal: AbortSignal.timeout(1000) });
-      if (res.status === 200) return r;
-    } catch {
-      // not listening yet
-    }
-    if (performance.now() > deadline) throw new Error(`l7mp ${name} did not answer GET /api/v1/config within 30 s:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-async function stopProxy(r: RunningProxy): Promise<void> {
-  if (r.child.exitCode !== null || r.child.signalCode !== null) return;
-  const exited = once(r.child, 'exit');
-  r.child.kill('SIGTERM');
-  const timer = setTimeout(() => r.child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
 before(async () => {
-  const [rtp, rtcp] = await freeUdpPorts(2, usedPorts);
+  const [rtp, rtcp] = await freeUdpPorts(2);
   workerPorts = { rtp: rtp!, rtcp: rtcp! };
-  [ingress, doomed, worker] = await Promise.all([
-    startProxy('ingress-0', 'l7mp-ingress.yaml', { app: 'l7mp-ingress' }, () => {}),
-    startProxy('ingress-doomed', 'l7mp-ingress.yaml', { app: 'l7mp-ingress' }, () => {}),
-    startProxy('worker-0', 'l7mp-worker.yaml', { ...WORKER_LABELS }, (config) => {
-      for (const l of config.listeners) {
-        if (l.name === 'worker-rtp-listener') l.spec.transport!.port = workerPorts.rtp;
-        if (l.name === 'worker-rtcp-listener') l.spec.transport!.port = workerPorts.rtcp;
-      }
-    }),
-  ]);
+  const [ci, cd, cw] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+  // The suite's worker sidecar: JSONSocket listeners on all addresses, sessions tracked for an hour.
+  [ingress, doomed, worker] = (await startProxies([
+    { name: 'ingress-0', address: '127.0.0.1', labels: { app: 'l7mp-ingress' }, config: ingressProxyConfig({ controllerPort: ci }) },
+    { name: 'ingress-doomed', address: '127.0.0.1', labels: { app: 'l7mp-ingress' }, config: ingressProxyConfig({ controllerPort: cd }) },
+    { name: 'worker-0', address: '127.0.0.1', labels: { ...WORKER_LABELS }, config: workerProxyConfig({ controllerPort: cw, ports: workerPorts, trackSeconds: 3600 }) },
+  ])) as [MeshProxy, MeshProxy, MeshProxy];
 });
 
-after(async () => {
-  await Promise.all(running.map(stopProxy));
-  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+after(stopProxies);
 
 function proxies(): MeshProxy[] {
-  return [ingress.proxy, worker.proxy];
+  return [ingress, worker];
 }
 
-function byName(name: string): RunningProxy {
-  const r = running.find((p) => p.proxy.name === name);
-  if (!r) throw new Error(`no proxy ${name}`);
-  return r;
+function byName(name: string): MeshProxy {
+  const p = [ingress, worker, doomed].find((x) => x.name === name);
+  if (!p) throw new Error(`no proxy ${name}`);
+  return p;
 }
 
 async function send(req: RestRequest): Promise<{ status: number; content: unknown }> {
-  const r = byName(req.proxy);
+  const p = byName(req.proxy);
   const init: RequestInit = { method: req.method, signal: AbortSignal.timeout(5000) };
   if (req.body !== undefined) {
     init.headers = { 'content-type': 'application/json' };
@@ -174,9 +66,9 @@ async function send(req: RestRequest): Promise<{ status: number; content: unknow
   }
   let res: Response;
   try {
-    res = await fetch(`${r.proxy.restUrl}${req.path}`, init);
+    res = await fetch(`${p.restUrl}${req.path}`, init);
   } catch (err) {
-    throw new Error(`${req.method} ${req.path} on ${req.proxy}: ${String(err)}; the proxy ${alive(r)}, its output ends:\n${r.output().slice(-4000)}`, { cause: err });
+    throw new Error(`${req.method} ${req.path} on ${req.proxy}: ${String(err)}${proxyState(req.proxy)}`, { cause: err });
   }
   const text = await res.text();
   let content: unknown = text;
@@ -188,65 +80,16 @@ async function send(req: RestRequest): Promise<{ status: number; content: unknow
   return { status: res.status, content };
 }
 
-function alive(r: RunningProxy): string {
-  return r.child.exitCode === null && r.child.signalCode === null ? 'is running' : `exited (${r.child.exitCode ?? r.child.signalCode})`;
-}
-
-async function get(r: RunningProxy, path: string): Promise<Response> {
-  try {
-    return await fetch(`${r.proxy.restUrl}${path}`, { signal: AbortSignal.timeout(5000) });
-  } catch (err) {
-    throw new Error(`GET ${path} on ${r.proxy.name}: ${String(err)}; the proxy ${alive(r)}, its output ends:\n${r.output().slice(-4000)}`, { cause: err });
-  }
-}
-
-async function config(r: RunningProxy): Promise<ProxyConfig> {
-  const res = await get(r, '/api/v1/config');
-  assert.equal(res.status, 200, `${r.proxy.name}: GET /api/v1/config`);
-  return (await res.json()) as ProxyConfig;
-}
-
-/** The configuration without sessions (each REST request is a session of the controller listener). */
-function objectsOf(c: ProxyConfig): Omit<ProxyConfig, 'sessions'> {
-  const { sessions: _s, ...rest } = c;
-  return rest;
-}
-
-async function sessions(r: RunningProxy): Promise<Session[]> {
-  const res = await get(r, '/api/v1/sessions');
-  assert.equal(res.status, 200, `${r.proxy.name}: GET /api/v1/sessions`);
-  return ((await res.json()) as Session[]).filter((s) => s.source.origin !== 'controller-listener');
-}
-
-async function makeCall(callId: string): Promise<MeshCall> {
-  const [a, b, c, d, ca, cb, cc, cd] = await freeUdpPorts(8, usedPorts);
+function makeCall(callId: string): Promise<MeshCall> {
   // Clients on 127.0.0.2: the worker binds 127.0.0.1:<client port>, nothing can loop back to an ingress listener.
-  return {
-    runId: 'proxy-test',
-    callId,
-    worker: { name: 'worker-0', address: '127.0.0.1', labels: { ...WORKER_LABELS } },
-    streams: [
-      { leg: 'a', tag: 'Tag-A', kind: 'rtp', rtpenginePort: a!, clientAddress: '127.0.0.2', clientPort: ca! },
-      { leg: 'a', tag: 'Tag-A', kind: 'rtcp', rtpenginePort: b!, clientAddress: '127.0.0.2', clientPort: cb! },
-      { leg: 'b', tag: 'Tag-B', kind: 'rtp', rtpenginePort: c!, clientAddress: '127.0.0.2', clientPort: cc! },
-      { leg: 'b', tag: 'Tag-B', kind: 'rtcp', rtpenginePort: d!, clientAddress: '127.0.0.2', clientPort: cd! },
-    ],
-  };
+  return meshCall({ runId: 'proxy-test', callId, worker, clientAddress: '127.0.0.2', tags: ['Tag-A', 'Tag-B'] });
 }
 
 /** Each singleton listener connects at once (a server one on the client's first packet): its JSONSocket request
  * reaches the worker, the worker's rule matches the call-id and tag labels and answers. CONNECTED on the ingress
  * proves the whole control path. */
-async function sessionsConnected(on: RunningProxy, objects: L7mpObject[], options: MeshOptions): Promise<void> {
-  const listeners = objects.filter((o) => o.kind === 'VirtualService').map((o) => proxyNameOf(o, options.naming));
-  const deadline = performance.now() + 15_000;
-  for (;;) {
-    const seen = await sessions(on);
-    const connected = listeners.filter((l) => seen.some((s) => s.source.origin === l && s.status === 'CONNECTED' && s.destination.status === 'READY'));
-    if (connected.length === listeners.length) return;
-    assert.ok(performance.now() < deadline, `sessions not connected within 15 s: ${JSON.stringify(seen.map((s) => [s.source.origin, s.status]))}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function sessionsConnected(on: MeshProxy, objects: L7mpObject[], options: MeshOptions): Promise<void> {
+  return waitConnected(on, listenersOf(objects, options), 15_000);
 }
 
 /** One datagram from each stream's client address and port to its ingress listener. (What the worker then sends to
@@ -295,16 +138,16 @@ for (const v of VARIANTS) {
     const options = testOptions({ ...v, workerPorts });
     const call = await makeCall(v.callId);
     const objects = callObjects(call, options);
-    const beforeIngress = objectsOf(await config(ingress));
-    const beforeWorker = objectsOf(await config(worker));
+    const beforeIngress = stable(await proxyConfig(ingress));
+    const beforeWorker = stable(await proxyConfig(worker));
 
     // ---- add, in creation order
     const added = await sendAll(objects, (o) => addRequests(o, proxies(), options));
     assert.equal(added.length, v.compact ? 8 : 16);
     assert.deepEqual(added.map((a) => a.status), added.map(() => 200));
 
-    const ic = await config(ingress);
-    const wc = await config(worker);
+    const ic = await proxyConfig(ingress);
+    const wc = await proxyConfig(worker);
     for (const o of objects) {
       const name = proxyNameOf(o, options.naming);
       const [body] = addRequests(o, proxies(), options).map((r) => r.body as Record<string, Record<string, unknown>>);
@@ -359,7 +202,7 @@ for (const v of VARIANTS) {
       await sessionsConnected(ingress, objects, options);
       // On the worker: a connected session per stream, labelled with the raw call-id and tag (a lost JSONSocket reply
       // can leave a duplicate: compare as a set).
-      const workerSide = (await sessions(worker)).filter((s) => s.metadata.JSONSocket?.labels?.callid === call.callId && s.status === 'CONNECTED');
+      const workerSide = (await proxySessions(worker)).filter((s) => s.metadata.JSONSocket?.labels?.callid === call.callId && s.status === 'CONNECTED');
       assert.deepEqual(
         [...new Set(workerSide.map((s) => `${s.source.origin} ${s.metadata.JSONSocket?.labels?.tag}`))].sort(),
         ['worker-rtcp-listener Tag-A', 'worker-rtcp-listener Tag-B', 'worker-rtp-listener Tag-A', 'worker-rtp-listener Tag-B'],
@@ -374,9 +217,9 @@ for (const v of VARIANTS) {
       const second = d.req.path.startsWith('/api/v1/rules/');
       assert.equal(d.status, second ? 400 : 200, `${d.req.method} ${d.req.path}: ${JSON.stringify(d.content)}`);
     }
-    assert.deepEqual(objectsOf(await config(ingress)), beforeIngress);
-    assert.deepEqual(objectsOf(await config(worker)), beforeWorker);
-    assert.deepEqual(await sessions(ingress), [], 'no session left on the ingress');
+    assert.deepEqual(stable(await proxyConfig(ingress)), beforeIngress);
+    assert.deepEqual(stable(await proxyConfig(worker)), beforeWorker);
+    assert.deepEqual(await proxySessions(ingress), [], 'no session left on the ingress');
   });
 }
 
@@ -384,21 +227,30 @@ test('l7mp 0.5.7 defect: the operator\'s delete of a compact VirtualService with
   const options = testOptions({ compact: true, listenerMode: 'singleton', workerPorts });
   const call = await makeCall('call-doomed');
   const objects = callObjects(call, options);
-  const mesh = [doomed.proxy, worker.proxy];
+  const mesh = [doomed, worker];
   await sendAll(objects, (o) => addRequests(o, mesh, options));
   await sessionsConnected(doomed, objects, options);
-  const exited = once(doomed.child, 'exit');
+  const l7mp = l7mpOf(doomed.name);
   const vs = objects.find((o) => o.kind === 'VirtualService')!;
   // The listener delete is answered, then the second end of its session throws in a setImmediate, l7mp-proxy.js
   // logs it with log.error, and its log.error handler exits.
   for (const req of deleteRequests(vs, mesh, options)) {
     await send(req).catch(() => undefined);
   }
-  const timer = setTimeout(() => doomed.child.kill('SIGKILL'), 10_000);
-  const [code] = (await exited) as [number | null];
+  const timer = setTimeout(() => {
+    try {
+      process.kill(l7mp.pid, 'SIGKILL');
+    } catch {
+      // Exited meanwhile.
+    }
+  }, 10_000);
+  await l7mp.exited;
   clearTimeout(timer);
-  assert.equal(code, 1, `the doomed ingress should have exited with 1 (l7mp fixed? then restDeleteRequests needs no extra cluster delete):\n${doomed.output()}`);
-  assert.match(doomed.output(), /Cannot delete session: Unknown session "UDP:127\.0\.0\.2:\d+-0\.0\.0\.0:\d+-0"/);
+  // Once it has exited, stop() only waits until its output is drained: then the log is complete.
+  await l7mp.stop();
+  const output = l7mp.logTail(200).join('\n');
+  assert.equal(l7mp.exitStatus()?.code, 1, `the doomed ingress should have exited with 1 (l7mp fixed? then restDeleteRequests needs no extra cluster delete):\n${output}`);
+  assert.match(output, /Cannot delete session: Unknown session "UDP:127\.0\.0\.2:\d+-0\.0\.0\.0:\d+-0"/);
   // The worker's rules were not touched: remove them.
-  await sendAll(deletionOrder(objects).filter((o) => o.kind === 'Rule'), (o) => restDeleteRequests(o, [worker.proxy], options));
+  await sendAll(deletionOrder(objects).filter((o) => o.kind === 'Rule'), (o) => restDeleteRequests(o, [worker], options));
 });

@@ -5,51 +5,19 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  clientNamespaceCommand,
-  LOCAL_MESH_FLAG,
-  localMeshPortRanges,
-  runInClientNamespace,
-  startLocalMesh,
-  withoutMeshLocal,
-  type LocalMesh,
-  type LocalMeshDescription,
-} from '../../src/mesh/local-mesh.js';
+import { localMeshPortRanges, runInClientNamespace, startLocalMesh, type LocalMesh, type LocalMeshDescription } from '../../src/mesh/local-mesh.js';
 import { listLeftovers, listNamespaces, netnsExec, NOT_ROOT_MESSAGE, runPrefix } from '../../src/stack/netns.js';
+import { namespaceOf, newRunId, rootSnapshot } from '../helpers/netns.js';
+import { alive } from '../helpers/process.js';
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 
 const meshes: LocalMesh[] = [];
-const tempDirs: string[] = [];
 after(async () => {
   for (const m of meshes) await m.stop().catch(() => undefined);
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  await removeTempDirs();
 });
-
-function newRunId(): string {
-  return `test-${randomBytes(3).toString('hex')}`;
-}
-
-function rootSnapshot(): { link: string; addr: string; route: string } {
-  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
-  return {
-    link: ip('-o', 'link'),
-    addr: ip('-o', 'addr').replace(/valid_lft \S+ preferred_lft \S+/g, ''),
-    route: ip('route', 'show', 'table', 'all'),
-  };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** PIDs of running l7mp proxies (l7mp sets its process title to "l7mp"). */
 function l7mpProcesses(): number[] {
@@ -63,10 +31,6 @@ function l7mpProcesses(): number[] {
     }
   }
   return pids.sort((a, b) => a - b);
-}
-
-function namespaceOf(pid: number): string {
-  return execFileSync('ip', ['netns', 'identify', String(pid)], { encoding: 'utf8' }).trim();
 }
 
 test('port ranges: one range is split between the workers; overlaps and the proxies\' ports are refused', () => {
@@ -91,16 +55,6 @@ test('port ranges: one range is split between the workers; overlaps and the prox
   assert.throws(() => localMeshPortRanges(1, { min: 18000, max: 19999 }), /contains port 19000, which the worker proxy's RTP JSONSocket listener uses/);
   assert.throws(() => localMeshPortRanges(1, { min: 22000, max: 22999 }), /contains port 22222, which rtpengine's ng port uses/);
   assert.throws(() => localMeshPortRanges(1, { min: 1000, max: 1999 }), /contains port 1234, which the l7mp controller uses/);
-});
-
-test('the benchmark\'s command line inside the client namespace: same arguments, minus --mesh local, plus the mesh description', () => {
-  assert.deepEqual(withoutMeshLocal(['--calls', '5', '--mesh', 'local', '--workers=2']), ['--calls', '5', '--workers=2']);
-  assert.deepEqual(withoutMeshLocal(['--mesh=local', '--hold', '3s']), ['--hold', '3s']);
-  assert.deepEqual(withoutMeshLocal(['--mesh', 'rest']), ['--mesh', 'rest']);
-  const cmd = clientNamespaceCommand('rtpb-abc123-client', ['--calls', '5', '--mesh', 'local'], '/tmp/mesh.json');
-  assert.deepEqual(cmd.slice(0, 5), ['ip', 'netns', 'exec', 'rtpb-abc123-client', process.execPath]);
-  assert.match(cmd[5]!, /dist\/src\/cli\.js$/);
-  assert.deepEqual(cmd.slice(6), ['--calls', '5', LOCAL_MESH_FLAG, '/tmp/mesh.json']);
 });
 
 /**
@@ -206,9 +160,7 @@ test('a local mesh with 2 workers: everything reachable from the client namespac
   await receiverReady;
 
   // The prototype of `--mesh local`: the benchmark as a child in the client namespace, given the description file.
-  const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-mesh-'));
-  tempDirs.push(dir);
-  const descriptionFile = join(dir, 'mesh.json');
+  const descriptionFile = join(await tempDir('rtp-bench-mesh-'), 'mesh.json');
   writeFileSync(descriptionFile, JSON.stringify(mesh.describe()));
   const child = runInClientNamespace([...netnsExec(mesh.clientNamespace), process.execPath, '--input-type=module', '-e', CLIENT_PROBE, '--', descriptionFile, String(udpPort)], {
     signals: ['SIGUSR2'],

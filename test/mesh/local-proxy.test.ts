@@ -4,7 +4,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +18,8 @@ import {
   type L7mpProxy,
 } from '../../src/stack/l7mp-proxy.js';
 import { createNetwork, runNodeIn, type NetnsNetwork } from '../../src/stack/netns.js';
+import { namespaceOf } from '../helpers/netns.js';
+import { alive } from '../helpers/process.js';
 
 const yamljs = createRequire(import.meta.url)('yamljs') as { parse(text: string): unknown };
 
@@ -31,16 +32,6 @@ after(async () => {
   await Promise.all(proxies.map((p) => p.stop()));
   await net?.remove();
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** GET <url> from inside `namespace`; the parsed JSON body. */
 async function getJsonIn(namespace: string, url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -99,7 +90,7 @@ test('a proxy in a namespace: ready when its controller answers, PID is the prox
   // process.title = 'l7mp', which overwrites its command line: `pgrep -f l7mp-proxy.js` does not find it.
   assert.equal(readlinkSync(`/proc/${proxy.pid}/exe`), process.execPath);
   assert.match(readFileSync(`/proc/${proxy.pid}/cmdline`, 'utf8'), /^l7mp\b/);
-  assert.equal(execFileSync('ip', ['netns', 'identify', String(proxy.pid)], { encoding: 'utf8' }).trim(), ns);
+  assert.equal(namespaceOf(proxy.pid), ns);
   assert.match(proxy.configFile, /rtp-bench-l7mp-.*worker-strict\.yaml$/);
   assert.ok(!existsSync(proxy.configFile), `${proxy.configFile} was not removed`);
 

@@ -10,7 +10,10 @@ import {
   proxyName,
   safeLabelValue,
   safeNameSegment,
+  type Cluster,
   type L7mpObject,
+  type UdpClusterSpec,
+  type UdpListenerSpec,
   type VirtualService,
 } from '../../src/mesh/objects.js';
 import { isDns1123Label, isDns1123Subdomain, labelValueProblem } from '../../src/mesh/crd.js';
@@ -20,526 +23,153 @@ const LABELS = { 'app.kubernetes.io/part-of': 'rtp-bench', 'rtp-bench.l7mp.io/ru
 const WORKER_PIN = { matchLabels: { app: 'l7mp-worker', 'statefulset.kubernetes.io/pod-name': 'worker-0' } };
 const LABELS_HEADER = [{ path: { from: '/labels', to: '/labels' } }];
 
+/**
+ * The worker's Rule for one stream, with the defaults (position 0 in its rule list, 5 retries of 250 ms): it matches
+ * the call-id and the leg's tag, and sends to rtpengine on 127.0.0.1 (`udp`: its port, and the client's port bound).
+ */
+function rule(name: string, rulelist: string, tag: string, udp: UdpClusterSpec): L7mpObject {
+  return {
+    apiVersion: 'l7mp.io/v1',
+    kind: 'Rule',
+    metadata: { name, namespace: 'default', labels: LABELS },
+    spec: {
+      selector: WORKER_PIN,
+      position: 0,
+      rulelist,
+      rule: {
+        match: {
+          op: 'and',
+          apply: [
+            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
+            { op: 'test', path: '/JSONSocket/labels/tag', value: tag },
+          ],
+        },
+        action: {
+          route: {
+            destination: {
+              spec: { UDP: udp },
+              endpoints: [{ spec: { address: '127.0.0.1' } }],
+            },
+            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** The ingress's Target for one stream: a JSONSocket cluster to the worker's `workerPort`, pinned to the call's worker. */
+function target(name: string, workerPort: number): L7mpObject {
+  return {
+    apiVersion: 'l7mp.io/v1',
+    kind: 'Target',
+    metadata: { name, namespace: 'default', labels: LABELS },
+    spec: {
+      selector: { matchLabels: { app: 'l7mp-ingress' } },
+      cluster: {
+        spec: {
+          JSONSocket: { transport: { UDP: { port: workerPort } }, header: LABELS_HEADER },
+        },
+        endpoints: [
+          { selector: WORKER_PIN },
+        ],
+        loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
+      },
+    },
+  };
+}
+
+/**
+ * The ingress's VirtualService for one stream, with the defaults (singleton listener, tracked 600 s, 120 retries of
+ * 250 ms): a listener on rtpengine's port connected to the client (`udp`), setting the call-id and the leg's tag
+ * labels, routed to `to` (classic: the Target by name; compact: the cluster inline).
+ */
+function virtualService(name: string, udp: UdpListenerSpec, tag: string, to: { destinationRef: string } | { destination: Cluster }): L7mpObject {
+  return {
+    apiVersion: 'l7mp.io/v1',
+    kind: 'VirtualService',
+    metadata: { name, namespace: 'default', labels: LABELS },
+    spec: {
+      selector: { matchLabels: { app: 'l7mp-ingress' } },
+      listener: {
+        spec: { UDP: { ...udp, options: { mode: 'singleton' } } },
+        rules: [
+          {
+            action: {
+              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: tag }],
+              route: {
+                ...to,
+                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
+              },
+            },
+          },
+        ],
+        options: { track: 600 },
+      },
+      updateOwners: true,
+    },
+  };
+}
+
+/** compact's cluster inside a VirtualService's route: the Target's cluster, named after the listener, with the call's
+ * worker as a static endpoint. */
+function inlineCluster(name: string, workerPort: number): Cluster {
+  return {
+    name,
+    spec: {
+      JSONSocket: { transport: { UDP: { port: workerPort } }, header: LABELS_HEADER },
+    },
+    endpoints: [{ spec: { address: '10.0.1.7' } }],
+    loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
+  };
+}
+
+/** The call's 4 Rules, classic and compact alike, in the order of its streams (a/rtp, a/rtcp, b/rtp, b/rtcp). */
+const RULES: L7mpObject[] = [
+  rule('worker-rtp-rule-call-1-tag-a', 'worker-rtp-rulelist', 'tag-a', { port: 30000, bind: { address: '127.0.0.1', port: 40000 } }),
+  rule('worker-rtcp-rule-call-1-tag-a', 'worker-rtcp-rulelist', 'tag-a', { port: 30001, bind: { address: '127.0.0.1', port: 40001 } }),
+  rule('worker-rtp-rule-call-1-tag-b', 'worker-rtp-rulelist', 'tag-b', { port: 30002, bind: { address: '127.0.0.1', port: 40002 } }),
+  rule('worker-rtcp-rule-call-1-tag-b', 'worker-rtcp-rulelist', 'tag-b', { port: 30003, bind: { address: '127.0.0.1', port: 40003 } }),
+];
+
 /** The suite's 12 objects with the defaults (singleton listeners, 250 ms retry timeout, operator naming): Rules,
  * Targets, VirtualServices, each in the order of the call's streams (a/rtp, a/rtcp, b/rtp, b/rtcp). */
 const CLASSIC: L7mpObject[] = [
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtp-rule-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-a' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30000, bind: { address: '127.0.0.1', port: 40000 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtcp-rule-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtcp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-a' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30001, bind: { address: '127.0.0.1', port: 40001 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtp-rule-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-b' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30002, bind: { address: '127.0.0.1', port: 40002 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtcp-rule-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtcp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-b' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30003, bind: { address: '127.0.0.1', port: 40003 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Target',
-    metadata: { name: 'ingress-rtp-target-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      cluster: {
-        spec: {
-          JSONSocket: { transport: { UDP: { port: 19000 } }, header: LABELS_HEADER },
-        },
-        endpoints: [
-          { selector: WORKER_PIN },
-        ],
-        loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Target',
-    metadata: { name: 'ingress-rtcp-target-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      cluster: {
-        spec: {
-          JSONSocket: { transport: { UDP: { port: 19001 } }, header: LABELS_HEADER },
-        },
-        endpoints: [
-          { selector: WORKER_PIN },
-        ],
-        loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Target',
-    metadata: { name: 'ingress-rtp-target-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      cluster: {
-        spec: {
-          JSONSocket: { transport: { UDP: { port: 19000 } }, header: LABELS_HEADER },
-        },
-        endpoints: [
-          { selector: WORKER_PIN },
-        ],
-        loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Target',
-    metadata: { name: 'ingress-rtcp-target-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      cluster: {
-        spec: {
-          JSONSocket: { transport: { UDP: { port: 19001 } }, header: LABELS_HEADER },
-        },
-        endpoints: [
-          { selector: WORKER_PIN },
-        ],
-        loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtp-vsvc-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30000, connect: { address: '10.0.0.1', port: 40000 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-a' }],
-              route: {
-                destinationRef: '/l7mp.io/v1/Target/default/ingress-rtp-target-call-1-tag-a',
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtcp-vsvc-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30001, connect: { address: '10.0.0.1', port: 40001 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-a' }],
-              route: {
-                destinationRef: '/l7mp.io/v1/Target/default/ingress-rtcp-target-call-1-tag-a',
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtp-vsvc-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30002, connect: { address: '10.0.0.2', port: 40002 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-b' }],
-              route: {
-                destinationRef: '/l7mp.io/v1/Target/default/ingress-rtp-target-call-1-tag-b',
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtcp-vsvc-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30003, connect: { address: '10.0.0.2', port: 40003 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-b' }],
-              route: {
-                destinationRef: '/l7mp.io/v1/Target/default/ingress-rtcp-target-call-1-tag-b',
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
+  ...RULES,
+  target('ingress-rtp-target-call-1-tag-a', 19000),
+  target('ingress-rtcp-target-call-1-tag-a', 19001),
+  target('ingress-rtp-target-call-1-tag-b', 19000),
+  target('ingress-rtcp-target-call-1-tag-b', 19001),
+  virtualService('ingress-rtp-vsvc-call-1-tag-a', { port: 30000, connect: { address: '10.0.0.1', port: 40000 } }, 'tag-a', {
+    destinationRef: '/l7mp.io/v1/Target/default/ingress-rtp-target-call-1-tag-a',
+  }),
+  virtualService('ingress-rtcp-vsvc-call-1-tag-a', { port: 30001, connect: { address: '10.0.0.1', port: 40001 } }, 'tag-a', {
+    destinationRef: '/l7mp.io/v1/Target/default/ingress-rtcp-target-call-1-tag-a',
+  }),
+  virtualService('ingress-rtp-vsvc-call-1-tag-b', { port: 30002, connect: { address: '10.0.0.2', port: 40002 } }, 'tag-b', {
+    destinationRef: '/l7mp.io/v1/Target/default/ingress-rtp-target-call-1-tag-b',
+  }),
+  virtualService('ingress-rtcp-vsvc-call-1-tag-b', { port: 30003, connect: { address: '10.0.0.2', port: 40003 } }, 'tag-b', {
+    destinationRef: '/l7mp.io/v1/Target/default/ingress-rtcp-target-call-1-tag-b',
+  }),
 ];
 
 /** compact: no Targets; each VirtualService's route carries the JSONSocket cluster inline, named after the listener,
  * the call's worker as a static endpoint. */
 const COMPACT: L7mpObject[] = [
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtp-rule-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-a' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30000, bind: { address: '127.0.0.1', port: 40000 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtcp-rule-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtcp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-a' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30001, bind: { address: '127.0.0.1', port: 40001 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtp-rule-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-b' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30002, bind: { address: '127.0.0.1', port: 40002 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'Rule',
-    metadata: { name: 'worker-rtcp-rule-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: WORKER_PIN,
-      position: 0,
-      rulelist: 'worker-rtcp-rulelist',
-      rule: {
-        match: {
-          op: 'and',
-          apply: [
-            { op: 'test', path: '/JSONSocket/labels/callid', value: 'call-1' },
-            { op: 'test', path: '/JSONSocket/labels/tag', value: 'tag-b' },
-          ],
-        },
-        action: {
-          route: {
-            destination: {
-              spec: { UDP: { port: 30003, bind: { address: '127.0.0.1', port: 40003 } } },
-              endpoints: [{ spec: { address: '127.0.0.1' } }],
-            },
-            retry: { retry_on: 'always', num_retries: 5, timeout: 250 },
-          },
-        },
-      },
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtp-vsvc-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30000, connect: { address: '10.0.0.1', port: 40000 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-a' }],
-              route: {
-                destination: {
-                  name: '/l7mp.io/v1/VirtualService/default/ingress-rtp-vsvc-call-1-tag-a/cluster',
-                  spec: {
-                    JSONSocket: { transport: { UDP: { port: 19000 } }, header: LABELS_HEADER },
-                  },
-                  endpoints: [{ spec: { address: '10.0.1.7' } }],
-                  loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-                },
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtcp-vsvc-call-1-tag-a', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30001, connect: { address: '10.0.0.1', port: 40001 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-a' }],
-              route: {
-                destination: {
-                  name: '/l7mp.io/v1/VirtualService/default/ingress-rtcp-vsvc-call-1-tag-a/cluster',
-                  spec: {
-                    JSONSocket: { transport: { UDP: { port: 19001 } }, header: LABELS_HEADER },
-                  },
-                  endpoints: [{ spec: { address: '10.0.1.7' } }],
-                  loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-                },
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtp-vsvc-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30002, connect: { address: '10.0.0.2', port: 40002 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-b' }],
-              route: {
-                destination: {
-                  name: '/l7mp.io/v1/VirtualService/default/ingress-rtp-vsvc-call-1-tag-b/cluster',
-                  spec: {
-                    JSONSocket: { transport: { UDP: { port: 19000 } }, header: LABELS_HEADER },
-                  },
-                  endpoints: [{ spec: { address: '10.0.1.7' } }],
-                  loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-                },
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
-  {
-    apiVersion: 'l7mp.io/v1',
-    kind: 'VirtualService',
-    metadata: { name: 'ingress-rtcp-vsvc-call-1-tag-b', namespace: 'default', labels: LABELS },
-    spec: {
-      selector: { matchLabels: { app: 'l7mp-ingress' } },
-      listener: {
-        spec: { UDP: { port: 30003, connect: { address: '10.0.0.2', port: 40003 }, options: { mode: 'singleton' } } },
-        rules: [
-          {
-            action: {
-              rewrite: [{ path: '/labels/callid', valueStr: 'call-1' }, { path: '/labels/tag', valueStr: 'tag-b' }],
-              route: {
-                destination: {
-                  name: '/l7mp.io/v1/VirtualService/default/ingress-rtcp-vsvc-call-1-tag-b/cluster',
-                  spec: {
-                    JSONSocket: { transport: { UDP: { port: 19001 } }, header: LABELS_HEADER },
-                  },
-                  endpoints: [{ spec: { address: '10.0.1.7' } }],
-                  loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
-                },
-                retry: { retry_on: 'always', num_retries: 120, timeout: 250 },
-              },
-            },
-          },
-        ],
-        options: { track: 600 },
-      },
-      updateOwners: true,
-    },
-  },
+  ...RULES,
+  virtualService('ingress-rtp-vsvc-call-1-tag-a', { port: 30000, connect: { address: '10.0.0.1', port: 40000 } }, 'tag-a', {
+    destination: inlineCluster('/l7mp.io/v1/VirtualService/default/ingress-rtp-vsvc-call-1-tag-a/cluster', 19000),
+  }),
+  virtualService('ingress-rtcp-vsvc-call-1-tag-a', { port: 30001, connect: { address: '10.0.0.1', port: 40001 } }, 'tag-a', {
+    destination: inlineCluster('/l7mp.io/v1/VirtualService/default/ingress-rtcp-vsvc-call-1-tag-a/cluster', 19001),
+  }),
+  virtualService('ingress-rtp-vsvc-call-1-tag-b', { port: 30002, connect: { address: '10.0.0.2', port: 40002 } }, 'tag-b', {
+    destination: inlineCluster('/l7mp.io/v1/VirtualService/default/ingress-rtp-vsvc-call-1-tag-b/cluster', 19000),
+  }),
+  virtualService('ingress-rtcp-vsvc-call-1-tag-b', { port: 30003, connect: { address: '10.0.0.2', port: 40003 } }, 'tag-b', {
+    destination: inlineCluster('/l7mp.io/v1/VirtualService/default/ingress-rtcp-vsvc-call-1-tag-b/cluster', 19001),
+  }),
 ];
 
 test('one call, classic: the 12 objects, literally, Rules then Targets then VirtualServices', () => {

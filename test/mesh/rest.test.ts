@@ -4,8 +4,7 @@
  *
  * Addresses (all loopback, nothing to set up):
  * - The workers' JSONSocket listeners are bound to 127.0.0.2 (worker-0) and 127.0.0.3 (worker-1), both on the same
- *   ports (MeshOptions.workerPorts is one pair for all workers): l7mp takes `address` in a listener's transport spec.
- *   workerProxyConfig has no option for it, so the test sets it in the config it returns. Unbound (wildcard), two
+ *   ports (MeshOptions.workerPorts is one pair for all workers): workerProxyConfig's `address`. Unbound (wildcard), two
  *   workers on the same ports could not be told apart (l7mp binds every UDP socket with SO_REUSEADDR: the second
  *   bind succeeds and the kernel delivers to either).
  * - Clients are on 127.0.0.5: the worker's rule binds 127.0.0.1:<client port>, which a client on 127.0.0.1 would hold.
@@ -23,15 +22,27 @@ import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
 import type { MeshCall, MeshOptions } from '../../src/mesh/model.js';
 import { MeshError } from '../../src/mesh/provisioner.js';
-import { callObjects, inlineClusterName, proxyNameOf, type L7mpObject } from '../../src/mesh/objects.js';
+import { callObjects, inlineClusterName, proxyNameOf } from '../../src/mesh/objects.js';
 import type { MeshProxy } from '../../src/mesh/operator.js';
 import { findLeftovers, parseObjectName, removeLeftovers, RestProvisioner, type Leftover, type RestProvisionerOptions } from '../../src/mesh/rest.js';
-import { ingressProxyConfig, startL7mpProxy, workerProxyConfig, type L7mpConfig, type L7mpObject as L7mpConfigObject, type L7mpProxy } from '../../src/stack/l7mp-proxy.js';
+import { ingressProxyConfig, workerProxyConfig } from '../../src/stack/l7mp-proxy.js';
 import { RTP_HEADER_BYTES, rtpPayloadType, rtpSequence, rtpSsrc, writeRtpHeader } from '../../src/media/rtp.js';
 import { ulawEncode } from '../../src/media/g711.js';
+import {
+  listenersOf,
+  meshCall,
+  proxyConfig,
+  proxySessions,
+  stable,
+  startProxies,
+  stopProxies,
+  waitConnected,
+  type ProxySession,
+  type StableConfig,
+} from '../helpers/l7mp.js';
+import { freeTcpPort, freeUdpPorts } from '../helpers/ports.js';
 import { testOptions } from './fixture.js';
 
 const CLIENT_ADDRESS = '127.0.0.5';
@@ -41,96 +52,34 @@ const INGRESS_MEDIA_ADDRESS = '127.0.0.4';
 const WORKER_ADDRESSES = ['127.0.0.2', '127.0.0.3'] as const;
 const POD_NAME = 'statefulset.kubernetes.io/pod-name';
 
-// ---- Ports ----------------------------------------------------------------------------------------------------
-
-const takenPorts = new Set<number>();
-let nextPort = 20000 + 2 * Math.floor(Math.random() * 5000);
-
-/** Whether UDP port `port` can be bound on the wildcard address now (then nothing on any address holds it). */
-async function udpFree(port: number): Promise<boolean> {
-  const s = createSocket('udp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(port, '0.0.0.0', () => resolve());
-    });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    s.close();
-  }
-}
-
-async function udpPorts(count: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let tries = 0; out.length < count; tries++) {
-    if (tries > 20000) throw new Error('no free UDP ports in 20000-32767');
-    const p = nextPort;
-    nextPort = nextPort >= 32767 ? 20000 : nextPort + 1;
-    if (!takenPorts.has(p) && (await udpFree(p))) {
-      takenPorts.add(p);
-      out.push(p);
-    }
-  }
-  return out;
-}
-
-async function freeTcpPort(): Promise<number> {
-  const server = createTcpServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
-}
-
 // ---- The proxies ----------------------------------------------------------------------------------------------
 
-const started: L7mpProxy[] = [];
 const servers: Server[] = [];
 const sockets: Socket[] = [];
 let workerPorts: MeshOptions['workerPorts'];
 let ingress: MeshProxy;
 let workers: MeshProxy[];
 
-function restUrl(p: L7mpProxy): string {
-  return `http://127.0.0.1:${p.controllerPort}`;
-}
-
-/** The worker sidecar's config with its JSONSocket listeners bound to `address` (see the header). */
-function workerConfigOn(address: string, controllerPort: number): L7mpConfig {
-  const config = workerProxyConfig({ controllerPort, ports: workerPorts });
-  for (const l of config.listeners ?? []) {
-    const spec = l['spec'] as L7mpConfigObject;
-    if (spec['protocol'] === 'JSONSocket') (spec['transport'] as L7mpConfigObject)['address'] = address;
-  }
-  return config;
-}
-
 before(async () => {
-  const [rtp, rtcp] = await udpPorts(2);
+  const [rtp, rtcp] = await freeUdpPorts(2);
   workerPorts = { rtp: rtp!, rtcp: rtcp! };
   const [ci, c0, c1] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
   const t = performance.now();
-  const results = await Promise.allSettled([
-    startL7mpProxy({ name: 'rest-ingress-0', config: ingressProxyConfig({ controllerPort: ci }) }),
-    startL7mpProxy({ name: 'rest-worker-0', config: workerConfigOn(WORKER_ADDRESSES[0], c0) }),
-    startL7mpProxy({ name: 'rest-worker-1', config: workerConfigOn(WORKER_ADDRESSES[1], c1) }),
-  ]);
-  for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
-  const [i, w0, w1] = results.map((r) => (r as PromiseFulfilledResult<L7mpProxy>).value) as [L7mpProxy, L7mpProxy, L7mpProxy];
-  console.log(`# 3 l7mp proxies ready in ${Math.round(performance.now() - t)} ms`);
-  ingress = { name: 'ingress-0', address: '127.0.0.1', restUrl: restUrl(i), labels: { app: 'l7mp-ingress' } };
-  workers = [w0, w1].map((w, k) => ({
+  // The workers' JSONSocket listeners bound to their addresses (see the header).
+  const worker = (k: 0 | 1, controllerPort: number) => ({
     name: `worker-${k}`,
-    address: WORKER_ADDRESSES[k]!,
-    restUrl: restUrl(w),
+    address: WORKER_ADDRESSES[k],
     labels: { app: 'l7mp-worker', [POD_NAME]: `worker-${k}` },
-  }));
+    config: workerProxyConfig({ controllerPort, ports: workerPorts, address: WORKER_ADDRESSES[k] }),
+  });
+  const [i, w0, w1] = await startProxies([
+    { name: 'ingress-0', address: '127.0.0.1', labels: { app: 'l7mp-ingress' }, config: ingressProxyConfig({ controllerPort: ci }) },
+    worker(0, c0),
+    worker(1, c1),
+  ]);
+  console.log(`# 3 l7mp proxies ready in ${Math.round(performance.now() - t)} ms`);
+  ingress = i!;
+  workers = [w0!, w1!];
 });
 
 after(async () => {
@@ -145,8 +94,7 @@ after(async () => {
     s.closeAllConnections();
     s.close();
   }
-  // By PID (SIGTERM, then SIGKILL after 3 s).
-  await Promise.all(started.map((p) => p.stop()));
+  await stopProxies();
 });
 
 function allProxies(): MeshProxy[] {
@@ -155,80 +103,22 @@ function allProxies(): MeshProxy[] {
 
 // ---- Reading the proxies --------------------------------------------------------------------------------------
 
-interface ConfigEntry {
-  name: string;
-  [key: string]: unknown;
-}
-interface ProxyConfig {
-  listeners: (ConfigEntry & { spec: { port?: number } })[];
-  clusters: (ConfigEntry & { endpoints: number })[];
-  rulelists: (ConfigEntry & { rules: string[] })[];
-  rules: ConfigEntry[];
-  routes: ConfigEntry[];
-  endpoints: (ConfigEntry & { spec: { address: string } })[];
-  sessions?: unknown[];
-}
-interface Session {
-  name: string;
-  status: string;
-  metadata: { labels?: Record<string, string>; JSONSocket?: { labels?: Record<string, string> } };
-  source: { origin: string };
-  destination?: { origin: string; status: string };
-}
-
-async function getJson(p: MeshProxy, path: string): Promise<unknown> {
-  const res = await fetch(`${p.restUrl}${path}`, { signal: AbortSignal.timeout(5000) });
-  assert.equal(res.status, 200, `${p.name}: GET ${path}`);
-  return res.json();
-}
-
-async function config(p: MeshProxy): Promise<ProxyConfig> {
-  return (await getJson(p, '/api/v1/config')) as ProxyConfig;
-}
-
-/**
- * The configuration without its volatile part: `sessions` (every REST request, this GET included, is a session of
- * the controller listener, with its client port and timestamps). Nothing else in l7mp 0.5.7's GET /api/v1/config
- * changes by itself: there are no counters or uptimes in it (the names l7mp generates, `<listener>-RuleList-<n>`,
- * go with the listener).
- */
-function stable(c: ProxyConfig): Omit<ProxyConfig, 'sessions'> {
-  const { sessions: _s, ...rest } = c;
-  return rest;
-}
-
-async function snapshot(): Promise<Record<string, Omit<ProxyConfig, 'sessions'>>> {
-  const out: Record<string, Omit<ProxyConfig, 'sessions'>> = {};
-  for (const p of allProxies()) out[p.name] = stable(await config(p));
+async function snapshot(): Promise<Record<string, StableConfig>> {
+  const out: Record<string, StableConfig> = {};
+  for (const p of allProxies()) out[p.name] = stable(await proxyConfig(p));
   return out;
 }
 
-async function assertSameConfig(before: Record<string, Omit<ProxyConfig, 'sessions'>>, what: string): Promise<void> {
+async function assertSameConfig(before: Record<string, StableConfig>, what: string): Promise<void> {
   const now = await snapshot();
   for (const p of allProxies()) assert.deepEqual(now[p.name], before[p.name], `${what}: the configuration of ${p.name} differs from before`);
 }
 
-async function sessions(p: MeshProxy): Promise<Session[]> {
-  return ((await getJson(p, '/api/v1/sessions')) as Session[]).filter((s) => s.source.origin !== 'controller-listener');
-}
-
 // ---- Calls ----------------------------------------------------------------------------------------------------
 
-async function makeCall(runId: string, index: number, worker: MeshProxy): Promise<MeshCall> {
-  const [a, b, c, d, ca, cb, cc, cd] = await udpPorts(8);
+function makeCall(runId: string, index: number, worker: MeshProxy): Promise<MeshCall> {
   const callId = `${runId}-${index}`;
-  const client = { clientAddress: CLIENT_ADDRESS };
-  return {
-    runId,
-    callId,
-    worker: { name: worker.name, address: worker.address, labels: { ...worker.labels } },
-    streams: [
-      { leg: 'a', tag: `a-${callId}`, kind: 'rtp', rtpenginePort: a!, clientPort: ca!, ...client },
-      { leg: 'a', tag: `a-${callId}`, kind: 'rtcp', rtpenginePort: b!, clientPort: cb!, ...client },
-      { leg: 'b', tag: `b-${callId}`, kind: 'rtp', rtpenginePort: c!, clientPort: cc!, ...client },
-      { leg: 'b', tag: `b-${callId}`, kind: 'rtcp', rtpenginePort: d!, clientPort: cd!, ...client },
-    ],
-  };
+  return meshCall({ runId, callId, worker, clientAddress: CLIENT_ADDRESS, tags: [`a-${callId}`, `b-${callId}`] });
 }
 
 async function makeCalls(runId: string, count: number): Promise<MeshCall[]> {
@@ -243,22 +133,6 @@ function meshOptions(more: Partial<MeshOptions> = {}): MeshOptions {
 
 function provisioner(mesh: MeshOptions, more: Partial<RestProvisionerOptions> = {}): RestProvisioner {
   return new RestProvisioner({ proxies: allProxies(), mesh, ...more });
-}
-
-function listenersOf(objects: readonly L7mpObject[], options: MeshOptions): string[] {
-  return objects.filter((o) => o.kind === 'VirtualService').map((o) => proxyNameOf(o, options.naming));
-}
-
-/** Waits (bounded) until the ingress lists a CONNECTED session with a READY destination for each listener. */
-async function waitConnected(listeners: readonly string[], timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const seen = await sessions(ingress);
-    const missing = listeners.filter((l) => !seen.some((s) => s.source.origin === l && s.status === 'CONNECTED' && s.destination?.status === 'READY'));
-    if (missing.length === 0) return;
-    assert.ok(performance.now() < deadline, `not connected within ${timeoutMs} ms: ${missing.join(', ')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** UDP sockets standing in for rtpengine: one per stream on 127.0.0.1:<rtpengine port>, echoing what they get. */
@@ -332,8 +206,8 @@ for (const compact of [false, true]) {
     assert.ok(stats.polls <= Math.ceil(Math.max(...results.map((r) => r.readyMs!)) / 25) + 2, `${stats.polls} polls`);
 
     // ---- every object on the proxies its selector picks, and only there
-    const ic = await config(ingress);
-    const wc = await Promise.all(workers.map(config));
+    const ic = await proxyConfig(ingress);
+    const wc = await Promise.all(workers.map(proxyConfig));
     for (const call of calls) {
       const objects = callObjects(call, options);
       const k = workers.findIndex((w) => w.name === call.worker.name);
@@ -364,16 +238,16 @@ for (const compact of [false, true]) {
     assert.equal(wc.reduce((n, c) => n + c.rules.length, 0) - workers.reduce((n, w) => n + before[w.name]!.rules.length, 0), 40);
 
     // ---- connected: on the ingress (what provision waited for) and on each call's own worker
-    const ingressSessions = await sessions(ingress);
+    const ingressSessions = await proxySessions(ingress);
     for (const call of calls) {
       for (const l of listenersOf(callObjects(call, options), options)) {
         assert.ok(ingressSessions.some((s) => s.source.origin === l && s.status === 'CONNECTED' && s.destination?.status === 'READY'), `session of ${l}`);
       }
     }
-    const workerSessions = await Promise.all(workers.map(sessions));
+    const workerSessions = await Promise.all(workers.map(proxySessions));
     for (const call of calls) {
       const k = workers.findIndex((w) => w.name === call.worker.name);
-      const mine = (list: Session[]): string[] =>
+      const mine = (list: ProxySession[]): string[] =>
         [...new Set(list.filter((s) => s.metadata.JSONSocket?.labels?.callid === call.callId && s.status === 'CONNECTED').map((s) => `${s.source.origin} ${s.metadata.JSONSocket?.labels?.tag}`))].sort();
       assert.deepEqual(mine(workerSessions[k]!), [
         `worker-rtcp-listener a-${call.callId}`,
@@ -390,7 +264,7 @@ for (const compact of [false, true]) {
     console.log(`# ${layout}: 10 calls released in ${Math.round(performance.now() - t2)} ms, ${released[0]!.requests} requests per call`);
     for (const r of released) assert.deepEqual(r, { objects: compact ? 8 : 12, requests: 16 });
     await assertSameConfig(before, `${layout} after release`);
-    assert.deepEqual(await sessions(ingress), [], 'no session left on the ingress');
+    assert.deepEqual(await proxySessions(ingress), [], 'no session left on the ingress');
     assert.deepEqual(p.liveCalls(), []);
     await p.close();
   });
@@ -412,7 +286,7 @@ for (const compact of [false, true]) {
     }
     assert.equal(p.requestStats().polls, 0, 'no readiness polls in server mode');
     // No session before the first packet.
-    assert.deepEqual(await sessions(ingress), []);
+    assert.deepEqual(await proxySessions(ingress), []);
     for (const call of calls) {
       await standIns(call, () => null);
       for (const s of call.streams) {
@@ -421,12 +295,12 @@ for (const compact of [false, true]) {
         client.send(Buffer.from('first'), s.rtpenginePort, INGRESS_MEDIA_ADDRESS);
       }
     }
-    await waitConnected(calls.flatMap((c) => listenersOf(callObjects(c, options), options)));
+    await waitConnected(ingress, calls.flatMap((c) => listenersOf(callObjects(c, options), options)));
     // A compact listener with a live session: the operator's delete would kill the ingress (operator.ts
     // restDeleteRequests); the provisioner's must not.
     await Promise.all(calls.map((c) => p.release(c)));
     await assertSameConfig(before, `${layout} server mode after release`);
-    assert.deepEqual(await sessions(ingress), []);
+    assert.deepEqual(await proxySessions(ingress), []);
     await p.close();
   });
 }
@@ -503,7 +377,7 @@ test('3c. sessions that never connect: MeshError after the readiness deadline na
   // until they gave up (120 retries of 250 ms: about 30 s after they started).
   assert.ok(tookMs >= 25_000 && tookMs < 70_000, `${tookMs} ms`);
   await assertSameConfig(before, 'after the readiness timeout');
-  assert.deepEqual(await sessions(ingress), []);
+  assert.deepEqual(await proxySessions(ingress), []);
   await p.close();
 });
 
@@ -578,7 +452,7 @@ test('4b. after a crash: findLeftovers lists what the runs left (both naming for
   console.log(`# leftovers: ${cost.objects} objects in ${cost.requests} requests (classic), ${cost2.objects} in ${cost2.requests} (compact)`);
   assert.deepEqual(await findLeftovers(allProxies()), []);
   await assertSameConfig(before, 'after removeLeftovers');
-  assert.deepEqual(await sessions(ingress), []);
+  assert.deepEqual(await proxySessions(ingress), []);
 });
 
 // ---- 5. The concurrency bound ---------------------------------------------------------------------------------

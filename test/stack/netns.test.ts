@@ -5,8 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import {
   chooseSubnet,
   createNetwork,
@@ -21,6 +20,8 @@ import {
   shortRunId,
   type NetnsNetwork,
 } from '../../src/stack/netns.js';
+import { namespaceOf, newRunId, rootSnapshot } from '../helpers/netns.js';
+import { alive, gone } from '../helpers/process.js';
 
 const networks: NetnsNetwork[] = [];
 const strays: string[] = [];
@@ -28,40 +29,6 @@ after(async () => {
   for (const n of networks) await n.remove().catch(() => undefined);
   for (const ns of strays) execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' });
 });
-
-function newRunId(): string {
-  return `test-${randomBytes(3).toString('hex')}`;
-}
-
-/** The root namespace as `ip` shows it, minus what changes by itself (address lifetimes). */
-function rootSnapshot(): { link: string; addr: string; route: string } {
-  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
-  return {
-    link: ip('-o', 'link'),
-    addr: ip('-o', 'addr').replace(/valid_lft \S+ preferred_lft \S+/g, ''),
-    route: ip('route', 'show', 'table', 'all'),
-  };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Waits (bounded) until `pid` has gone: a SIGKILL is delivered asynchronously. */
-async function gone(pid: number, withinMs = 3000): Promise<boolean> {
-  const deadline = performance.now() + withinMs;
-  while (alive(pid)) {
-    if (performance.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
 
 const ECHO_PORT = 7007;
 
@@ -163,8 +130,7 @@ test('a network: namespaces, bridge, addresses, reachability between all members
   // `ip netns exec` execs: the PID is node's own, and it lives in the member's namespace.
   for (const [i, m] of net.members.entries()) {
     assert.equal(readlinkSync(`/proc/${pids[i]}/exe`), process.execPath);
-    const inode = execFileSync('ip', ['netns', 'identify', String(pids[i])], { encoding: 'utf8' }).trim();
-    assert.equal(inode, m.namespace);
+    assert.equal(namespaceOf(pids[i]!), m.namespace);
   }
 
   // Removal kills what still runs inside and leaves no namespace; twice is fine.

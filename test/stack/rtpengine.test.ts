@@ -1,10 +1,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
@@ -20,15 +18,16 @@ import {
   type LocalRtpengine,
   type StartRtpengineOptions,
 } from '../../src/stack/rtpengine.js';
+import { alive, gone } from '../helpers/process.js';
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 
 const started: LocalRtpengine[] = [];
 const clients: NgClient[] = [];
-const tempDirs: string[] = [];
 
 after(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await Promise.all(started.map((r) => r.stop()));
-  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
+  await removeTempDirs();
 });
 
 async function start(address: string, ports: number, more: Partial<StartRtpengineOptions> = {}): Promise<{ r: LocalRtpengine; ng: NgClient }> {
@@ -38,31 +37,6 @@ async function start(address: string, ports: number, more: Partial<StartRtpengin
   const ng = await NgClient.open({ host: address, port: r.ngPort });
   clients.push(ng);
   return { r, ng };
-}
-
-/** Running, not a zombie: a daemon whose parent died is reaped by init some time after it exited. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** SIGKILL is delivered asynchronously: wait (bounded) for the process to be gone. */
-async function gone(pid: number, withinMs = 3000): Promise<boolean> {
-  const deadline = performance.now() + withinMs;
-  while (alive(pid)) {
-    if (performance.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
 }
 
 const PCMU: SdpCodec = { payloadType: 0, encoding: 'PCMU', clockRate: 8000 };
@@ -167,9 +141,7 @@ test('an option rtpengine does not know: it exits at once, and the error says wi
 
 /** A stand-in binary that reports a version and then misbehaves: lets the start-up failure paths run for real. */
 async function fakeRtpengine(body: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'rtp-bench-fake-'));
-  tempDirs.push(dir);
-  const path = join(dir, 'rtpengine');
+  const path = join(await tempDir('rtp-bench-fake-'), 'rtpengine');
   await writeFile(path, `#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Version: 0.0-fake" >&2; exit 0; fi\n${body}\n`);
   await chmod(path, 0o755);
   return path;
@@ -187,8 +159,7 @@ test('a daemon that dies during start-up: the error has its exit code and its la
 });
 
 test('a daemon that never answers: killed at the deadline, the error shows its log', async () => {
-  const pidFile = join(await mkdtemp(join(tmpdir(), 'rtp-bench-pid-')), 'pid');
-  tempDirs.push(join(pidFile, '..'));
+  const pidFile = join(await tempDir('rtp-bench-pid-'), 'pid');
   const binary = await fakeRtpengine(`echo $$ > ${pidFile}\necho "NOTICE: still thinking" >&2\nexec sleep 60`);
   const t0 = performance.now();
   await assert.rejects(startRtpengine({ binary, address: '127.0.0.1', portMin: 20000, portMax: 20099, readyTimeoutMs: 500 }), (err: unknown) => {

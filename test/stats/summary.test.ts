@@ -7,6 +7,7 @@ function measure(cpuPct: number, threads = 1): RunMeasure {
   return {
     wallMs: 10_000,
     ngRetransmissions: 0,
+    io: 'dgram',
     cost: { cpuUs: cpuPct * 10_000 * 10, packetOps: 1000, wallMs: 10_000, usPerPacketOp: 10, cpuPct },
     costWindow: 'hold',
     threads,

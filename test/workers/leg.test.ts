@@ -26,6 +26,8 @@ import {
   writeRtpHeader,
 } from '../../src/media/rtp.js';
 import type { LegMedia, LegName, LegResult, ReceivedStream } from '../../src/media/task.js';
+import { createMediaIo, type MediaIo } from '../../workers/media-io.js';
+import { nativeTransportError } from '../../workers/native/transport.js';
 import { Relay, type Flow, type Misbehaviour } from '../helpers/relay.js';
 
 const HOST = '127.0.0.1';
@@ -124,7 +126,7 @@ async function waitFor(what: string, done: () => boolean, state: () => unknown, 
 }
 
 /** One call through the relay: both legs send `frames` frames in real time, then everything in flight settles. */
-async function runCall(o: CallOptions): Promise<CallOutcome> {
+async function runCall(io: MediaIo, o: CallOptions): Promise<CallOutcome> {
   const relay = await Relay.open(HOST, o.misbehave);
   const metrics = { a: new MetricSet({ packed: true }), b: new MetricSet({ packed: true }) };
   const counters: Record<LegName, LegCounters> = {
@@ -132,8 +134,8 @@ async function runCall(o: CallOptions): Promise<CallOutcome> {
     b: { sent: 0, received: 0, rtcpSent: 0, rtcpReceived: 0, malformed: 0, latenessMaxMs: 0 },
   };
   const rtcp = (leg: LegName) => ({ enabled: o.rtcpIntervalMs !== undefined, intervalMs: o.rtcpIntervalMs ?? 5000, cname: `${leg}.test@rtp-bench` });
-  const a = new Leg(media('a', relay, o), HOST, FRAMES.a, metrics.a, counters.a, rtcp('a'));
-  const b = new Leg(media('b', relay, o), HOST, FRAMES.b, metrics.b, counters.b, rtcp('b'));
+  const a = new Leg(media('a', relay, o), HOST, FRAMES.a, metrics.a, counters.a, rtcp('a'), io);
+  const b = new Leg(media('b', relay, o), HOST, FRAMES.b, metrics.b, counters.b, rtcp('b'), io);
   a.far = b;
   b.far = a;
   try {
@@ -153,12 +155,14 @@ async function runCall(o: CallOptions): Promise<CallOutcome> {
         const now = Math.min(performance.now(), lastDue);
         a.service(now);
         b.service(now);
+        io.flush();
         if (now >= lastDue) {
           // Extra ticks at the same instant: a stalled loop may have left an RTCP report due (a leg sends at most
           // one per tick); no frame is due any more.
           for (let i = 0; i < 4; i++) {
             a.service(now);
             b.service(now);
+            io.flush();
           }
           clearInterval(timer);
           resolve();
@@ -231,10 +235,17 @@ function assertIntact(r: ReceivedStream, n: number, farSsrc: number, label: stri
   assert.equal(r.bytes, n * (RTP_HEADER_BYTES + FRAME_BYTES), `${label}: bytes`);
 }
 
-describe('Leg over real UDP through a misbehaving relay', { concurrency: true }, () => {
+/** Every test runs over each I/O layer a media thread can use here: dgram always, native when it is built. */
+const IO_LAYERS: [string, MediaIo][] = [
+  ['dgram', createMediaIo('dgram').io],
+  ...(nativeTransportError() === null ? [['native', createMediaIo('native').io] as [string, MediaIo]] : []),
+];
+
+for (const [ioName, io] of IO_LAYERS) {
+describe(`Leg over real UDP through a misbehaving relay (${ioName} I/O)`, { concurrency: true }, () => {
   test('clean pass-through: every frame arrives once, in order, intact, timed, carrying the far tone', async (t) => {
     const n = 100;
-    const call = await runCall({ frames: n });
+    const call = await runCall(io, { frames: n });
     for (const leg of ['a', 'b'] as const) {
       const r = call[leg];
       const far: LegName = leg === 'a' ? 'b' : 'a';
@@ -287,7 +298,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
     // (a trailing loss is invisible to A.3, which only knows up to the highest seq received).
     const n = 101;
     const dropped = Math.floor(n / 10);
-    const call = await runCall({ frames: n, misbehave: onFlow('ab/rtp', (p, i) => ((i + 1) % 10 === 0 ? [] : undefined)) });
+    const call = await runCall(io, { frames: n, misbehave: onFlow('ab/rtp', (p, i) => ((i + 1) % 10 === 0 ? [] : undefined)) });
     const rb = call.b.received;
     assert.equal(call.relay.sent['ab/rtp'], n - dropped);
     assert.equal(call.a.sent.packets, n);
@@ -309,7 +320,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
     const sentSeqs: number[] = [];
     const swap = swapAt(40);
     const misbehave = onFlow('ab/rtp', (p, i) => (i === 20 ? [p, Buffer.from(p)] : swap(p, i)));
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       misbehave: (p, i, f) => {
         const out = misbehave(p, i, f);
@@ -337,7 +348,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
   test('one byte corrupted in 3 payloads: 3 mismatches, all still received', async () => {
     const n = 60;
     const corrupt = new Set([5, 17, 42]);
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       misbehave: onFlow('ab/rtp', (p, i) => {
         if (!corrupt.has(i)) return undefined;
@@ -370,7 +381,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
     // would be queued before the send completes, so it would be counted ahead of the stream).
     const outsider = Buffer.alloc(RTP_HEADER_BYTES + FRAME_BYTES);
     writeRtpHeader(outsider, { marker: false, payloadType: 0, sequenceNumber: FIRST_SEQ.a + 200, timestamp: 0, ssrc: 0xdeadbeef });
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       misbehave: onFlow('ab/rtp', (p, i) => (i === 20 ? [p, tooShort, version1, csrcs] : undefined)),
       beforeStart: async (legs) => {
@@ -396,7 +407,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
 
   test('a packet with another payload type is counted once as wrongPayloadType', async () => {
     const n = 70;
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       misbehave: onFlow('ab/rtp', (p, i) => {
         if (i !== 40) return undefined;
@@ -418,7 +429,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
   test('a->b held 40 ms by the relay: b measures the delay, a does not', async (t) => {
     const n = 50;
     const delayMs = 40;
-    const call = await runCall({ frames: n, misbehave: onFlow('ab/rtp', (p) => ({ delayMs, packets: [p] })) });
+    const call = await runCall(io, { frames: n, misbehave: onFlow('ab/rtp', (p) => ({ delayMs, packets: [p] })) });
     const delayed = call.metrics.b.summary('latencyMs')!;
     const direct = call.metrics.a.summary('latencyMs')!;
     t.diagnostic(`latency min/mean: delayed ${delayed.min}/${delayed.mean} ms, direct ${direct.min}/${direct.mean} ms`);
@@ -439,7 +450,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
     const n = 40;
     const reports = 4;
     const junk = Buffer.from([0x40, 0xc9, 0x00, 0x01, 0, 0, 0, 0]); // an RR header with version 1
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       rtcpIntervalMs: 200,
       misbehave: onFlow('ab/rtcp', (p, i) => (i === 0 ? [p, junk] : undefined)),
@@ -473,7 +484,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
     // 30 frames, every 5th a->b dropped: 6 losses, the last (frame 30) invisible to A.3. b reports at 100, 300
     // and 500 ms; by the last report it has seen the drops of frames 5 to 20 at least.
     const n = 30;
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       rtcpIntervalMs: 200,
       misbehave: onFlow('ab/rtp', (p, i) => ((i + 1) % 5 === 0 ? [] : undefined)),
@@ -496,7 +507,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
   test('a stray packet numbered just before the far first seq: counted late, one mismatch, nothing thrown', async () => {
     // A copy of frame 6 relabelled firstSeq - 1: a seq the far leg never sent, older than its first packet.
     const n = 30;
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       misbehave: onFlow('ab/rtp', (p, i) => {
         if (i !== 5) return undefined;
@@ -517,7 +528,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
   test('the relay switches source mid-stream (new SSRC and timestamp base): one SSRC change, no jitter spike', async () => {
     const n = 60;
     const newSsrc = 0x0badf00d;
-    const call = await runCall({
+    const call = await runCall(io, {
       frames: n,
       misbehave: onFlow('ab/rtp', (p, i) => {
         if (i < 30) return undefined;
@@ -540,7 +551,7 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
 
   test('sequence number and timestamp wrap: no loss, no mismatch, expectedA3 = frames', async () => {
     const n = 20;
-    const call = await runCall({ frames: n, firstSeq: { a: 65530 }, firstTimestamp: { a: 0xffffff60 } });
+    const call = await runCall(io, { frames: n, firstSeq: { a: 65530 }, firstTimestamp: { a: 0xffffff60 } });
     const rb = call.b.received;
     assertIntact(rb, n, SSRC.a, 'b');
     assert.equal(call.metrics.b.count('latencyMs'), n, 'send times are found across the wrap');
@@ -554,10 +565,10 @@ describe('Leg over real UDP through a misbehaving relay', { concurrency: true },
  * A late first packet across the wrap once shifted the payload check's numbering by 65536 for the rest of the call.
  * It runs after the concurrent suite so that anything it throws from a socket handler is pinned on it alone.
  */
-describe('Leg payload check across a reordered wrap', () => {
+describe(`Leg payload check across a reordered wrap (${ioName} I/O)`, () => {
   test('first two packets swapped across the seq wrap: payloads still match', async () => {
     const n = 30;
-    const call = await runCall({ frames: n, firstSeq: { a: 65535 }, misbehave: onFlow('ab/rtp', swapAt(0)) });
+    const call = await runCall(io, { frames: n, firstSeq: { a: 65535 }, misbehave: onFlow('ab/rtp', swapAt(0)) });
     const rb = call.b.received;
     assert.equal(rb.packets, n);
     assert.equal(rb.late, 1);
@@ -565,3 +576,4 @@ describe('Leg payload check across a reordered wrap', () => {
     assert.equal(rb.payloadMismatches, 0);
   });
 });
+}
