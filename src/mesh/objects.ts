@@ -400,6 +400,12 @@ export function callObjects(call: MeshCall, options: MeshOptions): L7mpObject[] 
   return objects;
 }
 
+/** Kinds in the order they are created: a singleton session set up before its cluster or rule exists loses media
+ * until the route's retry (facts/l7mp.md). */
+export const CREATION_ORDER: readonly L7mpKind[] = ['Rule', 'Target', 'VirtualService'];
+/** Kinds in the order they are deleted: CREATION_ORDER reversed. */
+export const DELETION_ORDER: readonly L7mpKind[] = [...CREATION_ORDER].reverse();
+
 const DELETION_RANK: Record<L7mpKind, number> = { VirtualService: 0, Target: 1, Rule: 2 };
 
 /** The same objects in the order that leaves nothing behind: VirtualServices, Targets, Rules (stable within a kind). */

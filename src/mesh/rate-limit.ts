@@ -1,7 +1,8 @@
 /**
  * Client-side limits for a control plane: how many requests are in flight at once (ConcurrencyLimit) and how many
  * start per second (TokenBucket). Both serve waiters first come, first served, so one busy call cannot starve the
- * others. Used by the Kubernetes provisioner; nothing here knows about HTTP.
+ * others. Used by the Kubernetes API client and the REST client (and the REST provisioner's bound on session
+ * setups); nothing here knows about HTTP.
  */
 
 /** At most `max` holders at once; acquire() resolves with the function that gives the slot back. */
