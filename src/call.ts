@@ -169,9 +169,11 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       return record;
     }
     const [a, b] = result.legs;
+    // The thread delays each call's first frame by its phase (CallMediaResult.phaseMs): not the system's doing.
+    const mediaDue = establishedEpoch + result.phaseMs;
     record.firstMediaMs = {
-      a: a.received.firstPacketEpochMs === null ? null : a.received.firstPacketEpochMs - establishedEpoch,
-      b: b.received.firstPacketEpochMs === null ? null : b.received.firstPacketEpochMs - establishedEpoch,
+      a: a.received.firstPacketEpochMs === null ? null : a.received.firstPacketEpochMs - mediaDue,
+      b: b.received.firstPacketEpochMs === null ? null : b.received.firstPacketEpochMs - mediaDue,
     };
     const transcoded = worker !== null && plan.codecPair.transcoded;
     record.streams = [

@@ -15,6 +15,7 @@ export class CallMedia {
   /** performance.now() at which sending stops. */
   readonly endAtMs: number;
   private startEpochMs = 0;
+  private phaseMs = 0;
   private endEpochMs = 0;
   private stoppedEarly = false;
   private draining = false;
@@ -50,10 +51,18 @@ export class CallMedia {
     }
   }
 
-  start(nowMs: number): void {
-    this.startEpochMs = performance.timeOrigin + nowMs;
-    this.legs[0].start(nowMs);
-    this.legs[1].start(nowMs);
+  /** Both legs' first frames are due `phaseMs` from now: a head start between them stays exact. */
+  start(nowMs: number, phaseMs: number): void {
+    this.phaseMs = phaseMs;
+    this.startEpochMs = performance.timeOrigin + nowMs + phaseMs;
+    this.legs[0].start(nowMs + phaseMs);
+    this.legs[1].start(nowMs + phaseMs);
+  }
+
+  /** The shorter packet interval of the two legs (they differ only in unusual profiles). */
+  get ptimeMs(): number {
+    const [a, b] = this.task.legs;
+    return Math.min(a.send.codec.ptimeMs, b.send.codec.ptimeMs);
   }
 
   /** Returns false once the call has stopped sending (the scheduler then drops it). */
@@ -91,6 +100,7 @@ export class CallMedia {
       error: null,
       mediaStartEpochMs: this.startEpochMs,
       mediaEndEpochMs: this.endEpochMs,
+      phaseMs: this.phaseMs,
       stoppedEarly: this.stoppedEarly,
       legs: [this.legs[0].result(), this.legs[1].result()],
       histograms,

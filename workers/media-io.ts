@@ -5,7 +5,8 @@
  *   Node's own Buffer, rinfo and callback per received datagram. About 7-10 us of CPU per packet operation here.
  * - `native`: the addon in workers/native (io_uring where the kernel allows it, else epoll): the packets of a tick go
  *   out in one call, received datagrams land in a preallocated arena with kernel timestamps and reach JS in one
- *   callback per drain. About 2.5 us per packet operation here (bench/native-loop.ts). Optional: built by
+ *   callback per drain. About 2.5 us per packet operation here (bench/native-loop.ts). It also drives the
+ *   scheduler's tick from a timerfd (startTicker), below libuv's 1 ms timer granularity. Optional: built by
  *   `npm run build:native`; `auto` falls back to dgram when it is missing.
  *
  * Both: packets a leg sends are buffers it got from allocPackets(), written once and patched in place; a received
@@ -35,6 +36,13 @@ export interface MediaIo {
   freePackets(buffers: readonly Buffer[]): void;
   /** End of a scheduler tick: sends what send() queued. */
   flush(): void;
+  /**
+   * Optional: calls `onTick` every `periodMs` (fractions allowed) from this thread's loop, finer than libuv's 1 ms
+   * timers. False when it cannot (the scheduler then uses setInterval). Running, it keeps the thread alive like
+   * setInterval; stopTicker() ends it, and no call follows.
+   */
+  startTicker?(periodMs: number, onTick: () => void): boolean;
+  stopTicker?(): void;
   /** Packets the I/O layer itself lost or refused (full kernel queues, send errors), for the report. */
   errors(): number;
 }
@@ -171,6 +179,19 @@ class NativeIo implements MediaIo {
     if (this.queued === 0) return;
     this.transport.sendBatch(this.queued);
     this.queued = 0;
+  }
+
+  startTicker(periodMs: number, onTick: () => void): boolean {
+    try {
+      this.transport.startTicker(periodMs * 1000, onTick);
+      return true;
+    } catch {
+      return false; // no timerfd (cannot happen on Linux short of fd exhaustion): the scheduler uses setInterval
+    }
+  }
+
+  stopTicker(): void {
+    this.transport.stopTicker();
   }
 
   errors(): number {

@@ -109,8 +109,14 @@ export interface CallMediaResult {
   callId: string;
   /** null when the media ran; otherwise why it could not (e.g. a port already in use). */
   error: { cause: string; message: string } | null;
+  /** When the call's first frame was due (the task's arrival plus phaseMs). */
   mediaStartEpochMs: number;
   mediaEndEpochMs: number;
+  /**
+   * How long after the task arrived the call's first frame was due: the thread spreads its calls' frame phases
+   * over the packet interval (Scheduler.add), so time to first media is measured from here, not from the arrival.
+   */
+  phaseMs: number;
   stoppedEarly: boolean;
   legs: [LegResult, LegResult];
   /**

@@ -393,6 +393,156 @@ for (const engine of ['io_uring', 'epoll'] as const) describe(`native transport 
     assert.equal(exitCode, 0);
     assert.equal(fdCount(), before);
   });
+  test('the ticker fires at about its period, below libuv 1 ms granularity, one call per wakeup', async () => {
+    const t = new Transport();
+    try {
+      const periodUs = 500;
+      const periodMs = periodUs / 1000;
+      let calls = 0;
+      let expirations = 0;
+      let lastMs = 0;
+      const start = performance.now();
+      t.startTicker(periodUs, (n) => {
+        calls++;
+        expirations += n;
+        lastMs = performance.now();
+      });
+      assert.equal(t.ticking, true);
+      await sleep(400);
+      t.stopTicker();
+      const elapsed = performance.now() - start;
+      const expected = elapsed / periodMs;
+      // Behaviour, not speed: a loaded machine merges wakeups (one call for several periods), so only the upper
+      // bound is firm; the kernel's expiration count below shows the period itself is 0.5 ms.
+      assert.ok(calls > 0);
+      assert.ok(calls <= 1.2 * expected, `${calls} callbacks in ${elapsed.toFixed(1)} ms, expected about ${expected.toFixed(0)}`);
+      // The expiration counts add up to the periods that passed until the last callback: none lost, none invented.
+      const periodsToLast = (lastMs - start) / periodMs;
+      assert.ok(Math.abs(expirations - periodsToLast) <= 3, `${expirations} expirations, ${periodsToLast.toFixed(1)} periods`);
+      assert.equal(t.stat('ticks'), calls);
+      assert.equal(t.stat('ticks') + t.stat('ticksMissed'), expirations);
+    } finally {
+      t.destroy();
+    }
+  });
+
+  test('stopTicker stops it: no callback after, also from inside the callback; it can start again', async () => {
+    const t = new Transport();
+    try {
+      let calls = 0;
+      t.startTicker(200, () => calls++);
+      await sleep(30);
+      t.stopTicker();
+      t.stopTicker();
+      assert.equal(t.ticking, false);
+      const atStop = calls;
+      assert.ok(atStop > 0);
+      await sleep(30);
+      assert.equal(calls, atStop, 'a callback after stopTicker');
+
+      let inside = 0;
+      t.startTicker(200, () => {
+        if (++inside === 5) t.stopTicker();
+      });
+      await sleep(40);
+      assert.equal(inside, 5, 'stopTicker from the callback is the last callback');
+
+      // Starting a running ticker replaces its callback (and period).
+      let first = 0;
+      let second = 0;
+      t.startTicker(200, () => first++);
+      await sleep(10);
+      t.startTicker(300, () => second++);
+      const firstAtSwap = first;
+      await sleep(20);
+      t.stopTicker();
+      assert.equal(first, firstAtSwap);
+      assert.ok(second > 0);
+    } finally {
+      t.destroy();
+    }
+  });
+
+  test('destroy stops the ticker and closes its timerfd; a destroyed transport refuses to start one', async () => {
+    const before = fdCount();
+    const t = new Transport();
+    const h = t.open(HOST, 0);
+    let calls = 0;
+    t.startTicker(200, () => calls++);
+    await sleep(20);
+    assert.ok(calls > 0);
+    assert.equal(fdCount(), before + 3, 'a socket, the epoll or io_uring fd and the timerfd');
+    t.destroy();
+    const atDestroy = calls;
+    await sleep(30);
+    assert.equal(calls, atDestroy, 'a callback after destroy');
+    assert.equal(t.ticking, false);
+    assert.equal(fdCount(), before);
+    assert.equal(t.close(h), false);
+    t.stopTicker();
+    assert.throws(() => t.startTicker(200, () => {}), { code: 'ERR_TRANSPORT_DESTROYED' });
+  });
+
+  test('startTicker checks its arguments', () => {
+    const t = new Transport();
+    try {
+      assert.throws(() => t.startTicker(5, () => {}), RangeError);
+      assert.throws(() => t.startTicker(Number.NaN, () => {}), RangeError);
+      assert.throws(() => t.startTicker(500, null as unknown as () => void), RangeError);
+      assert.equal(t.ticking, false);
+    } finally {
+      t.destroy();
+    }
+  });
+
+  test('the ticker works in a worker thread: it keeps the loop alive while it runs, and the worker exits once it stops', async () => {
+    const wrapper = new URL('../../workers/native/transport.js', import.meta.url).href;
+    // No socket: only the running ticker keeps this worker alive until its 50th tick.
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.wrapper).then(({ Transport }) => {
+        const t = new Transport({ engine: workerData.engine });
+        const start = performance.now();
+        let calls = 0;
+        t.startTicker(500, () => {
+          if (++calls < 50) return;
+          t.stopTicker();
+          parentPort.postMessage({ calls, ms: performance.now() - start, ticks: t.stat('ticks') });
+        });
+      });
+    `;
+    const before = fdCount();
+    const w = new Worker(code, { eval: true, workerData: { wrapper, engine } });
+    const exited = once(w, 'exit');
+    const [msg] = (await once(w, 'message')) as [{ calls: number; ms: number; ticks: number }];
+    const [exitCode] = (await exited) as [number];
+    assert.equal(exitCode, 0);
+    assert.equal(msg.calls, 50);
+    assert.equal(msg.ticks, 50);
+    assert.ok(msg.ms >= 50 * 0.5 - 1, `50 ticks of 0.5 ms in ${msg.ms} ms`);
+    assert.equal(fdCount(), before, 'the worker closed its timerfd at exit');
+  });
+
+  test('a worker terminated with its ticker running closes everything', async () => {
+    const wrapper = new URL('../../workers/native/transport.js', import.meta.url).href;
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.wrapper).then(({ Transport }) => {
+        const t = new Transport({ engine: workerData.engine });
+        t.open('127.0.0.1', 0);
+        let calls = 0;
+        t.startTicker(250, () => { if (++calls === 10) parentPort.postMessage(calls); });
+      });
+    `;
+    const before = fdCount();
+    const w = new Worker(code, { eval: true, workerData: { wrapper, engine } });
+    await once(w, 'message');
+    assert.ok(fdCount() >= before + 3, 'the worker holds a socket, the epoll or io_uring fd and the timerfd');
+    const exited = once(w, 'exit');
+    await w.terminate();
+    await exited;
+    assert.equal(fdCount(), before);
+  });
 });
 
 describe('native transport engine choice', { skip: unavailable ? `native transport not built: ${unavailable.message}` : false }, () => {

@@ -1,5 +1,5 @@
 {
-  # Linux only: the transport is built on epoll, recvmmsg and SO_TIMESTAMPNS.
+  # Linux only: the transport is built on io_uring/epoll, recvmmsg, SO_TIMESTAMPNS and timerfd.
   #   npx node-gyp rebuild -C workers/native   (add --nodedir=/usr when node-gyp cannot fetch headers)
   "targets": [
     {

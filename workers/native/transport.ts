@@ -13,6 +13,9 @@
  *            Entries and their bytes are valid only during the callback; a full ring is handed over and reused.
  *   errors:  never thrown per packet; counted in `stats` (see STAT), read with stat() or statsSnapshot(). With
  *            io_uring a send failure is counted when the next drain reaps it (asynchronously, within the tick).
+ *   ticker:  startTicker(periodUs, cb) paces a thread below libuv's 1 ms timer granularity: a periodic
+ *            CLOCK_MONOTONIC timerfd on the thread's loop, one callback per wakeup (with the number of periods
+ *            that passed), stopTicker() to end it. Either engine.
  *
  * The addon is optional: build it with `npx node-gyp rebuild -C workers/native` (add `--nodedir=/usr` where
  * node-gyp cannot download headers). loadNativeTransport() throws, and nativeTransportError() says why, when it is
@@ -49,6 +52,10 @@ export const STAT = {
   rearms: 16,
   /** io_uring: a receive found no free buffer (the ring was full); the datagrams waited in the socket. */
   bufferExhausted: 17,
+  /** Ticker callbacks (one per timerfd readiness). */
+  ticks: 18,
+  /** Ticker periods that passed without a callback of their own (the thread was busy longer than a period). */
+  ticksMissed: 19,
 } as const;
 export type StatName = keyof typeof STAT;
 export type TransportStats = Record<StatName, number>;
@@ -95,6 +102,9 @@ export interface NativeTransport {
   sendBatch(count: number): number;
   onReceive(callback: ((count: number) => void) | null): void;
   setTimeOrigin(monotonicMs: number): void;
+  startTicker(periodUs: number, callback: (expirations: number) => void): void;
+  stopTicker(): void;
+  readonly ticking: boolean;
   destroy(): void;
 }
 
@@ -272,11 +282,32 @@ export class Transport {
     return out;
   }
 
+  /**
+   * Calls `callback` every `periodUs` microseconds (10 us to 10 s) from this thread's event loop: a periodic
+   * CLOCK_MONOTONIC timerfd watched by libuv, so the period is not rounded to libuv's whole milliseconds. One call
+   * per wakeup: `expirations` > 1 says periods passed while the thread was busy (counted in `ticksMissed`); nothing
+   * is queued to catch up. Calling it again re-arms with the new period and callback. While running it keeps the
+   * thread's loop alive, like setInterval; after stopTicker() or destroy() it does not, and no callback follows.
+   * Throws once destroyed.
+   */
+  startTicker(periodUs: number, callback: (expirations: number) => void): void {
+    this.native.startTicker(periodUs, callback);
+  }
+
+  /** Stops the ticker: no callback after this returns (also when called from the callback). Idempotent. */
+  stopTicker(): void {
+    this.native.stopTicker();
+  }
+
+  get ticking(): boolean {
+    return this.native.ticking;
+  }
+
   get destroyed(): boolean {
     return this.native.destroyed;
   }
 
-  /** Closes every socket and the epoll fd; idempotent. A worker thread's exit does the same by itself. */
+  /** Closes every socket, the ticker and the epoll fd; idempotent. A worker thread's exit does the same by itself. */
   destroy(): void {
     this.native.destroy();
   }

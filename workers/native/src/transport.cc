@@ -10,6 +10,10 @@
 //       epoll (fallback, or engine: 'epoll'): an epoll fd holding every socket; sendBatch loops send(2); a drain
 //         calls epoll_wait once and recvmmsg once per ready socket.
 //   - one uv_poll_t watching the io_uring fd or the epoll fd from the thread's libuv loop;
+//   - optionally a ticker: a periodic CLOCK_MONOTONIC timerfd watched by a second uv_poll_t, calling a JS callback
+//     once per readiness (with the number of expirations since the last one). libuv keeps loop time in whole
+//     milliseconds, so its timers fire 1-2 ms apart at best; the timerfd lets a media thread pace sends every few
+//     hundred microseconds. Same timerfd with either engine (see startTicker below for why not an io_uring timeout);
 //   - a send arena (ArrayBuffer) plus a batch (Int32Array of handle, offset, length triples): JS writes packets and
 //     the batch, then one sendBatch(count) call loops send(2) here;
 //   - a receive ring: recvArena (ArrayBuffer of `slots` slots of `slotBytes`), recvMeta (Int32Array: handle, byte
@@ -42,6 +46,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +82,8 @@ enum Stat : int {
   kStatOpenSockets,
   kStatRearms,
   kStatBufferExhausted,
+  kStatTicks,
+  kStatTicksMissed,
   kStatCount
 };
 
@@ -84,7 +91,7 @@ const char* const kStatNames[kStatCount] = {
     "sent",          "sendEagain",      "sendConnRefused", "sendOtherError", "sendBadEntry",
     "received",      "recvConnRefused", "recvOtherError",  "truncated",      "kernelDrops",
     "callbacks",     "polls",           "droppedNoCallback", "lastSendErrno", "lastRecvErrno",
-    "openSockets",   "rearms",          "bufferExhausted",
+    "openSockets",   "rearms",          "bufferExhausted", "ticks",        "ticksMissed",
 };
 
 constexpr int kMetaStride = 3;  // recvMeta: handle, payload offset in recvArena, length
@@ -161,12 +168,29 @@ double MonotonicMs() {
   return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
 }
 
-// The uv handle lives in its own allocation: it must outlive the Transport until libuv's close callback has run.
+// The uv handles live in their own allocation: it must outlive the Transport until libuv's close callbacks have run.
 struct PollBox {
-  uv_poll_t poll;
+  uv_poll_t poll;          // the io_uring or epoll fd
+  uv_poll_t tick;          // the ticker's timerfd; initialised by the first startTicker
+  bool tickInit = false;
+  int handles = 0;         // initialised handles whose close callback has not run yet
   napi_async_cleanup_hook_handle hook = nullptr;
   Transport* owner = nullptr;
   bool closing = false;
+
+  static void OnClosed(uv_handle_t* h) {
+    PollBox* b = static_cast<PollBox*>(h->data);
+    if (--b->handles > 0) return;
+    if (b->hook != nullptr) napi_remove_async_cleanup_hook(b->hook);
+    delete b;
+  }
+  // Closes every handle (idempotent); the box frees itself, and lets the env go, once the last one has closed.
+  void CloseAll() {
+    if (closing) return;
+    closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll), OnClosed);
+    if (tickInit) uv_close(reinterpret_cast<uv_handle_t*>(&tick), OnClosed);
+  }
 };
 
 class Transport {
@@ -186,6 +210,10 @@ class Transport {
   PollBox* box = nullptr;
   bool polling = false;
   bool destroyed = false;
+  // Ticker: a periodic timerfd (created by the first startTicker), and the JS callback while it runs.
+  int tickFd = -1;
+  bool ticking = false;
+  napi_ref tickCallback = nullptr;
 
   std::vector<Sock> socks;
   std::vector<uint32_t> freeList;
@@ -223,6 +251,9 @@ class Transport {
   }
   int32_t HandleOf(uint32_t idx) const { return static_cast<int32_t>((uint32_t(socks[idx].gen) << 16) | idx); }
 
+  // Strong while the JS object has work that outlives any JS reference to it: open sockets or a running ticker.
+  void UpdateStrong() { SetStrong(!destroyed && (openCount > 0 || ticking)); }
+
   void SetStrong(bool strong) {
     if (wrapper == nullptr || strong == wrapperStrong) return;
     uint32_t rc = 0;
@@ -242,6 +273,16 @@ class Transport {
     else
       uv_poll_stop(&box->poll);
     polling = want;
+  }
+
+  // Disarms the timerfd and stops watching it; the handle and fd stay for a later start. Idempotent.
+  void StopTick() {
+    if (!ticking) return;
+    ticking = false;
+    itimerspec off;
+    memset(&off, 0, sizeof off);
+    if (tickFd >= 0) timerfd_settime(tickFd, 0, &off, nullptr);
+    if (box != nullptr && box->tickInit) uv_poll_stop(&box->tick);
   }
 
   void CloseIndex(uint32_t idx) {
@@ -270,18 +311,18 @@ class Transport {
       for (Sock& s : socks) s.armed = false;
     }
     for (uint32_t i = 0; i < socks.size(); i++) CloseIndex(i);
+    StopTick();
     if (box != nullptr) {
       if (polling) uv_poll_stop(&box->poll);
       polling = false;
       box->owner = nullptr;
-      if (!box->closing) {
-        box->closing = true;
-        uv_close(reinterpret_cast<uv_handle_t*>(&box->poll), OnPollClosed);
-      }
+      box->CloseAll();  // uv_close stops a poll handle at once: closing the fds below is safe
       box = nullptr;
     }
     if (epfd >= 0) ::close(epfd);
     epfd = -1;
+    if (tickFd >= 0) ::close(tickFd);
+    tickFd = -1;
     UringTeardown();
     if (!finalizing) SetStrong(false);
   }
@@ -299,21 +340,14 @@ class Transport {
   void DrainUring();
   void DrainEpoll();
 
-  static void OnPollClosed(uv_handle_t* h) {
-    PollBox* b = static_cast<PollBox*>(h->data);
-    if (b->hook != nullptr) napi_remove_async_cleanup_hook(b->hook);
-    delete b;
-  }
-
-  // Env teardown (process exit, worker thread exit): close everything; the env waits until OnPollClosed removes us.
+  // Env teardown (process exit, worker thread exit): close everything; the env waits until the box's last handle
+  // has closed (PollBox::OnClosed removes the hook).
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
     PollBox* b = static_cast<PollBox*>(arg);
-    if (b->owner != nullptr) {
+    if (b->owner != nullptr)
       b->owner->Shutdown(true);  // references are left to the finalizer napi runs at teardown
-    } else if (!b->closing) {
-      b->closing = true;
-      uv_close(reinterpret_cast<uv_handle_t*>(&b->poll), OnPollClosed);
-    }
+    else
+      b->CloseAll();
   }
 
   // Kernel receive time (performance.now() ms) from SCM_TIMESTAMPNS; SO_RXQ_OVFL drops are added to the stats.
@@ -347,6 +381,8 @@ class Transport {
   }
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnTick(uv_poll_t* handle, int status, int events);
+  int StartTick(uint64_t periodNs);  // 0 or an errno
   void Drain() { uring ? DrainUring() : DrainEpoll(); }
   bool Flush(uint32_t count);  // false: stop draining (destroyed, or the callback threw)
 };
@@ -384,6 +420,76 @@ void Transport::OnPoll(uv_poll_t* handle, int status, int events) {
   if (napi_open_handle_scope(t->env, &scope) != napi_ok) return;
   t->Drain();
   napi_close_handle_scope(t->env, scope);
+}
+
+// The timerfd is readable: one JS call however many periods have passed (a late loop catches up in one tick; the
+// JS side sends whatever is due by its own clock). The count is cleared by the read, so the level-triggered poll
+// goes quiet until the next expiration.
+void Transport::OnTick(uv_poll_t* handle, int status, int events) {
+  PollBox* b = static_cast<PollBox*>(handle->data);
+  Transport* t = b->owner;
+  if (t == nullptr || t->destroyed || t->tickFd < 0) return;
+  uint64_t expirations = 0;
+  ssize_t r;
+  do {
+    r = ::read(t->tickFd, &expirations, sizeof expirations);
+  } while (r < 0 && errno == EINTR);
+  if (r != ssize_t(sizeof expirations) || expirations == 0 || !t->ticking || t->tickCallback == nullptr) return;
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[1], result;
+  if (t->BufferAlive(t->statsBufRef)) {
+    t->stats[kStatTicks]++;
+    t->stats[kStatTicksMissed] += double(expirations - 1);
+  }
+  if (napi_get_reference_value(env, t->tickCallback, &cb) == napi_ok && cb != nullptr) {
+    // The receiver: the Transport itself (strong while the ticker runs).
+    if (napi_get_reference_value(env, t->wrapper, &recv) != napi_ok || recv == nullptr) napi_get_global(env, &recv);
+    napi_create_double(env, double(expirations), &argv[0]);
+    if (napi_make_callback(env, t->asyncCtx, recv, cb, 1, argv, &result) != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        napi_fatal_exception(env, err);  // as a throwing setInterval callback would: 'uncaughtException'
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+int Transport::StartTick(uint64_t periodNs) {
+  if (box == nullptr) return EBADF;
+  if (tickFd < 0) {
+    tickFd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tickFd < 0) return errno;
+  }
+  if (!box->tickInit) {
+    uv_loop_s* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    box->tick.data = box;
+    int rc = loop == nullptr ? UV_EINVAL : uv_poll_init(loop, &box->tick, tickFd);
+    if (rc != 0) return -rc;
+    box->tickInit = true;
+    box->handles++;
+  }
+  itimerspec spec;
+  spec.it_interval.tv_sec = time_t(periodNs / 1000000000);
+  spec.it_interval.tv_nsec = long(periodNs % 1000000000);
+  spec.it_value = spec.it_interval;  // first expiration one period from now
+  if (timerfd_settime(tickFd, 0, &spec, nullptr) != 0) return errno;  // also clears pending expirations
+  if (!ticking) {
+    int rc = uv_poll_start(&box->tick, UV_READABLE, OnTick);
+    if (rc != 0) {
+      memset(&spec, 0, sizeof spec);
+      timerfd_settime(tickFd, 0, &spec, nullptr);
+      return -rc;
+    }
+    ticking = true;
+  }
+  return 0;
 }
 
 void Transport::DrainEpoll() {
@@ -838,15 +944,18 @@ bool MakeBuffer(napi_env env, napi_value self, const char* name, size_t bytes, n
   return napi_set_named_property(env, self, name, view) == napi_ok;
 }
 
+// Deletes a reference if set and clears it.
+void DropRef(napi_env env, napi_ref* r) {
+  if (*r != nullptr) napi_delete_reference(env, *r);
+  *r = nullptr;
+}
+
 void Finalize(napi_env env, void* data, void* hint) {
   Transport* t = static_cast<Transport*>(data);
   t->Shutdown(true);
   napi_ref* refs[] = {&t->sendArenaRef, &t->batchBufRef,    &t->recvArenaRef, &t->recvMetaBufRef,
-                      &t->recvTimeBufRef, &t->statsBufRef, &t->callback,     &t->wrapper};
-  for (napi_ref* r : refs) {
-    if (*r != nullptr) napi_delete_reference(env, *r);
-    *r = nullptr;
-  }
+                      &t->recvTimeBufRef, &t->statsBufRef, &t->callback,     &t->tickCallback, &t->wrapper};
+  for (napi_ref* r : refs) DropRef(env, r);
   if (t->asyncCtx != nullptr) napi_async_destroy(env, t->asyncCtx);
   delete t;
 }
@@ -974,6 +1083,7 @@ napi_value New(napi_env env, napi_callback_info info) {
     napi_throw_error(env, uv_err_name(rc), "uv_poll_init failed");
     return nullptr;
   }
+  b->handles = 1;
   t->box = b;
   if (napi_add_async_cleanup_hook(env, Transport::OnEnvCleanup, b, &b->hook) != napi_ok) b->hook = nullptr;
 
@@ -1231,7 +1341,7 @@ napi_value Close(napi_env env, napi_callback_info info) {
     closed = true;
     if (t->openCount == 0) {
       t->UpdatePolling();
-      t->SetStrong(false);
+      t->UpdateStrong();  // a running ticker keeps it
     }
   }
   napi_value out;
@@ -1326,8 +1436,7 @@ napi_value OnReceive(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Transport* t = Unwrap(env, info, &argc, argv);
   if (t == nullptr) return nullptr;
-  if (t->callback != nullptr) napi_delete_reference(env, t->callback);
-  t->callback = nullptr;
+  DropRef(env, &t->callback);
   if (argc >= 1 && !IsNullish(env, argv[0])) {
     napi_valuetype type;
     napi_typeof(env, argv[0], &type);
@@ -1338,6 +1447,67 @@ napi_value OnReceive(napi_env env, napi_callback_info info) {
     NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &t->callback));
   }
   return nullptr;
+}
+
+// startTicker(periodUs, callback(expirations)): calls back every periodUs microseconds (a periodic CLOCK_MONOTONIC
+// timerfd), once per readiness of the timerfd: `expirations` > 1 when the thread was busy for more than a period.
+// Starting a running ticker re-arms it with the new period and callback. While it runs the JS object is held and
+// the handle keeps the loop alive, like a running setInterval; stopped, it does neither.
+//
+// Why a timerfd and not an io_uring timeout (IORING_OP_TIMEOUT, multishot since 6.4): the epoll engine needs the
+// timerfd anyway, so one mechanism serves both; its own uv_poll_t keeps the tick independent of the receive
+// drain (a tick never waits behind, or runs inside, a drain); and the only extra cost is one 8-byte read(2) per
+// tick. A timeout CQE would save that read but add a second tick path, ordering against receive completions and
+// a kernel-version probe.
+napi_value StartTicker(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Transport* t = Unwrap(env, info, &argc, argv);
+  if (t == nullptr) return nullptr;
+  double us = 0;
+  napi_valuetype type = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &type);
+  if (argc < 2 || napi_get_value_double(env, argv[0], &us) != napi_ok || !(us >= 10 && us <= 10e6) ||
+      type != napi_function) {
+    napi_throw_range_error(env, nullptr,
+                           "startTicker(periodUs, callback): periodUs in [10, 10000000], callback a function");
+    return nullptr;
+  }
+  napi_ref cb = nullptr;
+  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &cb));
+  int err = t->StartTick(uint64_t(us * 1000 + 0.5));
+  if (err != 0) {
+    napi_delete_reference(env, cb);
+    napi_throw_error(env, uv_err_name(-err), (std::string("startTicker: ") + strerror(err)).c_str());
+    return nullptr;
+  }
+  DropRef(env, &t->tickCallback);
+  t->tickCallback = cb;
+  t->UpdateStrong();
+  return nullptr;
+}
+
+// stopTicker(): no callback after it returns (also when called from the callback). Idempotent; a no-op once
+// destroyed.
+napi_value StopTicker(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  Transport* t = Unwrap(env, info, &argc, nullptr, false);
+  if (t == nullptr) return nullptr;
+  t->StopTick();
+  DropRef(env, &t->tickCallback);
+  t->UpdateStrong();
+  return nullptr;
+}
+
+// A boolean property of the transport (ticking, destroyed); readable also once destroyed.
+template <bool Transport::*Field>
+napi_value GetFlag(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  Transport* t = Unwrap(env, info, &argc, nullptr, false);
+  if (t == nullptr) return nullptr;
+  napi_value out;
+  napi_get_boolean(env, t->*Field, &out);
+  return out;
 }
 
 // setTimeOrigin(ms): CLOCK_MONOTONIC milliseconds at performance.now() == 0.
@@ -1361,18 +1531,9 @@ napi_value Destroy(napi_env env, napi_callback_info info) {
   Transport* t = Unwrap(env, info, &argc, nullptr, false);
   if (t == nullptr) return nullptr;
   t->Shutdown(false);
-  if (t->callback != nullptr) napi_delete_reference(env, t->callback);
-  t->callback = nullptr;
+  DropRef(env, &t->callback);
+  DropRef(env, &t->tickCallback);
   return nullptr;
-}
-
-napi_value GetDestroyed(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  Transport* t = Unwrap(env, info, &argc, nullptr, false);
-  if (t == nullptr) return nullptr;
-  napi_value out;
-  napi_get_boolean(env, t->destroyed, &out);
-  return out;
 }
 
 napi_value GetEngine(napi_env env, napi_callback_info info) {
@@ -1409,7 +1570,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"onReceive", nullptr, OnReceive, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"setTimeOrigin", nullptr, SetTimeOrigin, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"destroy", nullptr, Destroy, nullptr, nullptr, nullptr, napi_default_method, nullptr},
-      {"destroyed", nullptr, nullptr, GetDestroyed, nullptr, nullptr, napi_default, nullptr},
+      {"startTicker", nullptr, StartTicker, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"stopTicker", nullptr, StopTicker, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"ticking", nullptr, nullptr, GetFlag<&Transport::ticking>, nullptr, nullptr, napi_default, nullptr},
+      {"destroyed", nullptr, nullptr, GetFlag<&Transport::destroyed>, nullptr, nullptr, napi_default, nullptr},
       {"engine", nullptr, nullptr, GetEngine, nullptr, nullptr, napi_default, nullptr},
       {"engineNote", nullptr, nullptr, GetEngineNote, nullptr, nullptr, napi_default, nullptr},
   };
