@@ -97,13 +97,15 @@ test('an unknown flag: exit 2, nothing started, even when the rest would run', (
   }
 });
 
-test('the bin runs through a symlink, as npx and node_modules/.bin reach it', () => {
+test('the bin runs as a program through a symlink, as npx and node_modules/.bin reach it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-cli-'));
   try {
     const link = join(dir, 'rtp-bench');
     symlinkSync(CLI, link);
-    const { status, stdout } = cli(['--version'], link);
-    assert.equal(status, 0);
+    // Executed directly, not through node: needs the shebang and the executable bit that `npm run build` sets.
+    const { status, stdout, stderr, error } = spawnSync(link, ['--version'], { encoding: 'utf8', timeout: 20_000, cwd: packageRoot() });
+    assert.equal(error, undefined, `running ${link}: ${String(error)}`);
+    assert.equal(status, 0, stderr);
     assert.equal(stdout, `${packageVersion()}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
