@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runSummary, median, repeats, fmt } from './lib.js';
 import type { Summary } from '../src/stats/summary.js';
+import type { StallProbe } from './stall-probe.js';
 
 /** Each case with native I/O (the io_uring/epoll addon) and with Node's dgram: the bare loop is dgram too. */
 const CASES = [
@@ -40,6 +41,13 @@ function bareLoop(calls: number): Bare {
   return JSON.parse(r.stdout) as Bare;
 }
 
+/** The machine's floor (bench/stall-probe.ts), run alongside each repetition; null without the native addon. */
+function stallProbe(): StallProbe | null {
+  const script = fileURLToPath(new URL('./stall-probe.js', import.meta.url));
+  const r = spawnSync(process.execPath, [script, '10'], { encoding: 'utf8' });
+  return r.status === 0 ? (JSON.parse(r.stdout) as StallProbe) : null;
+}
+
 const n = repeats(3);
 console.log(`generator self-calibration (pcmu:pcmu, RTCP on, all tracking on) vs a bare Node loop; ${HOLD_S} s hold, ${n} run(s) each, alternating; medians`);
 console.log('case                        | rtp-bench us/op | bare us/op | ratio | rtp-bench lateness p50 / p99 / max ms | bare p99 ms | loss %');
@@ -48,6 +56,7 @@ for (const group of groups) {
   const cases = CASES.filter((c) => `${c.calls}/${c.threads}` === group);
   const ours = new Map<string, Summary[]>(cases.map((c) => [c.io, []]));
   const bare: Bare[] = [];
+  const probes: StallProbe[] = [];
   // Alternate every variant within a repetition, so all of them see the same machine.
   for (let i = 0; i < n; i++) {
     for (const c of cases) {
@@ -55,7 +64,16 @@ for (const group of groups) {
     }
     // The bare loop is one dgram thread: with two threads it would only show a saturated core, so it is skipped.
     if (cases[0]!.threads === 1) bare.push(bareLoop(cases[0]!.calls));
+    const probe = stallProbe();
+    if (probe !== null) probes.push(probe);
   }
+  console.log(
+    probes.length === 0
+      ? '  machine floor: no stall probe (the native addon is not built)'
+      : `  machine floor (bench/stall-probe.ts, an idle thread on the 0.5 ms ticker, medians): wakeup gap p99 ${fmt(median(probes.map((p) => p.gapP99Ms)))} ms, ` +
+          `max ${fmt(median(probes.map((p) => p.gapMaxMs)))} ms, ${median(probes.map((p) => p.gapsOver2Ms))} gaps > 2 ms in 10 s; ` +
+          `a zero-cost sender of 500 calls would see lateness p50 ${fmt(median(probes.map((p) => p.latenessP50Ms)))} / p99 ${fmt(median(probes.map((p) => p.latenessP99Ms)))} ms`,
+  );
   const usBare = median(bare.map((b) => b.usPerPacketOp));
   for (const c of cases) {
     const runs = ours.get(c.io)!;
