@@ -3,6 +3,7 @@
  * other's heap or threads), repeat, and report medians. Benchmarks print figures; they never pass or fail.
  */
 import dgram from 'node:dgram';
+import { isMainThread } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { startCli, jsonSummary, tempResults } from '../test/helpers/run-cli.js';
 import type { Summary } from '../src/stats/summary.js';
@@ -93,4 +94,116 @@ export async function openDgramPairs(
   const start = performance.now();
   for (const s of senders) s.nextMs += start;
   return { senders, received: () => received };
+}
+
+// ---- the loops' shared figures (bench/bare-loop.ts, bench/native-loop.ts) -----------------------------------------
+
+/** The loops' workload: 172-byte packets (a 160-byte G.711 frame and its RTP header) every 20 ms per leg. */
+export const LOOP_PACKET_BYTES = 172;
+export const LOOP_PTIME_MS = 20;
+
+export interface LoopResult {
+  calls: number;
+  sent: number;
+  received: number;
+  usPerPacketOp: number;
+  cpuPct: number;
+  latenessP50Ms: number | null;
+  latenessP99Ms: number | null;
+  latenessMaxMs: number | null;
+  /** Lateness of packets due at least STEADY_AFTER_MS after the loop started (setup backlog excluded). */
+  steadyLatenessP50Ms?: number | null;
+  steadyLatenessP99Ms?: number | null;
+  [extra: string]: unknown;
+}
+
+/**
+ * The steady figures count only packets due after this much of the loop: the first second still carries start-up
+ * effects (JIT warm-up, first socket buffers) that say nothing about the loop's steady cost.
+ */
+export const STEADY_AFTER_MS = 1000;
+
+export function percentile(sorted: Float64Array, q: number): number | null {
+  return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+}
+
+export function steadyOf(lateness: Float64Array, dueAt: Float64Array, count: number, from: number): Float64Array {
+  const out = new Float64Array(count);
+  let n = 0;
+  for (let i = 0; i < count; i++) if (dueAt[i]! >= from) out[n++] = lateness[i]!;
+  return out.subarray(0, n).sort();
+}
+
+/**
+ * The floor the generator is measured against (bench/bare-loop.ts, and native-loop's `--dgram`): the least a Node
+ * program can do to move the same packets. openDgramPairs' sockets and schedule, one 1 ms interval sending every due
+ * packet (lateness taken before each send), receive handlers that only count; no tracking, no RTCP.
+ */
+export async function runDgramLoop(calls: number, seconds: number, firstPort: number): Promise<LoopResult> {
+  let sent = 0;
+  const { senders, received } = await openDgramPairs(calls, firstPort, LOOP_PACKET_BYTES, LOOP_PTIME_MS);
+  const lateness: number[] = [];
+  const dueAt: number[] = [];
+  const run = await runPaced(seconds, (now) => {
+    for (const s of senders) {
+      while (s.nextMs <= now) {
+        lateness.push(performance.now() - s.nextMs);
+        dueAt.push(s.nextMs);
+        s.packet.writeUInt16BE(sent & 0xffff, 2);
+        s.socket.send(s.packet);
+        sent++;
+        s.nextMs += LOOP_PTIME_MS;
+      }
+    }
+  });
+  for (const s of senders) s.socket.close();
+  return loopFigures(run, { calls, sent, received: received() }, Float64Array.from(lateness), Float64Array.from(dueAt), lateness.length);
+}
+
+/**
+ * The loops' pacing: `tick(now)` from one 1 ms interval for `seconds`, then 200 ms for the last packets to arrive.
+ * Returns when it started (performance.now()), how long it ran and the process CPU it used.
+ */
+export async function runPaced(seconds: number, tick: (now: number) => void): Promise<{ t0: number; elapsedMs: number; cpu: NodeJS.CpuUsage }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = performance.now();
+      tick(now);
+      if (now - t0 >= seconds * 1000) {
+        clearInterval(timer);
+        setTimeout(resolve, 200);
+      }
+    }, 1);
+  });
+  const cpu = process.cpuUsage(cpu0);
+  return { t0, elapsedMs: performance.now() - t0, cpu };
+}
+
+/** A loop's figures from its first `count` lateness values and their due times (sorts `lateness` in place). */
+export function loopFigures(
+  run: { t0: number; elapsedMs: number; cpu: NodeJS.CpuUsage },
+  counts: { calls: number; sent: number; received: number },
+  lateness: Float64Array,
+  dueAt: Float64Array,
+  count: number,
+): LoopResult {
+  const cpuUs = run.cpu.user + run.cpu.system;
+  const steady = steadyOf(lateness, dueAt, count, run.t0 + STEADY_AFTER_MS);
+  const all = lateness.subarray(0, count).sort();
+  const ops = counts.sent + counts.received;
+  return {
+    ...counts,
+    usPerPacketOp: ops > 0 ? cpuUs / ops : Number.NaN,
+    cpuPct: cpuUs / 10 / run.elapsedMs,
+    latenessP50Ms: percentile(all, 0.5),
+    latenessP99Ms: percentile(all, 0.99),
+    latenessMaxMs: percentile(all, 1),
+    steadyLatenessP50Ms: percentile(steady, 0.5),
+    steadyLatenessP99Ms: percentile(steady, 0.99),
+    userUs: run.cpu.user,
+    systemUs: run.cpu.system,
+    thread: isMainThread ? 'main' : 'worker',
+  };
 }

@@ -7,12 +7,12 @@
  *   node dist/bench/native-loop.js CALLS SECONDS [FIRST_PORT] [--engine auto|io_uring|epoll] [--worker]
  *   node dist/bench/native-loop.js CALLS SECONDS [FIRST_PORT] --dgram | --timer
  *   node dist/bench/native-loop.js compare [--calls 300,500] [--seconds 15] [--repeat 3] [--first-port 40000]
- *                                          [--no-epoll] [--no-dgram] [--timer] [--no-worker]
+ *                                          [--no-epoll] [--timer] [--no-worker]
  *
  * `--engine` picks the transport's engine (auto: io_uring where available); `--worker` runs the native loop inside a
- * worker thread; `--dgram` runs bare-loop's dgram code with the steady lateness figures added (see
- * STEADY_AFTER_MS). `compare` runs bench/bare-loop.js, the native loop (auto engine), the native loop on epoll and
- * the dgram loop (and with --timer the schedule alone, `runTimerFloor`) alternately (bare, native, ...; one child
+ * worker thread; `--dgram` runs bare-loop's dgram loop (runDgramLoop in bench/lib.ts). `compare` runs
+ * bench/bare-loop.js, the native loop (auto engine) and the native loop on epoll (and with --timer the schedule
+ * alone, `runTimerFloor`) alternately (bare, native, ...; one child
  * process per run, the 1-minute load average printed with each), then one native run inside a worker
  * thread, and prints every run plus the medians and the native/bare ratio.
  *
@@ -25,44 +25,17 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Transport, type TransportEngine } from '../workers/native/transport.js';
-import { median, openDgramPairs } from './lib.js';
+import { median, runDgramLoop, runPaced, loopFigures, LOOP_PACKET_BYTES, LOOP_PTIME_MS, type LoopResult } from './lib.js';
 
-const PTIME_MS = 20;
-const PACKET_BYTES = 172;
+const PTIME_MS = LOOP_PTIME_MS;
+const PACKET_BYTES = LOOP_PACKET_BYTES;
 const PACKET_STRIDE = 192;
-
-export interface LoopResult {
-  calls: number;
-  sent: number;
-  received: number;
-  usPerPacketOp: number;
-  cpuPct: number;
-  latenessP50Ms: number | null;
-  latenessP99Ms: number | null;
-  latenessMaxMs: number | null;
-  /** Lateness of packets due at least STEADY_AFTER_MS after the loop started (setup backlog excluded). */
-  steadyLatenessP50Ms?: number | null;
-  steadyLatenessP99Ms?: number | null;
-  [extra: string]: unknown;
-}
 
 interface WorkerJob {
   calls: number;
   seconds: number;
   firstPort: number;
   engine: TransportEngine | 'auto';
-}
-
-/**
- * bare-loop takes its schedule's start before opening the sockets, so the first ticks send every packet that fell
- * due during setup (tens of ms for 1000 sockets) in one burst, late by up to the setup time: at 500 calls that
- * backlog alone is ~1% of a 15 s run's packets and sets its p99. The steady figures count only packets due after
- * this much of the loop.
- */
-const STEADY_AFTER_MS = 1000;
-
-function percentile(sorted: Float64Array, q: number): number | null {
-  return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
 }
 
 export async function runNativeLoop(
@@ -112,58 +85,33 @@ export async function runNativeLoop(
     }
   };
 
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      let count = 0;
-      for (let leg = 0; leg < legs; leg++) {
-        // A leg owing several packets (setup backlog) reuses its one arena slot within the batch, so those carry
-        // the last sequence number; the receiver here only counts. A real leg points at its own frame per packet.
-        while (nextMs[leg]! <= now) {
-          const off = leg * PACKET_STRIDE;
-          arena[off + 2] = (seq >>> 8) & 0xff;
-          arena[off + 3] = seq & 0xff;
-          seq++;
-          batch[3 * count] = handles[leg]!;
-          batch[3 * count + 1] = off;
-          batch[3 * count + 2] = PACKET_BYTES;
-          tickDue[count] = nextMs[leg]!;
-          nextMs[leg] = nextMs[leg]! + PTIME_MS;
-          if (++count === capacity) {
-            flush(count);
-            count = 0;
-          }
+  const run = await runPaced(seconds, (now) => {
+    let count = 0;
+    for (let leg = 0; leg < legs; leg++) {
+      // A leg owing several packets (setup backlog) reuses its one arena slot within the batch, so those carry
+      // the last sequence number; the receiver here only counts. A real leg points at its own frame per packet.
+      while (nextMs[leg]! <= now) {
+        const off = leg * PACKET_STRIDE;
+        arena[off + 2] = (seq >>> 8) & 0xff;
+        arena[off + 3] = seq & 0xff;
+        seq++;
+        batch[3 * count] = handles[leg]!;
+        batch[3 * count + 1] = off;
+        batch[3 * count + 2] = PACKET_BYTES;
+        tickDue[count] = nextMs[leg]!;
+        nextMs[leg] = nextMs[leg]! + PTIME_MS;
+        if (++count === capacity) {
+          flush(count);
+          count = 0;
         }
       }
-      if (count > 0) flush(count);
-      if (now - t0 >= seconds * 1000) {
-        clearInterval(timer);
-        setTimeout(resolve, 200);
-      }
-    }, 1);
+    }
+    if (count > 0) flush(count);
   });
-  const cpu = process.cpuUsage(cpu0);
-  const cpuUs = cpu.user + cpu.system;
-  const elapsed = performance.now() - t0;
-  const steady = steadyOf(lateness, dueAt, latenessCount, t0 + STEADY_AFTER_MS);
-  const sorted = lateness.subarray(0, latenessCount).sort();
   const stats = t.statsSnapshot();
   t.destroy();
   return {
-    calls,
-    sent,
-    received,
-    usPerPacketOp: cpuUs / (sent + received),
-    cpuPct: cpuUs / 10 / elapsed,
-    latenessP50Ms: percentile(sorted, 0.5),
-    latenessP99Ms: percentile(sorted, 0.99),
-    latenessMaxMs: percentile(sorted, 1),
-    steadyLatenessP50Ms: percentile(steady, 0.5),
-    steadyLatenessP99Ms: percentile(steady, 0.99),
-    userUs: cpu.user,
-    systemUs: cpu.system,
+    ...loopFigures(run, { calls, sent, received }, lateness, dueAt, latenessCount),
     callbacks: stats.callbacks,
     polls: stats.polls,
     sendErrors: stats.sendEagain + stats.sendConnRefused + stats.sendOtherError + stats.sendBadEntry,
@@ -173,69 +121,6 @@ export async function runNativeLoop(
     recvErrors: stats.recvConnRefused + stats.recvOtherError,
     lastRecvErrno: stats.lastRecvErrno,
     engine: t.engine,
-    thread: isMainThread ? 'main' : 'worker',
-  };
-}
-
-function steadyOf(lateness: Float64Array, dueAt: Float64Array, count: number, from: number): Float64Array {
-  const out = new Float64Array(count);
-  let n = 0;
-  for (let i = 0; i < count; i++) if (dueAt[i]! >= from) out[n++] = lateness[i]!;
-  return out.subarray(0, n).sort();
-}
-
-/**
- * bench/bare-loop.ts's loop: the same sockets and schedule (openDgramPairs), the same send loop (lateness taken before
- * each send), plus the steady-state lateness figures, so the steady comparison is like for like. `--dgram` selects it.
- */
-export async function runDgramLoop(calls: number, seconds: number, firstPort: number): Promise<LoopResult> {
-  let sent = 0;
-  const { senders, received } = await openDgramPairs(calls, firstPort, PACKET_BYTES, PTIME_MS);
-  const lateness: number[] = [];
-  const dueAt: number[] = [];
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      for (const s of senders) {
-        while (s.nextMs <= now) {
-          lateness.push(performance.now() - s.nextMs);
-          dueAt.push(s.nextMs);
-          s.packet.writeUInt16BE(sent & 0xffff, 2);
-          s.socket.send(s.packet);
-          sent++;
-          s.nextMs += PTIME_MS;
-        }
-      }
-      if (now - t0 >= seconds * 1000) {
-        clearInterval(timer);
-        setTimeout(resolve, 200);
-      }
-    }, 1);
-  });
-  const cpu = process.cpuUsage(cpu0);
-  const cpuUs = cpu.user + cpu.system;
-  const elapsed = performance.now() - t0;
-  const all = Float64Array.from(lateness);
-  const steady = steadyOf(all, Float64Array.from(dueAt), all.length, t0 + STEADY_AFTER_MS);
-  all.sort();
-  for (const s of senders) s.socket.close();
-  const got = received();
-  return {
-    calls,
-    sent,
-    received: got,
-    usPerPacketOp: cpuUs / (sent + got),
-    cpuPct: cpuUs / 10 / elapsed,
-    latenessP50Ms: percentile(all, 0.5),
-    latenessP99Ms: percentile(all, 0.99),
-    latenessMaxMs: percentile(all, 1),
-    steadyLatenessP50Ms: percentile(steady, 0.5),
-    steadyLatenessP99Ms: percentile(steady, 0.99),
-    userUs: cpu.user,
-    systemUs: cpu.system,
-    thread: isMainThread ? 'main' : 'worker',
   };
 }
 
@@ -251,42 +136,18 @@ export async function runTimerFloor(calls: number, seconds: number): Promise<Loo
   const lateness = new Float64Array(Math.ceil(legs * (seconds * 1000 + 1000) / PTIME_MS) + legs * 4);
   const dueAt = new Float64Array(lateness.length);
   let n = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      for (let leg = 0; leg < legs; leg++) {
-        while (nextMs[leg]! <= now) {
-          if (n < lateness.length) {
-            dueAt[n] = nextMs[leg]!;
-            lateness[n++] = now - nextMs[leg]!;
-          }
-          nextMs[leg] = nextMs[leg]! + PTIME_MS;
+  const run = await runPaced(seconds, (now) => {
+    for (let leg = 0; leg < legs; leg++) {
+      while (nextMs[leg]! <= now) {
+        if (n < lateness.length) {
+          dueAt[n] = nextMs[leg]!;
+          lateness[n++] = now - nextMs[leg]!;
         }
+        nextMs[leg] = nextMs[leg]! + PTIME_MS;
       }
-      if (now - t0 >= seconds * 1000) {
-        clearInterval(timer);
-        setTimeout(resolve, 200);
-      }
-    }, 1);
+    }
   });
-  const cpu = process.cpuUsage(cpu0);
-  const steady = steadyOf(lateness, dueAt, n, t0 + STEADY_AFTER_MS);
-  const all = lateness.subarray(0, n).sort();
-  return {
-    calls,
-    sent: 0,
-    received: 0,
-    usPerPacketOp: Number.NaN,
-    cpuPct: (cpu.user + cpu.system) / 10 / (performance.now() - t0),
-    latenessP50Ms: percentile(all, 0.5),
-    latenessP99Ms: percentile(all, 0.99),
-    latenessMaxMs: percentile(all, 1),
-    steadyLatenessP50Ms: percentile(steady, 0.5),
-    steadyLatenessP99Ms: percentile(steady, 0.99),
-    thread: 'main',
-  };
+  return loopFigures(run, { calls, sent: 0, received: 0 }, lateness, dueAt, n);
 }
 
 function runInWorker(job: WorkerJob): Promise<LoopResult> {
@@ -322,12 +183,11 @@ function option(name: string, fallback: string): string {
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
-type Kind = 'bare' | 'native' | 'nativeEpoll' | 'dgram' | 'timer';
+type Kind = 'bare' | 'native' | 'nativeEpoll' | 'timer';
 const KIND_ARGS: Record<Kind, [string, string[]]> = {
   bare: ['./bare-loop.js', []],
   native: ['./native-loop.js', ['--engine', 'auto']],
   nativeEpoll: ['./native-loop.js', ['--engine', 'epoll']],
-  dgram: ['./native-loop.js', ['--dgram']],
   timer: ['./native-loop.js', ['--timer']],
 };
 
@@ -342,7 +202,6 @@ async function compare(): Promise<void> {
   const firstPort = option('--first-port', '40000');
   const kinds: Kind[] = ['bare', 'native'];
   if (!process.argv.includes('--no-epoll')) kinds.push('nativeEpoll');
-  if (!process.argv.includes('--no-dgram')) kinds.push('dgram');
   if (process.argv.includes('--timer')) kinds.push('timer');
   const runs: { kind: Kind; calls: number; result: LoopResult }[] = [];
   for (const calls of callsList) {
