@@ -49,7 +49,13 @@ export interface CallRecord {
   /** From rtpengine's delete reply. */
   rtpengine: RtpengineCallStats | null;
   /** The call's l7mp objects: how long they took and what they cost; null without a mesh. */
-  mesh: (ProvisionTiming & { objects: number; requests: number; releaseRequests: number | null }) | null;
+  mesh: (ProvisionTiming & {
+    objects: number;
+    requests: number;
+    releaseRequests: number | null;
+    /** From the start of provisioning until media had arrived on both legs (the call's start phase excluded). */
+    firstMediaMs: number | null;
+  }) | null;
   deleteMs: number | null;
   deleteWarning: string | null;
 }
@@ -124,6 +130,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
   try {
     const legs = legPlans(plan, index, ports);
     let establishedEpoch = epochNow();
+    let provisionStartEpoch = Number.NaN;
     if (worker !== null) {
       try {
         const t0 = performance.now();
@@ -131,8 +138,9 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
         if (ctx.mesh !== null && worker.mesh !== null) {
           progress.stage = 'mesh';
           meshCall = meshCallOf(ctx, record.callId, worker.mesh, legs);
+          provisionStartEpoch = epochNow();
           const cost = await ctx.mesh.provisioner.provision(meshCall);
-          record.mesh = { ...cost, releaseRequests: null };
+          record.mesh = { ...cost, releaseRequests: null, firstMediaMs: null };
           // rtpengine's SDP says where it listens behind the sidecar; clients reach that port at the ingress.
           legs.a.media.remoteAddress = ctx.mesh.mediaAddress;
           legs.b.media.remoteAddress = ctx.mesh.mediaAddress;
@@ -175,6 +183,11 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       a: a.received.firstPacketEpochMs === null ? null : a.received.firstPacketEpochMs - mediaDue,
       b: b.received.firstPacketEpochMs === null ? null : b.received.firstPacketEpochMs - mediaDue,
     };
+    if (record.mesh !== null && a.received.firstPacketEpochMs !== null && b.received.firstPacketEpochMs !== null) {
+      // Kubernetes cannot observe readiness (readyMs null): this is the figure that shows when its mesh carried media.
+      const bothFlowing = Math.max(a.received.firstPacketEpochMs, b.received.firstPacketEpochMs);
+      record.mesh.firstMediaMs = bothFlowing - provisionStartEpoch - result.phaseMs;
+    }
     const transcoded = worker !== null && plan.codecPair.transcoded;
     record.streams = [
       streamRecord(a, b, transcoded, legs.a.media.send.codec, legs.b.media.receive.codec),

@@ -54,6 +54,10 @@ test('--mesh kubernetes: every call gets its 12 valid l7mp.io objects in order, 
     assert.equal(s.calls.ok, 5, JSON.stringify(s.calls.failedByCause));
     assert.equal(s.packets.lost, 0);
     assert.equal(s.mesh?.objectsPerCall, 12, 'classic objects with kubernetes');
+    // Readiness cannot be seen through the API; the time until media flowed both ways stands in for it.
+    assert.equal(s.mesh?.readyMs, null);
+    assert.equal(s.mesh?.firstMediaMs?.count, 5, 'provisioning until media both ways, for every call');
+    assert.ok(s.mesh!.firstMediaMs!.min >= s.mesh!.acceptedMs!.min, 'media cannot flow both ways before the objects are accepted');
     const results = readResults(out.file);
     const creates = emulator.requests.filter((q) => q.verb === 'create');
     assert.equal(creates.length, 5 * 12, 'every object created once (the emulator validates each against the CRDs)');

@@ -66,8 +66,11 @@ test('local mesh, singleton listeners: 10 pcmu:pcmu and 5 opus:pcmu calls, every
       assert.ok(s.mesh !== null, 'mesh figures reported');
       assert.equal(s.mesh.objectsPerCall, 8, 'compact objects by default');
       assert.ok(s.mesh.readyMs !== null && s.mesh.readyMs.count === Number(calls), 'readiness observed for every call');
+      assert.equal(s.mesh.firstMediaMs?.count, Number(calls), 'provisioning until media both ways, for every call');
       const results = readResults(out.file);
       for (const call of results.calls) {
+        const m = call.mesh!;
+        assert.ok(m.firstMediaMs !== null && m.readyMs !== null && m.firstMediaMs >= m.readyMs, `${call.callId}: media both ways ${m.firstMediaMs} ms after provisioning began, ready at ${m.readyMs}`);
         for (const stream of call.streams) assert.ok(stream.received > 0, `${call.callId} ${stream.direction} received nothing`);
       }
       assert.equal(results.environment.rtpengine.kind, 'mesh');

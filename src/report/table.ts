@@ -39,7 +39,13 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
   });
   const rows: [string, Percentiles | null, number][] = ROWS.map((row) => [row.label, s[row.key] as Percentiles | null, row.digits]);
   if (s.mesh !== null) {
-    rows.splice(3, 0, ['mesh objects accepted ms', s.mesh.acceptedMs, 1], ['mesh ready ms (sessions up)', s.mesh.readyMs, 1]);
+    rows.splice(
+      3,
+      0,
+      ['mesh objects accepted ms', s.mesh.acceptedMs, 1],
+      ['mesh ready ms (sessions up)', s.mesh.readyMs, 1],
+      ['mesh until media both ways ms', s.mesh.firstMediaMs, 1],
+    );
   }
   for (const [label, p, digits] of rows) {
     if (p === null) continue;

@@ -23,6 +23,7 @@ export const METRICS = Object.freeze({
   deleteMs: ms(120_000, 'ng delete round trip'),
   meshAcceptedMs: ms(120_000, "a call's mesh objects, until all were accepted"),
   meshReadyMs: ms(120_000, "a call's mesh objects, until the mesh carried its sessions (REST, singleton)"),
+  meshFirstMediaMs: ms(120_000, "a call's mesh objects, from the start of provisioning until media arrived on both legs"),
   setupMs: ms(120_000, 'call setup: offer, answer and mesh provisioning until ready'),
   firstMediaMs: ms(120_000, 'from the end of setup to the first media packet received on a leg'),
   latencyMs: ms(60_000, 'one-way latency per packet: receive time minus send time of the same seq'),

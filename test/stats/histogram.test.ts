@@ -27,6 +27,7 @@ test('METRICS: units, scales and ranges as documented', () => {
     deleteMs: ['ms', 1000, 120_000],
     meshAcceptedMs: ['ms', 1000, 120_000],
     meshReadyMs: ['ms', 1000, 120_000],
+    meshFirstMediaMs: ['ms', 1000, 120_000],
     setupMs: ['ms', 1000, 120_000],
     firstMediaMs: ['ms', 1000, 120_000],
     latencyMs: ['ms', 1000, 60_000],
