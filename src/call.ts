@@ -75,6 +75,8 @@ export interface CallContext {
   mesh: CallMesh | null;
   /** The I/O layers the media threads reported (one per thread kind; normally one). */
   ioSeen: Set<string>;
+  /** The media threads' scheduling as they reported it (CallMediaResult.priority). */
+  prioritySeen: Set<string>;
 }
 
 export interface CallMesh {
@@ -171,6 +173,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     // Before anything else: the result may carry other calls' per-packet values (see CallMediaResult.histograms).
     ctx.metrics.merge(result.histograms, result.outliers);
     ctx.ioSeen.add(result.io);
+    ctx.prioritySeen.add(result.priority);
     record.mediaMs = result.mediaEndEpochMs - result.mediaStartEpochMs;
     if (result.error !== null) {
       record.failure = { stage: 'media', ...result.error };

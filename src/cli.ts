@@ -174,6 +174,14 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
     describe: 'How media threads move packets: native (io_uring/epoll addon, ~3x cheaper) or Node dgram; auto: native if built',
     defaultText: DEFAULTS.io,
   },
+  mediaPriority: {
+    group: MEDIA,
+    value: 'auto, realtime or normal',
+    describe:
+      'Scheduling of the media threads: realtime (SCHED_FIFO, root or CAP_SYS_NICE; native I/O) keeps send lateness low; ' +
+      'auto: realtime unless rtpengine or the mesh runs on this machine',
+    defaultText: DEFAULTS.mediaPriority,
+  },
   headStart: {
     group: MEDIA,
     value: 'LEG=DURATION, e.g. b=300ms',

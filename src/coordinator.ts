@@ -79,7 +79,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       return EXIT_RUN_FAILED;
     }
     const bank = buildMediaBank(bankEntries(plan));
-    pool = new MediaPool(plan.threads, bank, plan.io);
+    pool = new MediaPool(plan.threads, bank, plan.io, plan.mediaPriority);
     if (plan.target.kind !== 'direct') {
       try {
         mesh = await openMesh(plan, status);
@@ -108,6 +108,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       metrics,
       mesh: mesh === null ? null : { provisioner: mesh.provisioner, mediaAddress: mesh.mediaAddress },
       ioSeen: new Set<string>(),
+      prioritySeen: new Set<string>(),
     };
 
     const costs = new CostWindow(() => ({ cpuUs: cpuUsNow(), packetOps: packetOps(ctx.pool), atMs: performance.now() }), startPerf + rampMs, plan.holdMs);
@@ -152,6 +153,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       costWindow: window,
       threads: pool.threads,
       io: [...ctx.ioSeen].sort().join(', ') || null,
+      priority: [...ctx.prioritySeen].sort().join(', ') || null,
       interrupted: stopSignal !== null,
     });
     const environment = await describeEnvironment(stack);

@@ -6,13 +6,13 @@ import { Piscina } from 'piscina';
 import { createControl, ControlView } from './media/control.js';
 import type { MediaBank } from './media/bank.js';
 import type { CallMediaResult, CallMediaTask } from './media/task.js';
-import type { IoChoice } from './run-plan.js';
+import type { IoChoice, MediaPriority } from './run-plan.js';
 
 export class MediaPool {
   readonly control: ControlView;
   private readonly pool: Piscina<CallMediaTask, CallMediaResult>;
 
-  constructor(threads: number, bank: MediaBank, io: IoChoice) {
+  constructor(threads: number, bank: MediaBank, io: IoChoice, priority: MediaPriority) {
     const buffer = createControl();
     this.control = new ControlView(buffer);
     this.pool = new Piscina({
@@ -24,7 +24,7 @@ export class MediaPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       // In the default mode an idle thread blocks in Atomics.wait and stops servicing its sockets and timers.
       atomics: 'disabled',
-      workerData: { control: buffer, bank, io },
+      workerData: { control: buffer, bank, io, priority },
       maxQueue: Number.POSITIVE_INFINITY,
     });
   }

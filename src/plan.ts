@@ -9,7 +9,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { isIP, isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { codecNames, codecPair, type CodecPair } from './profile.js';
-import type { Endpoint, MeshPlan, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
+import type { Endpoint, MediaPriority, MeshPlan, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
 import { MeshConfigError, readMeshConfig } from './mesh/config.js';
 import {
@@ -62,6 +62,7 @@ export interface CliOptions {
   audioCheckShare?: string;
   headStart?: string;
   io?: string;
+  mediaPriority?: string;
   mesh?: string;
   meshConfig?: string;
   meshObjects?: string;
@@ -99,6 +100,7 @@ export const DEFAULTS = {
   ngInFlight: '64',
   audioCheckShare: '0.2',
   io: 'auto',
+  mediaPriority: 'auto',
   mesh: 'none',
   listenerMode: 'singleton',
   meshRetryTimeout: '250ms',
@@ -449,6 +451,7 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     target: planTarget,
     threads,
     io: oneOf('io', options.io ?? DEFAULTS.io, ['auto', 'native', 'dgram'] as const),
+    mediaPriority: mediaPriority(options, planTarget, mesh),
     localIp: ip,
     localPorts,
     rtcp,
@@ -462,6 +465,18 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     mesh,
     headStartMs: headStart(options),
   };
+}
+
+/**
+ * --media-priority: auto gives the media threads real-time priority only where they do not compete with the system
+ * under test for this machine's cores: calibrate, a remote rtpengine, a remote mesh. An embedded rtpengine or local
+ * mesh keeps normal priority, so the generator does not take CPU from what it measures.
+ */
+function mediaPriority(options: CliOptions, target: Target, mesh: MeshPlan | null): MediaPriority {
+  const choice = oneOf('mediaPriority', options.mediaPriority ?? DEFAULTS.mediaPriority, ['auto', 'realtime', 'normal'] as const);
+  if (choice !== 'auto') return choice;
+  const local = target.kind === 'embedded' || mesh?.kind === 'local';
+  return local ? 'normal' : 'realtime';
 }
 
 /** --head-start b=300ms: leg b starts sending that long before leg a (a=... the other way round). */

@@ -37,6 +37,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5 },
     threads: 1,
     io: 'auto',
+    mediaPriority: 'normal',
     localIp: '127.0.0.1',
     localPorts: { min: 20000, max: 29999 },
     rtcp: 'on',
@@ -210,6 +211,16 @@ test('--rtpengine: bad endpoints name the item at fault', () => {
     { calls: '50', rtpengine: '127.0.0.1:22222,10.0.0.5:99999' },
     `--rtpengine 127.0.0.1:22222,10.0.0.5:99999: 10.0.0.5:99999 has port 99999, out of range: ${expected}`,
   );
+});
+
+test('--media-priority: auto is realtime only where rtpengine does not share this machine; explicit choices win', () => {
+  assert.equal(plan({ calls: '20' }).mediaPriority, 'normal', 'embedded rtpengine');
+  assert.equal(plan({ calls: '20' }, 'calibrate').mediaPriority, 'realtime', 'calibrate: nothing else to measure');
+  assert.equal(plan({ calls: '20', rtpengine: '10.0.0.5:2223' }).mediaPriority, 'realtime', 'remote rtpengine');
+  assert.equal(plan({ calls: '20', mesh: 'local' }).mediaPriority, 'normal', 'local mesh: proxies and rtpengine here');
+  assert.equal(plan({ calls: '20', mediaPriority: 'realtime' }).mediaPriority, 'realtime');
+  assert.equal(plan({ calls: '20', mediaPriority: 'normal' }, 'calibrate').mediaPriority, 'normal');
+  rejects({ calls: '20', mediaPriority: 'high' }, '--media-priority high is not a known mode: expected one of auto, realtime, normal');
 });
 
 test('--rtcp and --progress must be one of their modes', () => {

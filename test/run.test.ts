@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { startRtpengine, freeUdpPort, freeUdpPortRange } from '../src/stack/rtpengine.js';
 import { NgClient } from '../src/ng/client.js';
 import { startCli, tempResults, readResults, jsonSummary, waitFor, type CliRun } from './helpers/run-cli.js';
+import { nativeTransportError } from '../workers/native/transport.js';
 
 const QUICK = ['--ramp', '20/s', '--json', '--progress', 'off'];
 
@@ -26,6 +27,7 @@ test('20 pcmu:pcmu calls through the embedded rtpengine: no loss, payloads byte-
     assert.equal(s.packets.payloadMismatches, 0);
     assert.equal(s.packets.transcodingTail, 0);
     assert.deepEqual(s.audioCheck, { checked: 40, passed: 40, failed: 0 });
+    assert.equal(s.generator.priority, 'normal', 'the media threads do not outrank the embedded rtpengine they measure');
 
     const results = readResults(out.file);
     assert.equal(results.format, 1);
@@ -182,6 +184,9 @@ test('calibration (no rtpengine): legs send straight to each other, nothing lost
     assert.equal(s.packets.lost, 0);
     assert.equal(s.packets.payloadMismatches, 0);
     assert.ok(s.generator.sendLatenessMs !== null);
+    // Calibrate competes with no rtpengine, so its media threads ask for real-time scheduling (as root, with the addon).
+    if (nativeTransportError() === null && process.getuid?.() === 0) assert.equal(s.generator.priority, 'realtime');
+    else assert.match(s.generator.priority ?? '', /^normal \(realtime /);
     assert.equal(readResults(out.file).environment.rtpengine.kind, 'none');
   } finally {
     out.cleanup();

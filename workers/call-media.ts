@@ -93,7 +93,8 @@ export class CallMedia {
     this.legs[1].close();
   }
 
-  result(): CallMediaResult {
+  /** Everything but the thread's scheduling, which the worker adds (it is the thread's, not the call's). */
+  result(): Omit<CallMediaResult, 'priority'> {
     const { histograms, outliers } = this.metrics.takeEncoded();
     return {
       callId: this.task.callId,

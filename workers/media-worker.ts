@@ -12,29 +12,31 @@ import type { CallMediaResult, CallMediaTask } from '../src/media/task.js';
 import { CallMedia } from './call-media.js';
 import { Scheduler } from './scheduler.js';
 import { createMediaIo } from './media-io.js';
-import type { IoChoice } from '../src/run-plan.js';
+import { applyMediaPriority } from './thread-priority.js';
+import type { IoChoice, MediaPriority } from '../src/run-plan.js';
 
 export interface MediaWorkerData {
   control: SharedArrayBuffer;
   bank: MediaBank;
   io: IoChoice;
+  priority: MediaPriority;
 }
 
 const data = workerData as MediaWorkerData;
 const control = new ControlView(data.control);
 const { io } = createMediaIo(data.io);
 const scheduler = new Scheduler(control, control.claimSlot(), io);
+// Piscina runs this module in the thread itself: the priority applies to this media thread only.
+const priority = applyMediaPriority(data.priority);
 
 export default async function callMedia(task: CallMediaTask): Promise<CallMediaResult> {
   const call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics, io);
   try {
     await call.open();
   } catch (err) {
-    const result = call.result();
-    result.error = { cause: 'local socket', message: (err as Error).message };
-    return result;
+    return { ...call.result(), priority, error: { cause: 'local socket', message: (err as Error).message } };
   }
   scheduler.add(call);
   await call.finished;
-  return call.result();
+  return { ...call.result(), priority };
 }

@@ -28,8 +28,9 @@ const TICK_MS = 1;
 /**
  * The native ticker's period. Measured with calibrate (500 calls, one thread, native I/O, alternating runs): send
  * lateness p50 0.86-0.89 ms with the 1 ms setInterval, 0.53 ms at 0.5 ms, 0.38-0.49 ms at 0.25 ms for 10-25% more
- * CPU per packet. The p99 (2.3-5 ms either way) is set by times the thread is runnable but not running (perf sched:
- * up to 4 ms waiting for its CPU); an idle thread on the same ticker sees p99 0.5-0.6 ms (bench/stall-probe.ts).
+ * CPU per packet. The p99 (2-4 ms either way) was set by times the thread was runnable but not running (perf sched:
+ * up to 4 ms behind a helper thread of the process); real-time priority (workers/thread-priority.ts) brings it to
+ * 0.8-1 ms, near what an idle thread on the same ticker sees (bench/stall-probe.ts: 0.5-0.6 ms).
  */
 const TICKER_PERIOD_MS = 0.5;
 const PUBLISH_EVERY_MS = 250;

@@ -128,4 +128,6 @@ export interface CallMediaResult {
   outliers: OutlierCounts;
   /** What carried the packets in that thread: 'dgram', 'native io_uring' or 'native epoll'. */
   io: string;
+  /** How that thread was scheduled: 'realtime', 'normal', or 'normal (why realtime was not had)'. */
+  priority: string;
 }

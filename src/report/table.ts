@@ -28,7 +28,7 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       ? 'direct (no rtpengine: generator self-calibration)'
       : `${env.rtpengine.workers.length} rtpengine worker(s), ${env.rtpengine.kind}${env.rtpengine.workers[0]?.version ? ` ${env.rtpengine.workers[0].version}` : ''}`;
   lines.push('');
-  lines.push(`${s.interrupted ? 'INTERRUPTED: partial results. ' : ''}${plan.calls} calls, ${pair.a.name}:${pair.b.name}${pair.transcoded && env.rtpengine.kind !== 'none' ? ' (transcoded)' : ''}, ${where}, ${s.generator.threads} media thread(s)${s.generator.io ? ` (${s.generator.io} I/O)` : ''}, ${(s.wallMs / 1000).toFixed(1)} s`);
+  lines.push(`${s.interrupted ? 'INTERRUPTED: partial results. ' : ''}${plan.calls} calls, ${pair.a.name}:${pair.b.name}${pair.transcoded && env.rtpengine.kind !== 'none' ? ' (transcoded)' : ''}, ${where}, ${s.generator.threads} media thread(s)${threadNote(s.generator)}, ${(s.wallMs / 1000).toFixed(1)} s`);
 
   const table = new Table({
     head: ['metric', 'min', 'p50', 'p90', 'p99', 'max', 'samples'],
@@ -92,4 +92,10 @@ function fmtCount(v: number): string {
 
 function round(v: number): string {
   return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+}
+
+/** " (native io_uring I/O, realtime)": how the media threads moved packets and were scheduled. */
+function threadNote(g: Summary['generator']): string {
+  const parts = [g.io === null ? null : `${g.io} I/O`, g.priority].filter((p): p is string => p !== null);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }

@@ -11,6 +11,8 @@ export interface GeneratorHealth {
   threads: number;
   /** What the media threads moved packets with ('native io_uring', 'native epoll', 'dgram'); null if no call ran. */
   io: string | null;
+  /** How the media threads were scheduled ('realtime', 'normal', 'normal (why not realtime)'); null if no call ran. */
+  priority: string | null;
   /** Process CPU, percent of one core (can exceed 100 with several threads), over `costWindow`. */
   cpuPct: number;
   /** CPU microseconds per packet operation (one send or one receive of RTP), the generator's cost figure. */
@@ -65,6 +67,7 @@ export interface RunMeasure {
   costWindow: 'hold' | 'run';
   threads: number;
   io: string | null;
+  priority: string | null;
   interrupted: boolean;
 }
 
@@ -161,6 +164,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     generator: {
       threads: measure.threads,
       io: measure.io,
+      priority: measure.priority,
       cpuPct,
       cpuUsPerPacketOp: measure.cost.usPerPacketOp,
       costWindow: measure.costWindow,

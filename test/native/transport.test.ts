@@ -6,7 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import {
   STAT,
   loadNativeTransport,
   nativeTransportError,
+  setThreadPriority,
   type TransportEngine,
   type TransportOptions,
 } from '../../workers/native/transport.js';
@@ -542,6 +543,48 @@ for (const engine of ['io_uring', 'epoll'] as const) describe(`native transport 
     await w.terminate();
     await exited;
     assert.equal(fdCount(), before);
+  });
+});
+
+/** The scheduling policy of the calling thread (field 41 of /proc/thread-self/stat: 0 normal, 1 SCHED_FIFO). */
+function threadPolicy(): number {
+  const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+}
+
+describe('thread priority', { skip: unavailable ? `native transport not built: ${unavailable.message}` : false }, () => {
+  test('setThreadPriority changes the calling thread only: SCHED_FIFO in a worker, back to normal with 0', async () => {
+    const wrapper = new URL('../../workers/native/transport.js', import.meta.url).href;
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { readFileSync } = require('node:fs');
+      ${threadPolicy.toString()}
+      import(workerData.wrapper).then(({ setThreadPriority }) => {
+        const before = threadPolicy();
+        const refused = setThreadPriority(10);
+        const during = threadPolicy();
+        const reset = setThreadPriority(0);
+        parentPort.postMessage({ before, refused, during, reset, after: threadPolicy() });
+      });
+    `;
+    const w = new Worker(code, { eval: true, workerData: { wrapper } });
+    const [msg] = (await once(w, 'message')) as [{ before: number; refused: string; during: number; reset: string; after: number }];
+    await once(w, 'exit');
+    assert.equal(msg.before, 0);
+    if (process.getuid?.() === 0) {
+      assert.equal(msg.refused, '');
+      assert.equal(msg.during, 1, 'SCHED_FIFO');
+    } else {
+      assert.equal(msg.refused, 'EPERM', 'without root the refusal comes back as its errno name');
+      assert.equal(msg.during, 0);
+    }
+    assert.equal(msg.reset, '');
+    assert.equal(msg.after, 0);
+    assert.equal(threadPolicy(), 0, 'the main thread kept its normal scheduling');
+  });
+
+  test('setThreadPriority refuses a priority outside 0-99', () => {
+    for (const bad of [-1, 100, 1.5, Number.NaN]) assert.throws(() => setThreadPriority(bad), RangeError, String(bad));
   });
 });
 

@@ -117,6 +117,7 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
     wallMs: 6000,
     ngRetransmissions: 0,
     io: 'dgram',
+    priority: 'normal',
     cost: { cpuUs: 600_000, packetOps: 12_000, wallMs: 5000, usPerPacketOp: 50, cpuPct: 12 },
     costWindow: 'hold',
     threads: 1,

@@ -8,6 +8,7 @@ function measure(cpuPct: number, threads = 1): RunMeasure {
     wallMs: 10_000,
     ngRetransmissions: 0,
     io: 'dgram',
+    priority: 'normal',
     cost: { cpuUs: cpuPct * 10_000 * 10, packetOps: 1000, wallMs: 10_000, usPerPacketOp: 10, cpuPct },
     costWindow: 'hold',
     threads,

@@ -111,6 +111,8 @@ export interface NativeTransport {
 export interface NativeBinding {
   Transport: new (options?: TransportOptions) => NativeTransport;
   monotonicNowMs(): number;
+  /** '' or the errno name of the refusal; see setThreadPriority() below. */
+  setThreadPriority(fifoPriority: number): string;
   statNames: readonly string[];
   recvMetaStride: number;
 }
@@ -151,6 +153,15 @@ export function loadNativeTransport(): NativeBinding {
     `native transport not built (looked in ${tried.join(', ')}); run: npx node-gyp rebuild -C workers/native`,
   );
   throw loadError;
+}
+
+/**
+ * Scheduling of the calling thread: `fifoPriority` 1-99 makes it SCHED_FIFO (it then preempts every normal thread
+ * the moment it wakes), 0 puts it back to normal. Returns '' on success or the errno name (EPERM without root or
+ * CAP_SYS_NICE). Linux threads are scheduled one by one, so this changes only the thread that calls it.
+ */
+export function setThreadPriority(fifoPriority: number, b: NativeBinding = loadNativeTransport()): string {
+  return b.setThreadPriority(fifoPriority);
 }
 
 /** Why the addon cannot be used here, or null when it can. */
