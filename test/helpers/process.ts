@@ -21,3 +21,12 @@ export async function gone(pid: number, withinMs = 3000): Promise<boolean> {
   }
   return true;
 }
+
+/**
+ * Whether this process may make a thread real-time: CAP_SYS_NICE (bit 23) in its effective capabilities. Root
+ * usually has it; a container's root may not, and then SCHED_FIFO is refused with EPERM.
+ */
+export function mayUseRealtime(): boolean {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+  return line !== undefined && (BigInt(`0x${line.slice(7).trim()}`) & (1n << 23n)) !== 0n;
+}
