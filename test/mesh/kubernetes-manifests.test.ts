@@ -205,7 +205,16 @@ describe('kubernetes/ manifests', () => {
 
   test('the Job runs rtp-bench with --mesh kubernetes as the rtp-bench service account, once, with args the CLI accepts', () => {
     const job = load('rtp-bench-job.yaml')[0] as Manifest & {
-      spec: { backoffLimit: number; template: { spec: { serviceAccountName: string; restartPolicy: string; containers: { args: string[] }[] } } };
+      spec: {
+        backoffLimit: number;
+        template: {
+          spec: {
+            serviceAccountName: string;
+            restartPolicy: string;
+            containers: { args: string[]; securityContext?: { capabilities?: { add?: string[] } } }[];
+          };
+        };
+      };
     };
     const sa = load('rbac.yaml').find((o) => o.kind === 'ServiceAccount')!;
     assert.equal(job.spec.template.spec.serviceAccountName, sa.metadata.name);
@@ -214,6 +223,9 @@ describe('kubernetes/ manifests', () => {
     const args = job.spec.template.spec.containers[0]!.args;
     const invocation = parseCommandLine(args);
     assert.equal(invocation.plan.mesh?.kind, 'kubernetes');
+    // Through a remote mesh the media threads ask for real-time scheduling, which a container gets only with SYS_NICE.
+    assert.equal(invocation.plan.mediaPriority, 'realtime');
+    assert.deepEqual(job.spec.template.spec.containers[0]!.securityContext?.capabilities?.add, ['SYS_NICE']);
   });
 
   test('kustomization.yaml lists existing manifests', () => {
