@@ -9,9 +9,7 @@
  *
  *   node dist/bench/generator.js [--repeat 3]
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { runSummary, median, repeats, fmt } from './lib.js';
+import { runSummary, runBenchScript, median, repeats, fmt, type LoopResult } from './lib.js';
 import type { Summary } from '../src/stats/summary.js';
 import type { StallProbe } from './stall-probe.js';
 
@@ -26,26 +24,14 @@ const CASES = [
 ];
 const HOLD_S = 15;
 
-interface Bare {
-  usPerPacketOp: number;
-  latenessP99Ms: number;
-  sent: number;
-  received: number;
-}
-
-function bareLoop(calls: number): Bare {
-  const script = fileURLToPath(new URL('./bare-loop.js', import.meta.url));
+function bareLoop(calls: number): Promise<LoopResult> {
   // Ports apart from the generator's 20000-29999, so a straggler of one cannot reach the other.
-  const r = spawnSync(process.execPath, [script, String(calls), String(HOLD_S), '40000'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`bare loop failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Bare;
+  return runBenchScript<LoopResult>('./bare-loop.js', [String(calls), String(HOLD_S), '40000']);
 }
 
 /** The machine's floor (bench/stall-probe.ts), run alongside each repetition; null without the native addon. */
-function stallProbe(): StallProbe | null {
-  const script = fileURLToPath(new URL('./stall-probe.js', import.meta.url));
-  const r = spawnSync(process.execPath, [script, '10'], { encoding: 'utf8' });
-  return r.status === 0 ? (JSON.parse(r.stdout) as StallProbe) : null;
+function stallProbe(): Promise<StallProbe | null> {
+  return runBenchScript<StallProbe>('./stall-probe.js', ['10']).catch(() => null);
 }
 
 const n = repeats(3);
@@ -55,7 +41,7 @@ const groups = [...new Set(CASES.map((c) => `${c.calls}/${c.threads}`))];
 for (const group of groups) {
   const cases = CASES.filter((c) => `${c.calls}/${c.threads}` === group);
   const ours = new Map<string, Summary[]>(cases.map((c) => [c.io, []]));
-  const bare: Bare[] = [];
+  const bare: LoopResult[] = [];
   const probes: StallProbe[] = [];
   // Alternate every variant within a repetition, so all of them see the same machine.
   for (let i = 0; i < n; i++) {
@@ -63,16 +49,16 @@ for (const group of groups) {
       ours.get(c.io)!.push(await runSummary(['calibrate', '--calls', String(c.calls), '--threads', String(c.threads), '--ramp', c.ramp, '--hold', `${HOLD_S}s`, '--io', c.io]));
     }
     // The bare loop is one dgram thread: with two threads it would only show a saturated core, so it is skipped.
-    if (cases[0]!.threads === 1) bare.push(bareLoop(cases[0]!.calls));
-    const probe = stallProbe();
+    if (cases[0]!.threads === 1) bare.push(await bareLoop(cases[0]!.calls));
+    const probe = await stallProbe();
     if (probe !== null) probes.push(probe);
   }
   console.log(
     probes.length === 0
       ? '  machine floor: no stall probe (the native addon is not built)'
-      : `  machine floor (bench/stall-probe.ts, an idle thread on the 0.5 ms ticker, medians): wakeup gap p99 ${fmt(median(probes.map((p) => p.gapP99Ms)))} ms, ` +
-          `max ${fmt(median(probes.map((p) => p.gapMaxMs)))} ms, ${median(probes.map((p) => p.gapsOver2Ms))} gaps > 2 ms in 10 s; ` +
-          `a zero-cost sender of 500 calls would see lateness p50 ${fmt(median(probes.map((p) => p.latenessP50Ms)))} / p99 ${fmt(median(probes.map((p) => p.latenessP99Ms)))} ms`,
+      : `  machine floor (bench/stall-probe.ts, an idle thread on the 0.5 ms ticker, medians): wakeup gap p99 ${fmt(median(probes.map((p) => p.gapP99Ms ?? Number.NaN)))} ms, ` +
+          `max ${fmt(median(probes.map((p) => p.gapMaxMs ?? Number.NaN)))} ms, ${median(probes.map((p) => p.gapsOver2Ms))} gaps > 2 ms in 10 s; ` +
+          `a zero-cost sender of 500 calls would see lateness p50 ${fmt(median(probes.map((p) => p.latenessP50Ms ?? Number.NaN)))} / p99 ${fmt(median(probes.map((p) => p.latenessP99Ms ?? Number.NaN)))} ms`,
   );
   const usBare = median(bare.map((b) => b.usPerPacketOp));
   for (const c of cases) {
@@ -82,7 +68,7 @@ for (const group of groups) {
     console.log(
       `${`${c.calls} calls, ${c.threads} thr, ${c.io}`.padEnd(27)} | ${fmt(usOurs).padStart(15)} | ${fmt(usBare).padStart(10)} | ${fmt(usOurs / usBare).padStart(5)} | ` +
         `${fmt(m((s) => s.generator.sendLatenessMs?.p50))} / ${fmt(m((s) => s.generator.sendLatenessMs?.p99))} / ${fmt(m((s) => s.generator.sendLatenessMs?.max))}`.padEnd(37) +
-        ` | ${fmt(median(bare.map((b) => b.latenessP99Ms))).padStart(11)} | ${fmt(m((s) => s.packets.lossPct), 3)}`,
+        ` | ${fmt(median(bare.map((b) => b.latenessP99Ms ?? Number.NaN))).padStart(11)} | ${fmt(m((s) => s.packets.lossPct), 3)}`,
     );
     for (const [i, s] of runs.entries()) {
       console.log(

@@ -3,6 +3,8 @@
  * other's heap or threads), repeat, and report medians. Benchmarks print figures; they never pass or fail.
  */
 import dgram from 'node:dgram';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { startCli, jsonSummary, tempResults } from '../test/helpers/run-cli.js';
@@ -17,6 +19,26 @@ export async function runSummary(args: string[]): Promise<Summary> {
   } finally {
     out.cleanup();
   }
+}
+
+/**
+ * Runs another bench script (`./bare-loop.js`, ...) in a child process of its own and returns the JSON of the last
+ * line it printed; its stderr goes to ours. Rejects with its output when it fails.
+ */
+export function runBenchScript<T>(script: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`${script} ${args.join(' ')} exited ${code}: ${out}`));
+      else resolve(JSON.parse(line) as T);
+    });
+  });
 }
 
 export function median(values: readonly number[]): number {

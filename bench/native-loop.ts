@@ -19,13 +19,11 @@
  * Lateness here is taken after sendBatch returns (the whole tick's batch is in the kernel), i.e. conservative
  * against bare-loop, which takes it before each send.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Transport, type TransportEngine } from '../workers/native/transport.js';
-import { median, runDgramLoop, runPaced, loopFigures, LOOP_PACKET_BYTES, LOOP_PTIME_MS, type LoopResult } from './lib.js';
+import { median, runBenchScript, runDgramLoop, runPaced, loopFigures, LOOP_PACKET_BYTES, LOOP_PTIME_MS, type LoopResult } from './lib.js';
 
 const PTIME_MS = LOOP_PTIME_MS;
 const PACKET_BYTES = LOOP_PACKET_BYTES;
@@ -162,21 +160,6 @@ function runInWorker(job: WorkerJob): Promise<LoopResult> {
 
 // ---- compare: alternate bare-loop and native-loop child processes ----
 
-function runChild(script: string, args: string[]): Promise<LoopResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) reject(new Error(`${script} ${args.join(' ')} exited ${code}: ${out}`));
-      else resolve(JSON.parse(line) as LoopResult);
-    });
-  });
-}
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -209,7 +192,7 @@ async function compare(): Promise<void> {
       for (const kind of kinds) {
         const [script, extra] = KIND_ARGS[kind];
         const loadBefore = loadAverage();
-        const result = await runChild(script, [String(calls), seconds, firstPort, ...extra]);
+        const result = await runBenchScript<LoopResult>(script, [String(calls), seconds, firstPort, ...extra]);
         runs.push({ kind, calls, result });
         console.log(JSON.stringify({ run: runs.length, kind, loadBefore, loadAfter: loadAverage(), ...result }));
       }
@@ -242,7 +225,7 @@ async function compare(): Promise<void> {
   if (!process.argv.includes('--no-worker')) {
     const calls = Math.max(...callsList);
     const args = [String(calls), seconds, firstPort, '--worker', '--engine', 'auto'];
-    const result = await runChild('./native-loop.js', args);
+    const result = await runBenchScript<LoopResult>('./native-loop.js', args);
     console.log(JSON.stringify({ kind: 'native-in-worker', ...result }));
   }
 }

@@ -9,6 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Transport } from '../workers/native/transport.js';
+import { percentile } from './lib.js';
 
 const seconds = Number(process.argv[2] ?? 10);
 const TICK_US = 500;
@@ -18,18 +19,14 @@ const SEND_SPACING_MS = 0.02;
 export interface StallProbe {
   seconds: number;
   wakeups: number;
-  gapP50Ms: number;
-  gapP99Ms: number;
-  gapMaxMs: number;
+  gapP50Ms: number | null;
+  gapP99Ms: number | null;
+  gapMaxMs: number | null;
   /** Gaps between wakeups longer than 2 ms (a 0.5 ms tick that missed three or more periods). */
   gapsOver2Ms: number;
   /** What a zero-cost sender of 500 calls would record as send lateness. */
-  latenessP50Ms: number;
-  latenessP99Ms: number;
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  latenessP50Ms: number | null;
+  latenessP99Ms: number | null;
 }
 
 const gaps: number[] = [];
@@ -56,11 +53,11 @@ const sortedLateness = Float64Array.from(lateness).sort();
 const result: StallProbe = {
   seconds,
   wakeups: gaps.length,
-  gapP50Ms: quantile(sortedGaps, 0.5),
-  gapP99Ms: quantile(sortedGaps, 0.99),
-  gapMaxMs: sortedGaps[sortedGaps.length - 1] ?? Number.NaN,
+  gapP50Ms: percentile(sortedGaps, 0.5),
+  gapP99Ms: percentile(sortedGaps, 0.99),
+  gapMaxMs: percentile(sortedGaps, 1),
   gapsOver2Ms: gaps.filter((g) => g > 2).length,
-  latenessP50Ms: quantile(sortedLateness, 0.5),
-  latenessP99Ms: quantile(sortedLateness, 0.99),
+  latenessP50Ms: percentile(sortedLateness, 0.5),
+  latenessP99Ms: percentile(sortedLateness, 0.99),
 };
 console.log(JSON.stringify(result));

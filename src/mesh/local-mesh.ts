@@ -25,7 +25,8 @@ import {
   type L7mpLogLevel,
   type L7mpProxy,
 } from '../stack/l7mp-proxy.js';
-import { startRtpengine, withParentDeathSignal, type LocalRtpengine } from '../stack/rtpengine.js';
+import { startRtpengine, type LocalRtpengine } from '../stack/rtpengine.js';
+import { withParentDeathSignal } from '../stack/daemon.js';
 import { embeddedPortRanges } from '../stack/stack.js';
 import { DEFAULT_MESH_OPTIONS, type MeshWorker } from './model.js';
 

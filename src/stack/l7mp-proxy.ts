@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from '../mesh/model.js';
 import { netnsExec, run, runNodeIn, type CommandResult } from './netns.js';
-import { formatTail, spawnDaemon, type Daemon } from './rtpengine.js';
+import { DaemonStartError, formatTail, spawnDaemon, type Daemon } from './daemon.js';
 
 /** The operator programs every proxy on this port (facts/l7mp.md). */
 export const L7MP_CONTROLLER_PORT = 1234;
@@ -33,16 +33,9 @@ export interface L7mpConfig {
 
 export type L7mpLogLevel = 'silly' | 'verbose' | 'info' | 'notice' | 'warn' | 'error';
 
-export class L7mpProxyStartError extends Error {
+/** An l7mp proxy exited before its controller answered, or did not answer in time. */
+export class L7mpProxyStartError extends DaemonStartError {
   override readonly name = 'L7mpProxyStartError';
-  constructor(
-    message: string,
-    readonly exitCode: number | null,
-    readonly signal: string | null,
-    readonly logTail: string[],
-  ) {
-    super(message);
-  }
 }
 
 /** The REST controller: HTTP on `port` (all addresses), routed to the L7mpController. */
