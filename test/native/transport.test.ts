@@ -85,6 +85,26 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A ticker callback that counts, and a promise for the n-th call (rejected if it does not come in time). */
+class TickCounter {
+  n = 0;
+  private readonly waiters: { n: number; resolve: () => void }[] = [];
+  readonly tick = (): void => {
+    this.n++;
+    for (const w of this.waiters.filter((x) => x.n <= this.n)) w.resolve();
+  };
+  reached(n: number, timeoutMs = 2000): Promise<void> {
+    if (n <= this.n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.n} ticker callbacks in ${timeoutMs} ms, waited for ${n}`)), timeoutMs);
+      this.waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
+    });
+  }
+}
+
+/** A pause in which nothing should happen: proving an absence takes time, unlike waiting for something. */
+const QUIET_MS = 30;
+
 function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -431,35 +451,35 @@ for (const engine of ['io_uring', 'epoll'] as const) describe(`native transport 
   test('stopTicker stops it: no callback after, also from inside the callback; it can start again', async () => {
     const t = new Transport();
     try {
-      let calls = 0;
-      t.startTicker(200, () => calls++);
-      await sleep(30);
+      const c = new TickCounter();
+      t.startTicker(200, c.tick);
+      await c.reached(3);
       t.stopTicker();
       t.stopTicker();
       assert.equal(t.ticking, false);
-      const atStop = calls;
-      assert.ok(atStop > 0);
-      await sleep(30);
-      assert.equal(calls, atStop, 'a callback after stopTicker');
+      const atStop = c.n;
+      await sleep(QUIET_MS);
+      assert.equal(c.n, atStop, 'a callback after stopTicker');
 
-      let inside = 0;
+      const inside = new TickCounter();
       t.startTicker(200, () => {
-        if (++inside === 5) t.stopTicker();
+        inside.tick();
+        if (inside.n === 5) t.stopTicker();
       });
-      await sleep(40);
-      assert.equal(inside, 5, 'stopTicker from the callback is the last callback');
+      await inside.reached(5);
+      await sleep(QUIET_MS);
+      assert.equal(inside.n, 5, 'stopTicker from the callback is the last callback');
 
       // Starting a running ticker replaces its callback (and period).
-      let first = 0;
-      let second = 0;
-      t.startTicker(200, () => first++);
-      await sleep(10);
-      t.startTicker(300, () => second++);
-      const firstAtSwap = first;
-      await sleep(20);
+      const first = new TickCounter();
+      const second = new TickCounter();
+      t.startTicker(200, first.tick);
+      await first.reached(2);
+      t.startTicker(300, second.tick);
+      const firstAtSwap = first.n;
+      await second.reached(2);
       t.stopTicker();
-      assert.equal(first, firstAtSwap);
-      assert.ok(second > 0);
+      assert.equal(first.n, firstAtSwap);
     } finally {
       t.destroy();
     }
@@ -469,15 +489,14 @@ for (const engine of ['io_uring', 'epoll'] as const) describe(`native transport 
     const before = fdCount();
     const t = new Transport();
     const h = t.open(HOST, 0);
-    let calls = 0;
-    t.startTicker(200, () => calls++);
-    await sleep(20);
-    assert.ok(calls > 0);
+    const c = new TickCounter();
+    t.startTicker(200, c.tick);
+    await c.reached(1);
     assert.equal(fdCount(), before + 3, 'a socket, the epoll or io_uring fd and the timerfd');
     t.destroy();
-    const atDestroy = calls;
-    await sleep(30);
-    assert.equal(calls, atDestroy, 'a callback after destroy');
+    const atDestroy = c.n;
+    await sleep(QUIET_MS);
+    assert.equal(c.n, atDestroy, 'a callback after destroy');
     assert.equal(t.ticking, false);
     assert.equal(fdCount(), before);
     assert.equal(t.close(h), false);
