@@ -1,13 +1,15 @@
 #!/bin/sh
 # Installs what rtp-bench needs on a Debian bookworm machine (as root) and builds it. Safe to run again:
 # it installs only what is missing. Debian packages: rtpengine-daemon (the system under test); iproute2 (network
-# namespaces for the local mesh). Node packages: exactly what package-lock.json pins.
+# namespaces for the local mesh); iptables (the tests drop packets on purpose, inside namespaces of their own, and
+# count them). Node packages: exactly what package-lock.json pins.
 set -eu
 cd "$(dirname "$0")/.."
 
 missing=""
 command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v iptables >/dev/null 2>&1 || missing="$missing iptables"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" != "0" ]; then
     echo "rtp-bench setup: these Debian packages are missing:$missing; run this as root or: sudo apt-get install -y --no-install-recommends$missing" >&2
@@ -24,7 +26,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 npm run build --silent
 # The native media I/O (workers/native) is optional: without it the media threads use Node's dgram, which costs about
-# three times the CPU per packet. A failed build is reported, not fatal.
-if ! npm run build:native --silent >/tmp/rtp-bench-native-build.log 2>&1; then
-  echo "rtp-bench setup: the native media I/O addon did not build (see /tmp/rtp-bench-native-build.log); media threads will use Node's dgram" >&2
+# three times the CPU per packet. A failed build is reported, not fatal. Its log goes to a new file of its own (mktemp:
+# a name nobody can guess or plant in advance), kept only when the build failed.
+build_log="$(mktemp "${TMPDIR:-/tmp}/rtp-bench-native-build.XXXXXXXX")"
+if npm run build:native --silent >"$build_log" 2>&1; then
+  rm -f "$build_log"
+else
+  echo "rtp-bench setup: the native media I/O addon did not build (see $build_log); media threads will use Node's dgram" >&2
 fi

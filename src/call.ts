@@ -5,8 +5,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { buildAudioSdp, parseAudioSdp, type AudioSdp, type SdpCodec } from './sdp.js';
-import { NgError, NgTimeoutError, NgUnreachableError, type AnswerParams, type OfferParams } from './ng/client.js';
+import { buildAudioSdp, findCodec, parseAudioSdp, type AudioSdp, type SdpCodec } from './sdp.js';
+import { NgError, NgTimeoutError, NgUnreachableError, type AnswerParams, type OfferParams, type RequestTiming } from './ng/client.js';
 import { toneFrequencyHz } from './media/tone.js';
 import { streamRecord, type StreamRecord } from './stats/stream.js';
 import type { MetricSet } from './stats/histogram.js';
@@ -29,18 +29,29 @@ export interface CallFailure {
   message: string;
 }
 
+/**
+ * ok: set up, media both ways, deleted. failed: something the system under test (or the generator: see the cause)
+ * did wrong. interrupted: the run was stopped (Ctrl-C) while the call was fine; its figures up to then stand, and it
+ * is counted apart, not as a failure.
+ */
+export type CallStatus = 'ok' | 'failed' | 'interrupted';
+
 export interface CallRecord {
   index: number;
   callId: string;
   worker: string | null;
-  status: 'ok' | 'failed';
+  status: CallStatus;
   failure: CallFailure | null;
   /** Epoch ms at which the call was due to arrive, and how late it actually started. */
   dueEpochMs: number;
   startLagMs: number;
+  /** ng round trips, from the moment the request left (rtp-bench's own queue excluded: ngQueueMs). */
   offerMs: number | null;
   answerMs: number | null;
+  /** Offer, answer and mesh provisioning, without the time spent waiting for rtp-bench's own limits. */
   setupMs: number | null;
+  /** Time this call's ng requests waited in rtp-bench's own queue (more requests than --ng-in-flight), ms. */
+  ngQueueMs: number;
   firstMediaMs: { a: number | null; b: number | null };
   mediaMs: number | null;
   ports: { a: number; b: number } | null;
@@ -56,6 +67,8 @@ export interface CallRecord {
     /** From the start of provisioning until media had arrived on both legs (the call's start phase excluded). */
     firstMediaMs: number | null;
   }) | null;
+  /** Time the media thread took to start the call's media after setup (opening sockets, the thread being busy). */
+  mediaStartWaitMs: number | null;
   deleteMs: number | null;
   deleteWarning: string | null;
 }
@@ -104,6 +117,8 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     offerMs: null,
     answerMs: null,
     setupMs: null,
+    ngQueueMs: 0,
+    mediaStartWaitMs: null,
     firstMediaMs: { a: null, b: null },
     mediaMs: null,
     ports: null,
@@ -116,7 +131,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
   };
   const ports = ctx.ports.take();
   if (ports === null) {
-    record.failure = { stage: 'ports', cause: 'local ports exhausted', message: `no free client ports in --local-ports ${plan.localPorts.min}-${plan.localPorts.max}` };
+    record.failure = { stage: 'ports', cause: 'local ports exhausted', message: 'no free client ports left (4 per call): widen --local-ports' };
     return record;
   }
   record.ports = { a: ports.aRtp, b: ports.bRtp };
@@ -148,7 +163,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
           legs.b.media.remoteAddress = ctx.mesh.mediaAddress;
         }
         const t1 = performance.now();
-        record.setupMs = t1 - t0;
+        record.setupMs = t1 - t0 - record.ngQueueMs - (record.mesh?.throttledMs ?? 0);
         establishedEpoch = performance.timeOrigin + t1;
       } catch (err) {
         record.failure = failureOf(progress.stage, err);
@@ -156,6 +171,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       }
     }
     if (ctx.stopping()) {
+      record.status = 'interrupted';
       record.failure = { stage: 'media', cause: 'interrupted', message: 'the run was stopped before this call carried media' };
       return record;
     }
@@ -169,19 +185,29 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       rtcpIntervalMs: RTCP_INTERVAL_MS,
       drainMs: DRAIN_MS,
     };
-    const result = await ctx.pool.run(task);
+    let result: CallMediaResult;
+    try {
+      result = await ctx.pool.run(task);
+    } catch (err) {
+      // The thread itself failed (not the call's sockets, which come back as an error result): this call fails
+      // alone, with the cause, and the run goes on.
+      record.failure = { stage: 'media', cause: 'media thread error', message: (err as Error).message };
+      return record;
+    }
     // Before anything else: the result may carry other calls' per-packet values (see CallMediaResult.histograms).
     ctx.metrics.merge(result.histograms, result.outliers);
     ctx.ioSeen.add(result.io);
     ctx.prioritySeen.add(result.priority);
-    record.mediaMs = result.mediaEndEpochMs - result.mediaStartEpochMs;
     if (result.error !== null) {
       record.failure = { stage: 'media', ...result.error };
       return record;
     }
+    record.mediaMs = result.mediaEndEpochMs - result.mediaStartEpochMs;
     const [a, b] = result.legs;
-    // The thread delays each call's first frame by its phase (CallMediaResult.phaseMs): not the system's doing.
-    const mediaDue = establishedEpoch + result.phaseMs;
+    // From when the call's first frame was due in the media thread (its sockets open, its start phase passed), so
+    // neither the thread's own delay in starting it nor the phase counts as the system's.
+    const mediaDue = result.mediaStartEpochMs;
+    record.mediaStartWaitMs = Math.max(0, mediaDue - result.phaseMs - establishedEpoch);
     record.firstMediaMs = {
       a: a.received.firstPacketEpochMs === null ? null : a.received.firstPacketEpochMs - mediaDue,
       b: b.received.firstPacketEpochMs === null ? null : b.received.firstPacketEpochMs - mediaDue,
@@ -189,7 +215,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     if (record.mesh !== null && a.received.firstPacketEpochMs !== null && b.received.firstPacketEpochMs !== null) {
       // Kubernetes cannot observe readiness (readyMs null): this is the figure that shows when its mesh carried media.
       const bothFlowing = Math.max(a.received.firstPacketEpochMs, b.received.firstPacketEpochMs);
-      record.mesh.firstMediaMs = bothFlowing - provisionStartEpoch - result.phaseMs;
+      record.mesh.firstMediaMs = bothFlowing - provisionStartEpoch - record.mesh.throttledMs - record.mediaStartWaitMs - result.phaseMs;
     }
     const transcoded = worker !== null && plan.codecPair.transcoded;
     record.streams = [
@@ -201,6 +227,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     if (silent) {
       record.failure = { stage: 'media', cause: `no media ${silent.direction}`, message: `leg ${silent.direction.slice(-1)} received none of the ${silent.sent} packets sent to it` };
     } else if (result.stoppedEarly) {
+      record.status = 'interrupted';
       record.failure = { stage: 'media', cause: 'interrupted', message: 'the run was stopped while this call was up' };
     } else {
       record.status = 'ok';
@@ -223,16 +250,25 @@ interface SetupProgress {
 /** Offer with leg A's SDP, answer with leg B's; each reply tells the other leg where to send. */
 async function signal(ctx: CallContext, worker: Worker, record: CallRecord, legs: { a: LegPlan; b: LegPlan }, progress: SetupProgress): Promise<void> {
   const { plan } = ctx;
-  const t0 = performance.now();
-  const offer = await worker.ng.offer(offerParams(plan, record.callId, legs.a));
-  progress.offered = true;
-  const t1 = performance.now();
-  record.offerMs = t1 - t0;
-  applyRemote(legs.b, readReplySdp(offer.sdp, plan.codecPair.b, 'offer'));
+  const offerTiming: RequestTiming = { queuedMs: 0, roundTripMs: Number.NaN };
+  try {
+    const offer = await worker.ng.offer(offerParams(plan, record.callId, legs.a), offerTiming);
+    progress.offered = true;
+    record.offerMs = offerTiming.roundTripMs;
+    // Leg B answers with the payload type rtpengine's offer gave its codec, and uses it both ways.
+    applyRemote(legs.b, readReplySdp(offer.sdp, plan.codecPair.b, 'offer'));
+  } finally {
+    record.ngQueueMs += offerTiming.queuedMs;
+  }
   progress.stage = 'answer';
-  const answer = await worker.ng.answer(answerParams(plan, record.callId, legs.b));
-  record.answerMs = performance.now() - t1;
-  applyRemote(legs.a, readReplySdp(answer.sdp, plan.codecPair.a, 'answer'));
+  const answerTiming: RequestTiming = { queuedMs: 0, roundTripMs: Number.NaN };
+  try {
+    const answer = await worker.ng.answer(answerParams(plan, record.callId, legs.b), answerTiming);
+    record.answerMs = answerTiming.roundTripMs;
+    applyRemote(legs.a, readReplySdp(answer.sdp, plan.codecPair.a, 'answer'));
+  } finally {
+    record.ngQueueMs += answerTiming.queuedMs;
+  }
 }
 
 /** The call's streams as the mesh sees them: each leg's rtpengine ports and where the client really is. */
@@ -258,11 +294,11 @@ async function releaseMesh(mesh: CallMesh, call: MeshCall, record: CallRecord): 
 }
 
 async function deleteCall(worker: Worker, record: CallRecord): Promise<void> {
-  const t0 = performance.now();
+  const timing: RequestTiming = { queuedMs: 0, roundTripMs: Number.NaN };
   try {
     // With the from-tag, the reply carries the call's final statistics; without it, none.
-    const reply = await worker.ng.delete({ callId: record.callId, fromTag: tagOf(record.callId, 'a'), deleteDelay: 0 });
-    record.deleteMs = performance.now() - t0;
+    const reply = await worker.ng.delete({ callId: record.callId, fromTag: tagOf(record.callId, 'a'), deleteDelay: 0 }, timing);
+    record.deleteMs = timing.roundTripMs;
     record.deleteWarning = reply.warning;
     record.rtpengine = summarizeDeleteStats(reply);
   } catch (err) {
@@ -270,6 +306,8 @@ async function deleteCall(worker: Worker, record: CallRecord): Promise<void> {
     record.deleteWarning = `delete failed: ${(err as Error).message}`;
     if (record.failure === null) record.failure = failureOf('delete', err);
     record.status = 'failed';
+  } finally {
+    record.ngQueueMs += timing.queuedMs;
   }
 }
 
@@ -300,9 +338,11 @@ export function legPlans(plan: RunPlan, index: number, ports: CallPorts): { a: L
         remoteAddress: plan.localIp,
         remoteRtpPort: farPort,
         remoteRtcpPort: farPort + 1,
-        send: { codec: own, toneHz: ownTone, ssrc: random[r]!, firstSeq: random[r + 1]! & 0xffff, firstTimestamp: random[r + 2]! },
+        send: { codec: own, payloadType: own.payloadType, toneHz: ownTone, ssrc: random[r]!, firstSeq: random[r + 1]! & 0xffff, firstTimestamp: random[r + 2]! },
         receive: {
           codec: receiveCodec,
+          // Until an SDP says otherwise (applyRemote): what our own SDP offers, or in direct mode the far leg's.
+          payloadType: receiveCodec.payloadType,
           toneHz: farTone,
           checkAudio: receiveCodec.media !== 'opus' || sampled(index, plan.audioCheckShare),
           transcoded: !direct && plan.codecPair.transcoded,
@@ -342,7 +382,8 @@ export function offerParams(plan: RunPlan, callId: string, a: LegPlan): OfferPar
   const { a: codecA, b: codecB, transcoded } = plan.codecPair;
   const params: OfferParams = { callId, fromTag: tagOf(callId, 'a'), sdp: sdpFor(plan, a, callId), label: 'caller', ...commonParams(plan) };
   if (transcoded) {
-    // Leg A offers only its codec; masking it and adding B's forces rtpengine to transcode (facts/rtpengine.md).
+    // Leg A offers only its codec; masking it and adding B's forces rtpengine to transcode
+    // (docs/rtpengine-behaviour.md#forcing-transcoding).
     params.codec = { mask: [codecA.encoding], transcode: [codecB.encoding] };
     const set = [codecA, codecB].filter((c) => c.media === 'opus').map((c) => `${c.encoding}/${c.clockRate}/${c.channels}/${c.bitrate}`);
     if (set.length > 0) params.codec.set = set;
@@ -358,22 +399,34 @@ export function tagOf(callId: string, leg: 'a' | 'b'): string {
   return `${leg}-${callId}`;
 }
 
-/** Reads rtpengine's SDP for one leg and checks it offers that leg's codec (else the call cannot carry its media). */
-function readReplySdp(sdp: string, codec: CodecProfile, command: 'offer' | 'answer'): AudioSdp {
+/**
+ * Reads rtpengine's SDP for one leg: where that leg sends, and the payload type rtpengine gave the leg's codec.
+ * Without the codec the call cannot carry its media: that is a codec mismatch, said in words.
+ */
+function readReplySdp(sdp: string, codec: CodecProfile, command: 'offer' | 'answer'): { sdp: AudioSdp; payloadType: number } {
   const parsed = parseAudioSdp(sdp);
-  if (!parsed.codecs.some((c) => c.payloadType === codec.payloadType && c.encoding.toLowerCase() === codec.encoding.toLowerCase())) {
-    const offered = parsed.codecs.map((c) => `${c.encoding}/${c.payloadType}`).join(', ') || 'none';
-    throw new CodecMismatchError(`rtpengine's ${command} reply offers ${offered}, not ${codec.encoding}/${codec.payloadType}`);
+  const found = findCodec(parsed.codecs, codec);
+  if (found === undefined) {
+    const offered = parsed.codecs.map((c) => `${c.encoding}/${c.clockRate}${c.channels === undefined ? '' : `/${c.channels}`} (PT ${c.payloadType})`).join(', ') || 'none';
+    const leg = command === 'offer' ? 'B (the callee)' : 'A (the caller)';
+    throw new CodecMismatchError(
+      `rtpengine's ${command} reply offers leg ${leg} ${offered}, not ${codec.encoding}/${codec.clockRate}: ` +
+        'check that this rtpengine can transcode between the pair (rtpengine --codecs lists what it supports)',
+    );
   }
-  return parsed;
+  return { sdp: parsed, payloadType: found.payloadType };
 }
 
 class CodecMismatchError extends Error {}
 
-function applyRemote(leg: LegPlan, sdp: AudioSdp): void {
-  leg.media.remoteAddress = sdp.address;
-  leg.media.remoteRtpPort = sdp.port;
-  leg.media.remoteRtcpPort = sdp.rtcpPort;
+/** Where the leg sends, and with which payload type it sends and expects to receive its codec. */
+function applyRemote(leg: LegPlan, reply: { sdp: AudioSdp; payloadType: number }): void {
+  leg.media.remoteAddress = reply.sdp.address;
+  leg.media.remoteRtpPort = reply.sdp.port;
+  leg.media.remoteRtcpPort = reply.sdp.rtcpPort;
+  leg.media.send.payloadType = reply.payloadType;
+  leg.media.receive.payloadType = reply.payloadType;
+  leg.sdpCodec.payloadType = reply.payloadType;
 }
 
 function failureOf(stage: CallStage, err: unknown): CallFailure {

@@ -257,7 +257,11 @@ const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
 
 const EPILOGUE = [
   'Durations: 500ms, 20s, 2m, 1h, 1m30s. Rates: 10/s, 600/min, 10 (per second).',
-  'Exit codes: 0 done, 1 an SLO missed, 2 bad command line, 3 the run failed, 130 interrupted.',
+  'The embedded rtpengine listens for ng on a free port of 127.0.0.1 (127.0.0.2, ... for more --workers), media on 10000-19999;',
+  'clients use 20000-29999 (moved up when another run holds them). Results: ./results/<run id>.json and .html unless --output.',
+  'Exit codes: 0 done; 1 an SLO missed, or a call failed (--max-failed to allow some), or none succeeded; 2 bad command line;',
+  '3 the run could not start (or its results could not be written anywhere); 4 the generator limited the run (its figures',
+  'are not the system\'s: see the verdict); 130 interrupted (partial results written).',
 ].join('\n');
 
 function isSwitch(spec: OptionSpec): boolean {
@@ -333,7 +337,7 @@ function parser(args: readonly string[], onCommand: (command: Command | 'report'
       "Remove what a crashed run left: its l7mp objects (--mesh kubernetes or rest) or its network namespaces (--mesh local)",
       (y) =>
         y
-          .option('mesh', { type: 'string', requiresArg: true, describe: 'kubernetes, rest or local (default: kubernetes)' })
+          .option('mesh', { type: 'string', requiresArg: true, describe: 'kubernetes, rest or local (required)' })
           .option('run', { type: 'string', requiresArg: true, describe: 'Only this run (its id, as in results/<run id>.json); default: every run' })
           .option('namespace', { type: 'string', requiresArg: true, describe: 'Kubernetes namespace (default: the context\'s, else default)' })
           .option('kubeconfig', { type: 'string', requiresArg: true, describe: 'kubeconfig file' })
@@ -522,7 +526,14 @@ function cleanupRequest(parsed: Record<string, unknown>): CleanupRequest {
     if (Array.isArray(v)) throw new PlanError(`--${key} is given ${v.length} times: give it once`);
     return v === undefined ? null : String(v);
   };
-  const mesh = one('mesh') ?? 'kubernetes';
+  const given = one('mesh');
+  if (given === null) {
+    throw new PlanError(
+      'cleanup removes what a crashed run left; say where: --mesh local (network namespaces, proxies and rtpengine of a --mesh local run), ' +
+        '--mesh rest --mesh-config FILE (objects on running l7mp proxies), or --mesh kubernetes [--namespace NS] (l7mp.io objects in the cluster); add --run ID for one run',
+    );
+  }
+  const mesh = given;
   if (mesh !== 'kubernetes' && mesh !== 'rest' && mesh !== 'local') {
     throw new PlanError(`--mesh ${quoteValue(mesh)} is not a mesh cleanup knows: expected kubernetes, rest or local`);
   }

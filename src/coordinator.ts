@@ -7,10 +7,11 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { RunPlan } from './run-plan.js';
 import { placeCall, type CallRecord } from './call.js';
-import { PortPool } from './ports.js';
+import { PortPool, chooseClientPorts } from './ports.js';
+import { boundUdpPorts } from './udp-table.js';
 import { MediaPool } from './media-pool.js';
 import { Stack } from './stack/stack.js';
 import { openMesh, type OpenMesh } from './mesh/open.js';
@@ -23,16 +24,20 @@ import { summarize } from './stats/summary.js';
 import { CostWindow } from './stats/cost-window.js';
 import { Progress, watchProgress } from './report/progress.js';
 import { describeEnvironment } from './report/environment.js';
-import { writeResults, defaultResultsPath } from './report/results.js';
+import { resultsText, type Results } from './report/results.js';
+import { defaultResultsPath, writeRunFiles } from './report/output.js';
 import { renderSummary } from './report/table.js';
 import { renderHtml, htmlPathFor } from './report/html.js';
 import { checkSlo } from './report/slo.js';
 import { P_RECEIVED, P_SENT } from './media/control.js';
+import { contentionBetween, sampleContention, type ContentionSample } from './cpu-contention.js';
 
 export const EXIT_OK = 0;
 export const EXIT_SLO = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_RUN_FAILED = 3;
+/** The generator, not the system under test, limited the run (its own drops or lateness): the figures are not the system's. */
+export const EXIT_GENERATOR_LIMITED = 4;
 export const EXIT_INTERRUPTED = 130;
 
 export interface RunIo {
@@ -42,8 +47,9 @@ export interface RunIo {
 }
 
 /**
- * Runs one benchmark from a validated plan and returns the process exit code
- * (0 ok, 1 an SLO missed or no call succeeded, 3 the run could not start, 130 interrupted).
+ * Runs one benchmark from a validated plan and returns the process exit code (0 ok, 1 an SLO missed, a call
+ * failed or none succeeded, 3 the run could not start or its results could not be written anywhere, 4 the
+ * generator limited the run, 130 interrupted).
  */
 export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out: process.stdout }, runId: string = newRunId()): Promise<number> {
   const status = (line: string): void => {
@@ -78,6 +84,8 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       io.err.write(`rtp-bench: --io native: ${nativeMissing.message}\n`);
       return EXIT_RUN_FAILED;
     }
+    const demand = generatorDemand(plan);
+    if (demand !== null) status(demand);
     const bank = buildMediaBank(bankEntries(plan));
     pool = new MediaPool(plan.threads, bank, plan.io, plan.mediaPriority);
     if (plan.target.kind !== 'direct') {
@@ -91,8 +99,15 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     }
     if (stopSignal !== null) return EXIT_INTERRUPTED;
 
+    const inUse = boundUdpPorts(plan.localIp);
+    const portChoice = chooseClientPorts(plan.localPorts, plan.calls, inUse, plan.localPortsExplicit);
+    if ('error' in portChoice) {
+      io.err.write(`rtp-bench: ${portChoice.error}\n`);
+      return EXIT_RUN_FAILED;
+    }
+    if (portChoice.note !== null) status(portChoice.note);
     const metrics = new MetricSet();
-    const ports = new PortPool(plan.localPorts);
+    const ports = new PortPool(portChoice.range, inUse);
     const rampMs = (plan.calls * 1000) / plan.rampPerSec;
     // A short lead so the first arrival is not late by the time it takes to schedule it.
     const startPerf = performance.now() + 20;
@@ -111,7 +126,14 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       prioritySeen: new Set<string>(),
     };
 
-    const costs = new CostWindow(() => ({ cpuUs: cpuUsNow(), packetOps: packetOps(ctx.pool), atMs: performance.now() }), startPerf + rampMs, plan.holdMs);
+    const costs = new CostWindow<CostAndContention>(
+      () => {
+        const atMs = performance.now();
+        return { cpuUs: cpuUsNow(), packetOps: packetOps(ctx.pool), atMs, contention: sampleContention(atMs) };
+      },
+      startPerf + rampMs,
+      plan.holdMs,
+    );
     const records: CallRecord[] = [];
     const inFlight: Promise<void>[] = [];
     const tally = { started: 0, ok: 0, failed: 0 };
@@ -144,33 +166,31 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     }
 
     const wallMs = performance.now() - wallStart;
-    const { cost, window } = costs.result();
+    const { cost, window, from, to } = costs.result();
     records.sort((x, y) => x.index - y.index);
     const summary = summarize(records, metrics, {
       wallMs,
       ngRetransmissions: stack?.workers.reduce((n, w) => n + w.ng.retransmissions, 0) ?? 0,
       cost,
       costWindow: window,
+      contention: contentionBetween(from.contention, to.contention),
       threads: pool.threads,
       io: [...ctx.ioSeen].sort().join(', ') || null,
       priority: [...ctx.prioritySeen].sort().join(', ') || null,
       interrupted: stopSignal !== null,
+      localSystemUnderTest: plan.target.kind === 'embedded',
     });
     const environment = await describeEnvironment(stack);
-    const output = plan.output ?? defaultResultsPath(runId);
-    const results = { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), calls: records };
-    await writeResults(output, results);
-    // The same figures as charts: what a person opens first.
-    const htmlPath = htmlPathFor(output);
-    await writeFile(htmlPath, renderHtml([results]));
+    const results: Results = { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), calls: records };
     const verdict = checkSlo(plan.slo, summary);
-    if (plan.json) {
-      io.out.write(`${JSON.stringify({ runId, results: output, summary, slo: verdict }, null, 2)}\n`);
-    } else {
-      io.out.write(renderSummary(plan, summary, environment, verdict));
-    }
-    status(`results: ${output}\ncharts:  ${htmlPath}`);
+    // The table first: whatever happens to the files, the person at the terminal has the figures.
+    if (!plan.json) io.out.write(renderSummary(plan, summary, environment, verdict));
+    const written = await writeResultFiles(results, plan.output ?? defaultResultsPath(runId), io.err);
+    if (plan.json) io.out.write(`${JSON.stringify({ runId, results: written?.[0] ?? null, summary, slo: verdict }, null, 2)}\n`);
+    if (written !== null) status(`results: ${written[0]}\ncharts:  ${written[1]}`);
     if (stopSignal !== null) return EXIT_INTERRUPTED;
+    if (written === null) return EXIT_RUN_FAILED;
+    if (summary.generator.limited !== null) return EXIT_GENERATOR_LIMITED;
     if (summary.calls.ok === 0) {
       status('no call succeeded: see the failures above and in the results file');
       return EXIT_SLO;
@@ -195,6 +215,52 @@ async function releaseMesh(mesh: OpenMesh, runId: string, err: NodeJS.WriteStrea
     await mesh.provisioner.close();
   }
 }
+
+interface CostAndContention {
+  cpuUs: number;
+  packetOps: number;
+  atMs: number;
+  contention: ContentionSample;
+}
+
+/**
+ * The results file and its charts, where the plan says; if that fails at the end after all, in a fresh folder
+ * under the system's temporary directory, said loudly. Returns the two paths, or null when nothing could be written.
+ */
+async function writeResultFiles(results: Results, output: string, err: NodeJS.WriteStream): Promise<[string, string] | null> {
+  try {
+    const written = await writeRunFiles([
+      { path: output, text: resultsText(results) },
+      // The same figures as charts: what a person opens first.
+      { path: htmlPathFor(output), text: renderHtml([results]) },
+    ]);
+    if (written.fallbackReason !== null) err.write(`rtp-bench: ${written.fallbackReason}; the results were written to ${written.paths[0]} instead\n`);
+    return [written.paths[0]!, written.paths[1]!];
+  } catch (e) {
+    err.write(`rtp-bench: the results could not be written to ${output} nor to the temporary directory: ${(e as Error).message}\n`);
+    return null;
+  }
+}
+
+/**
+ * Said before the run when the load asks more of this machine than it has: packet operations (each leg sends and
+ * receives 50 packets a second) times what one costs here, against the cores the media threads may use.
+ */
+function generatorDemand(plan: RunPlan): string | null {
+  const packetOpsPerSec = plan.calls * 2 * 2 * (1000 / Math.min(plan.codecPair.a.ptimeMs, plan.codecPair.b.ptimeMs));
+  const cores = (packetOpsPerSec * (plan.io === 'dgram' ? DGRAM_US_PER_PACKET_OP : GENERATOR_US_PER_PACKET_OP)) / 1e6;
+  const usable = Math.min(plan.threads, availableParallelism());
+  if (cores <= usable * 0.8) return null;
+  return (
+    `warning: ${plan.calls} calls are about ${Math.round(packetOpsPerSec).toLocaleString('en')} packet operations a second, ` +
+    `about ${cores.toFixed(1)} cores of generator CPU at best, but ${plan.threads} media thread(s) on ${availableParallelism()} core(s) can use ${usable}: ` +
+    'expect a generator-limited run (more --threads, another machine, or fewer --calls)'
+  );
+}
+
+/** CPU per packet operation of a media thread with native I/O on this kind of machine, us (bench/generator.ts). */
+const GENERATOR_US_PER_PACKET_OP = 2.5;
+const DGRAM_US_PER_PACKET_OP = 8;
 
 function cpuUsNow(): number {
   const u = process.cpuUsage();

@@ -4,10 +4,10 @@
  * expected. Defaults live here too (not in yargs), so "not given" stays distinguishable from "given the default",
  * which the conflict checks need.
  */
-import { accessSync, constants, statSync, type Stats } from 'node:fs';
+import { checkOutputFile, OutputLocationError, prepareDefaultResultsFolder } from './report/output.js';
+import { MAX_CALLS_PER_THREAD } from './media/task.js';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { isIP, isIPv4 } from 'node:net';
-import { dirname, resolve } from 'node:path';
 import { codecNames, codecPair, type CodecPair } from './profile.js';
 import type { Endpoint, MediaPriority, MeshPlan, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
@@ -132,6 +132,7 @@ export const LIMITS = {
  * about 40% of a core and keep send lateness low; at 400 a thread is close to saturated.
  */
 const CALLS_PER_THREAD = 200;
+
 /** Two legs, each RTP (even) and RTCP (RTP + 1). */
 const PORTS_PER_CALL = 4;
 
@@ -260,47 +261,24 @@ function localIp(value: string, host: HostFacts): string {
   return ip;
 }
 
-/** stat that treats "not there" (including a file where a folder should be) as absent rather than as a failure. */
-function statOrNull(path: string): Stats | null {
-  try {
-    return statSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw err;
-  }
-}
-
-function writable(path: string): boolean {
-  try {
-    accessSync(path, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * The results file is written at the end of the run; finding out then that it cannot be written would lose the
- * run. So check now that it is not a folder and that its folder exists or can be created (nothing is created here).
+ * The results are written at the end of the run; finding out then that they cannot be written would lose the run.
+ * So the location is tried now (src/report/output.ts): --output's folder must exist and take a new file; without
+ * --output, ./results in the current folder is created if need be and tried the same way.
  */
-function outputFile(value: string): string {
-  const expected = 'a file name whose folder exists or can be created, e.g. results/run.json';
-  if (value.trim() === '') fail('output', value, 'is empty', expected);
-  if (/[/\\]$/.test(value)) fail('output', value, 'ends in a slash, so it names a folder', expected);
-  const file = resolve(value);
-  const stats = statOrNull(file);
-  if (stats?.isDirectory()) fail('output', value, 'is a directory', `a file name, e.g. ${value}/run.json`);
-  if (stats && !writable(file)) fail('output', value, 'exists and is not writable', expected);
-  let folder = dirname(file);
-  let folderStats = statOrNull(folder);
-  while (!folderStats && dirname(folder) !== folder) {
-    folder = dirname(folder);
-    folderStats = statOrNull(folder);
+function outputFile(value: string | undefined): string | null {
+  try {
+    if (value === undefined) {
+      prepareDefaultResultsFolder();
+      return null;
+    }
+    if (value.trim() === '') fail('output', value, 'is empty', 'a file name whose folder exists, e.g. results/run.json');
+    if (/[/\\]$/.test(value)) fail('output', value, 'ends in a slash, so it names a folder', `a file name in it, e.g. ${value}run.json`);
+    return checkOutputFile(value);
+  } catch (err) {
+    if (!(err instanceof OutputLocationError)) throw err;
+    throw new PlanError(value === undefined ? err.message : `--output ${quoteValue(value)}: ${err.message}`);
   }
-  if (!folderStats?.isDirectory()) fail('output', value, `cannot be created: ${folder} is a file, not a folder`, expected);
-  if (!writable(folder)) fail('output', value, `cannot be created: folder ${folder} is not writable`, expected);
-  return file;
 }
 
 function oneOf<T extends string>(key: CliOptionName, value: string, allowed: readonly T[]): T {
@@ -377,7 +355,8 @@ function slo(options: CliOptions): Slo {
   if (options.minMos !== undefined) {
     result.minMos = decimal('minMos', options.minMos, LIMITS.mos, `a MOS from ${LIMITS.mos.min} to ${LIMITS.mos.max} (the E-model's best), e.g. 3.5`);
   }
-  if (options.maxFailed !== undefined) result.maxFailedPct = percent('maxFailed', options.maxFailed);
+  // As SIPp does: a failed call fails the run unless the user allows some (interrupted calls do not count).
+  result.maxFailedPct = options.maxFailed === undefined ? 0 : percent('maxFailed', options.maxFailed);
   return result;
 }
 
@@ -420,6 +399,15 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
 
   const threadsDefault = Math.max(1, Math.min(host.parallelism, Math.ceil(calls / CALLS_PER_THREAD)));
   const threads = options.threads === undefined ? threadsDefault : integer('threads', options.threads, LIMITS.threads, 'media worker threads');
+  const perThread = Math.ceil(calls / threads);
+  if (perThread > MAX_CALLS_PER_THREAD) {
+    const needed = Math.ceil(calls / MAX_CALLS_PER_THREAD);
+    const given = options.threads === undefined ? `${threads} media thread(s) (the default: one per ${CALLS_PER_THREAD} calls, at most one per core)` : `--threads ${threads}`;
+    throw new PlanError(
+      `--calls ${calls} on ${given} is ${perThread} calls per thread, more than one media thread holds (${MAX_CALLS_PER_THREAD}): ` +
+        `give --threads ${needed} or more, or lower --calls`,
+    );
+  }
 
   // In a cluster the generator's own pod address is what the ingress must send media back to; loopback would not do.
   const ipDefault = mesh?.kind === 'kubernetes' ? (podAddress(host) ?? DEFAULTS.localIp) : DEFAULTS.localIp;
@@ -454,8 +442,9 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     mediaPriority: mediaPriority(options, planTarget, mesh),
     localIp: ip,
     localPorts,
+    localPortsExplicit: options.localPorts !== undefined,
     rtcp,
-    output: options.output === undefined ? null : outputFile(options.output),
+    output: outputFile(options.output),
     json: options.json === true,
     progress: progress(options),
     slo: slo(options),

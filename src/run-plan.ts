@@ -100,6 +100,8 @@ export interface RunPlan {
   localIp: string;
   /** Client ports: each call takes 4 (two legs, RTP even and RTCP = RTP + 1). */
   localPorts: PortRange;
+  /** --local-ports was given: the range is the user's and is never moved (the default moves when it is taken). */
+  localPortsExplicit: boolean;
   rtcp: RtcpMode;
   /** Results file; null: results/<run id>.json under the package root. */
   output: string | null;

@@ -220,3 +220,14 @@ function summary(sdp: string): string {
   const flat = sdp.replace(/\r?\n/g, ' | ').trim();
   return flat.length > 200 ? `${flat.slice(0, 200)}...` : flat || '(empty)';
 }
+
+/**
+ * The entry of a codec list that carries this codec, whatever payload type the other side chose for it: the same
+ * encoding name (case-insensitive), clock rate and channel count (1 when the rtpmap leaves it out). rtpengine maps a
+ * codec it adds by transcoding to a dynamic payload type of its own (opus became 96 where we offer 111).
+ */
+export function findCodec(codecs: readonly SdpCodec[], want: { encoding: string; clockRate: number; channels?: number }): SdpCodec | undefined {
+  const name = want.encoding.toLowerCase();
+  const channels = want.channels ?? 1;
+  return codecs.find((c) => c.encoding.toLowerCase() === name && c.clockRate === want.clockRate && (c.channels ?? 1) === channels);
+}

@@ -86,7 +86,8 @@ test('local mesh, server listeners with leg b starting 300 ms early: the start-o
     const r = await startCli(['--mesh', 'local', '--listener-mode', 'server', '--head-start', 'b=300ms', '--calls', '4', '--ramp', '10/s', '--hold', '2s', '--output', out.file, ...QUICK]).done;
     assert.equal(r.code, 0, r.stderr);
     const s = jsonSummary(r.stdout);
-    // facts/l7mp.md: every packet a leg sends before the other leg's first is lost; 300 ms is 15 packets of 20 ms.
+    // docs/l7mp-behaviour.md#listener-modes-and-start-of-call-loss: every packet a leg sends before the other leg's
+    // first is lost; 300 ms is 15 packets of 20 ms.
     assert.ok(s.packets.startOfCallLost >= 4 * 10 && s.packets.startOfCallLost <= 4 * 20, `start-of-call loss ${s.packets.startOfCallLost}`);
     assert.equal(s.packets.lost, s.packets.startOfCallLost, 'all the loss is at the start');
     const toA = readResults(out.file).calls.map((c) => c.streams.find((x) => x.direction === 'b->a')!.startLost);

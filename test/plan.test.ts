@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PlanError, buildPlan, flagFor, type CliOptions, type Command, type HostFacts } from '../src/plan.js';
 import { codecPair } from '../src/profile.js';
 import type { RunPlan } from '../src/run-plan.js';
@@ -40,11 +41,13 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     mediaPriority: 'normal',
     localIp: '127.0.0.1',
     localPorts: { min: 20000, max: 29999 },
+    localPortsExplicit: false,
     rtcp: 'on',
     output: null,
     json: false,
     progress: 'auto',
-    slo: {},
+    // A failed call fails the run unless --max-failed allows some (as SIPp).
+    slo: { maxFailedPct: 0 },
     ngTimeoutMs: 5_000,
     ngInFlight: 64,
     audioCheckShare: 0.2,
@@ -61,6 +64,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
 test('every flag given maps onto the plan (remote target, SLOs, output)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-plan-'));
   try {
+    mkdirSync(join(dir, 'runs'));
     const actual = plan({
       calls: '1000',
       ramp: '600/min',
@@ -267,24 +271,66 @@ test('--rtpengine-ports must be even-based, and may be too small on purpose (to 
   assert.deepEqual(target.kind === 'embedded' && target.portRange, { min: 30000, max: 30199 });
 });
 
-test('--output: a directory, a folder that cannot be created, a trailing slash', () => {
+test('--output: the folder must exist and take a file; a folder, a file where a folder should be, /proc, a read-only folder are refused before the run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-plan-'));
   try {
-    const expected = 'expected a file name whose folder exists or can be created, e.g. results/run.json';
     mkdirSync(join(dir, 'results'));
     writeFileSync(join(dir, 'file'), '');
     const folder = join(dir, 'results');
-    rejects({ calls: '50', output: folder }, `--output ${folder} is a directory: expected a file name, e.g. ${folder}/run.json`);
-    const underFile = join(dir, 'file', 'sub', 'run.json');
-    rejects({ calls: '50', output: underFile }, `--output ${underFile} cannot be created: ${join(dir, 'file')} is a file, not a folder: ${expected}`);
-    rejects({ calls: '50', output: `${folder}/` }, `--output ${folder}/ ends in a slash, so it names a folder: ${expected}`);
-    rejects({ calls: '50', output: '' }, `--output "" is empty: ${expected}`);
-    assert.equal(plan({ calls: '50', output: join(dir, 'new', 'deeper', 'run.json') }).output, join(dir, 'new', 'deeper', 'run.json'));
-    assert.equal(plan({ calls: '50', output: 'x.json' }).output, resolve('x.json'));
+    rejects({ calls: '50', output: folder }, `--output ${folder}: ${folder} is a folder: give a file name in it, e.g. ${folder}/run.json`);
+    const underFile = join(dir, 'file', 'run.json');
+    rejects({ calls: '50', output: underFile }, `--output ${underFile}: ${join(dir, 'file')} is not a folder`);
+    const missing = join(dir, 'new', 'deeper', 'run.json');
+    rejects({ calls: '50', output: missing }, `--output ${missing}: folder ${join(dir, 'new', 'deeper')} does not exist: create it first, or write to an existing folder`);
+    assert.equal(existsSync(join(dir, 'new')), false, 'nothing is created for --output');
+    rejects({ calls: '50', output: `${folder}/` }, `--output ${folder}/ ends in a slash, so it names a folder: expected a file name in it, e.g. ${folder}/run.json`);
+    rejects({ calls: '50', output: '' }, '--output "" is empty: expected a file name whose folder exists, e.g. results/run.json');
+    // Node's recursive mkdir never returns under /proc; a check that tried it would hang here.
+    rejects({ calls: '50', output: '/proc/no-such-dir/x.json' }, '--output /proc/no-such-dir/x.json: folder /proc/no-such-dir does not exist: create it first, or write to an existing folder');
+    assert.throws(() => plan({ calls: '50', output: '/proc/x.json' }), /--output \/proc\/x\.json: results file \/proc\/x\.json: cannot create a file in \/proc: E[A-Z]+/);
+    // A read-only bind mount: permission bits say writable to root, the file system says no.
+    const ro = join(dir, 'ro');
+    mkdirSync(ro);
+    if (mountReadOnly(ro)) {
+      try {
+        assert.throws(() => plan({ calls: '50', output: join(ro, 'x.json') }), new RegExp(`cannot create a file in ${ro}: EROFS \\(read-only file system\\)`));
+      } finally {
+        execFileSync('umount', [ro]);
+      }
+    }
+    assert.equal(plan({ calls: '50', output: join(folder, 'run.json') }).output, join(folder, 'run.json'));
+    assert.deepEqual(readdirSync(folder), [], 'the probe file is removed');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('no --output: results/ in the current folder is made if need be; a file there, or an unwritable folder, is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-cwd-'));
+  const before = process.cwd();
+  try {
+    process.chdir(dir);
+    assert.equal(plan({ calls: '5' }).output, null);
+    assert.ok(statSync(join(dir, 'results')).isDirectory(), 'results/ made in the current folder');
+    assert.deepEqual(readdirSync(join(dir, 'results')), []);
+    rmSync(join(dir, 'results'), { recursive: true });
+    writeFileSync(join(dir, 'results'), '');
+    rejects({ calls: '5' }, `results go to ${join(dir, 'results')} by default, but that is a file, not a folder: give --output FILE`);
+  } finally {
+    process.chdir(before);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A read-only bind mount of `dir` onto itself (root only); false where mounting is not allowed. */
+function mountReadOnly(dir: string): boolean {
+  try {
+    execFileSync('mount', ['--bind', '-o', 'ro', dir, dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 test('conflicting flags: embedded-only flags with --rtpengine, --quiet with --progress on', () => {
   for (const [key, value] of [

@@ -21,7 +21,7 @@ test('20 pcmu:pcmu calls through the embedded rtpengine: no loss, payloads byte-
     const r = await done;
     assert.equal(r.code, 0, r.stderr);
     const s = jsonSummary(r.stdout);
-    assert.deepEqual(s.calls, { attempted: 20, ok: 20, failed: 0, failedByCause: {} });
+    assert.deepEqual(s.calls, { attempted: 20, ok: 20, failed: 0, interrupted: 0, failedByCause: {} });
     assert.ok(s.packets.sent > 20 * 2 * 150, `sent ${s.packets.sent}`);
     assert.equal(s.packets.received, s.packets.sent);
     assert.equal(s.packets.lost, 0);
@@ -31,7 +31,7 @@ test('20 pcmu:pcmu calls through the embedded rtpengine: no loss, payloads byte-
     assert.equal(s.generator.priority, 'normal', 'the media threads do not outrank the embedded rtpengine they measure');
 
     const results = readResults(out.file);
-    assert.equal(results.format, 1);
+    assert.equal(results.format, 2);
     assert.equal(results.calls.length, 20);
     for (const call of results.calls) {
       assert.equal(call.status, 'ok');
@@ -63,7 +63,7 @@ test('10 opus:pcmu calls: rtpengine transcodes, each leg hears the other leg\'s 
     assert.equal(s.packets.transcodingTail, 20);
     assert.equal(s.packets.received, s.packets.sent - 20);
     assert.deepEqual(s.audioCheck, { checked: 20, passed: 20, failed: 0 });
-    // One frame of transcoding delay: about 20-30 ms one way (facts/rtpengine.md).
+    // One frame of transcoding delay: about 20-30 ms one way (docs/rtpengine-behaviour.md#one-frame-held-the-last-frame-never-sent).
     assert.ok(s.latencyMs !== null && s.latencyMs.p50 > 15 && s.latencyMs.p50 < 60, `latency p50 ${s.latencyMs?.p50}`);
 
     const results = readResults(out.file);
@@ -83,13 +83,14 @@ test('10 opus:pcmu calls: rtpengine transcodes, each leg hears the other leg\'s 
   }
 });
 
-test('a port range too small for the calls: the extra calls fail with "Ran out of ports", are counted, and the run completes', async () => {
+test('a port range too small for the calls: the extra calls fail with "Ran out of ports", are counted, the run completes and exits 1', async () => {
   const out = tempResults();
   try {
     // 20 ports hold 5 calls (4 ports each).
     const { done } = startCli(['--calls', '8', '--hold', '1s', '--rtpengine-ports', '10000-10019', '--output', out.file, ...QUICK]);
     const r = await done;
-    assert.equal(r.code, 0, r.stderr);
+    // Failed calls fail the run by default (--max-failed allows some), as SIPp does.
+    assert.equal(r.code, 1, r.stderr);
     const s = jsonSummary(r.stdout);
     assert.equal(s.calls.attempted, 8);
     assert.ok(s.calls.ok >= 1 && s.calls.ok <= 5, `ok ${s.calls.ok}`);
@@ -137,7 +138,8 @@ test('SIGINT mid-run: every call is deleted in rtpengine and the partial results
     const results = readResults(out.file);
     assert.equal(results.summary.interrupted, true);
     assert.equal(results.calls.length, 10);
-    assert.ok(results.calls.every((c) => c.failure?.cause === 'interrupted'));
+    assert.ok(results.calls.every((c) => c.status === 'interrupted' && c.failure?.cause === 'interrupted'));
+    assert.deepEqual(results.summary.calls, { attempted: 10, ok: 0, failed: 0, interrupted: 10, failedByCause: {} }, 'interrupted calls are not failures');
     assert.ok(results.summary.packets.received > 0, 'media measured before the interrupt is kept');
   } finally {
     run?.child.kill('SIGKILL');

@@ -70,10 +70,18 @@ export class CallMedia {
     if (this.draining) return false;
     if (stop || nowMs >= this.endAtMs) {
       this.stoppedEarly = stop && nowMs < this.endAtMs;
+      if (!this.stoppedEarly) {
+        // The frames due between the previous tick and the end belong to the call: sent now, or counted as skipped
+        // when the thread came too late for them, never silently left out.
+        this.legs[0].service(nowMs, this.endAtMs);
+        this.legs[1].service(nowMs, this.endAtMs);
+      }
       this.draining = true;
       this.endEpochMs = performance.timeOrigin + nowMs;
-      // Packets still in flight (rtpengine buffers one frame when transcoding) arrive during the drain.
+      // Packets still in flight (rtpengine buffers one frame when transcoding) arrive during the drain. Then every
+      // send's fate is collected and what already arrived is handed over, before the sockets (and their counters) go.
       setTimeout(() => {
+        this.io.settle();
         this.close();
         this.finish();
       }, this.task.drainMs);

@@ -33,9 +33,24 @@ import { ToneDetector } from '../src/media/tone.js';
 import { createDecoder, type FrameDecoder } from '../src/media/codec.js';
 import type { MetricSet } from '../src/stats/histogram.js';
 import type { LegMedia, LegResult, RtcpLegStats } from '../src/media/task.js';
-import type { MediaIo, MediaSocket } from './media-io.js';
+import type { MediaIo, MediaSocket, SendListener, SocketCounters } from './media-io.js';
 
 const RTCP_BUFFER_BYTES = 256;
+/**
+ * A frame due longer ago than this is not sent at all: the thread was starved (a stalled loop, a CPU cap), and
+ * seconds of stale audio in one burst would be a load no endpoint makes. It is counted as skipped (a generator
+ * drop) and uses no sequence number, so the receiver sees no gap: what was never sent is never the system's loss.
+ * A shorter stall still sends its backlog at once, as an endpoint's audio clock would. Under the loop length (25
+ * frames, 500 ms) with room to spare: a packet buffer is rewritten only a loop after it was queued, so it is never
+ * queued twice before a flush.
+ */
+const MAX_SEND_BACKLOG_MS = 400;
+/** Sends still pending in the socket (dgram) beyond which the next frame is skipped rather than its buffer reused. */
+const MAX_PENDING_SENDS = 16;
+/** Due times kept by sequence number until the send is confirmed (far more than a tick ever queues per leg). */
+const DUE_RING = 64;
+/** RFC 3550 jitter starts at 0 and converges with gain 1/16: values before this many packets are biased low. */
+export const JITTER_SETTLE_PACKETS = 16;
 /** Received frames skipped before the tone check (codec and jitter-buffer warm-up), then frames checked. */
 const AUDIO_SKIP_FRAMES = 5;
 const AUDIO_CHECK_FRAMES = 50;
@@ -51,7 +66,7 @@ export interface LegCounters {
   latenessMaxMs: number;
 }
 
-export class Leg {
+export class Leg implements SendListener {
   readonly name: LegMedia['leg'];
   /** Send times by sequence number; the far leg reads it to compute one-way latency. */
   readonly history = new SendHistory();
@@ -74,9 +89,19 @@ export class Leg {
   /** performance.now() at which the next frame is due; NaN until started. */
   private nextDueMs = Number.NaN;
   private firstPacket = true;
+  /** Packets handed to the socket (the kernel may still refuse some: SocketCounters.sendFailed). */
   private sentPackets = 0;
   private sentBytes = 0;
   private sentPayloadBytes = 0;
+  /** Frames not sent because the thread was too late for them (MAX_SEND_BACKLOG_MS). */
+  private skippedFrames = 0;
+  /** Due time of each frame awaiting its send confirmation, by sequence number. */
+  private readonly dueBySeq = new Float64Array(DUE_RING);
+  /** The RTP socket's counters, kept when it closes. */
+  private rtpCounters: SocketCounters | null = null;
+  private rtcpCounters: SocketCounters | null = null;
+  /** allocPackets() buffers not yet given back. */
+  private holdingBuffers = true;
 
   // Receiving.
   private readonly tracker: ReceiveTracker;
@@ -141,7 +166,7 @@ export class Leg {
     this.buffers = io.allocPackets([...frames.map((frame) => RTP_HEADER_BYTES + frame.length), RTCP_BUFFER_BYTES]);
     this.packets = this.buffers.slice(0, frames.length);
     this.packets.forEach((packet, k) => {
-      writeRtpHeader(packet, { marker: false, payloadType: send.codec.payloadType, sequenceNumber: 0, timestamp: 0, ssrc: send.ssrc });
+      writeRtpHeader(packet, { marker: false, payloadType: send.payloadType, sequenceNumber: 0, timestamp: 0, ssrc: send.ssrc });
       packet.set(frames[k]!, RTP_HEADER_BYTES);
     });
     this.rtcpBuffer = this.buffers[frames.length]!;
@@ -150,7 +175,7 @@ export class Leg {
     this.recordJitter = metrics.recorder('jitterMs');
     this.recordTransitJitter = metrics.recorder('transitJitterMs');
     this.tracker = new ReceiveTracker(media.receive.codec.clockRate);
-    this.expectedPayloadType = media.receive.codec.payloadType;
+    this.expectedPayloadType = media.receive.payloadType;
     this.audio = media.receive.checkAudio
       ? { detector: new ToneDetector(media.receive.toneHz, 8000), decoder: null, seen: 0 }
       : null;
@@ -176,17 +201,15 @@ export class Leg {
   /**
    * Called by the scheduler on every tick (nowMs: the tick's time, to decide what is due). Sends every frame that
    * is due (a late tick sends the backlog at once, as a real endpoint's audio clock would) and records how late each
-   * actually went out against its schedule.
+   * actually went out against its schedule. `dueBeforeMs`: the call's end, for its last tick: frames due before it
+   * are still sent (or, too late, skipped and counted), none after it.
    */
-  service(nowMs: number): void {
-    while (this.nextDueMs <= nowMs) {
-      // The actual send time, not the tick's: with hundreds of legs per tick the last send of a tick leaves a
-      // measurable while after the first, and both latency and lateness must see that.
-      const sentAt = performance.now();
-      this.sendFrame(sentAt);
-      const lateness = sentAt - this.nextDueMs;
-      this.recordLateness(lateness);
-      if (lateness > this.counters.latenessMaxMs) this.counters.latenessMaxMs = lateness;
+  service(nowMs: number, dueBeforeMs = Number.POSITIVE_INFINITY): void {
+    const socket = this.rtp;
+    while (this.nextDueMs <= nowMs && this.nextDueMs < dueBeforeMs) {
+      if (socket === null) break;
+      if (nowMs - this.nextDueMs > MAX_SEND_BACKLOG_MS || socket.pendingSends >= MAX_PENDING_SENDS) this.skipFrame();
+      else this.sendFrame(socket);
       this.nextDueMs += this.ptimeMs;
     }
     if (this.rtcpEnabled && this.nextRtcpMs <= nowMs) {
@@ -195,9 +218,7 @@ export class Leg {
     }
   }
 
-  private sendFrame(nowMs: number): void {
-    const socket = this.rtp;
-    if (socket === null) return;
+  private sendFrame(socket: MediaSocket): void {
     const packet = this.packets[this.frameIndex]!;
     this.frameIndex = (this.frameIndex + 1) % this.packets.length;
     setRtpSequence(packet, this.seq);
@@ -205,14 +226,32 @@ export class Leg {
     setRtpMarker(packet, this.firstPacket);
     this.firstPacket = false;
     const length = packet.length;
-    this.history.record(this.seq, nowMs);
-    socket.send(packet);
+    this.dueBySeq[this.seq % DUE_RING] = this.nextDueMs;
+    // The send time (for latency) and the lateness are taken when the packet has left: sent() below.
+    socket.send(packet, length, this, this.seq);
     this.seq = (this.seq + 1) & 0xffff;
     this.timestamp = (this.timestamp + this.timestampStep) >>> 0;
     this.sentPackets++;
     this.sentBytes += length;
     this.sentPayloadBytes += length - RTP_HEADER_BYTES;
     this.counters.sent++;
+  }
+
+  /**
+   * A frame the thread was too late for: the media clock (timestamp) moves on, the sequence number does not, as
+   * for an endpoint that suppressed a frame, so the receiver sees contiguous sequence numbers and a timestamp jump.
+   */
+  private skipFrame(): void {
+    this.timestamp = (this.timestamp + this.timestampStep) >>> 0;
+    this.skippedFrames++;
+  }
+
+  /** HOT (SendListener). An RTP packet of this leg left at `atMs`: its send time and its lateness are now known. */
+  sent(seq: number, atMs: number): void {
+    this.history.record(seq, atMs);
+    const lateness = atMs - this.dueBySeq[seq % DUE_RING]!;
+    this.recordLateness(lateness);
+    if (lateness > this.counters.latenessMaxMs) this.counters.latenessMaxMs = lateness;
   }
 
   private readonly onRtp = (msg: Buffer, length: number, now: number): void => {
@@ -250,8 +289,10 @@ export class Leg {
       if (latency > this.latencyMaxMs) this.latencyMaxMs = latency;
       this.recordLatency(latency);
     }
-    this.recordJitter(this.tracker.jitterMs);
-    this.recordTransitJitter(this.tracker.transitJitterMs);
+    if (this.tracker.received > JITTER_SETTLE_PACKETS) {
+      this.recordJitter(this.tracker.jitterMs);
+      this.recordTransitJitter(this.tracker.transitJitterMs);
+    }
     if (this.verifyPayload) this.checkPayload(msg, length, offset, seq);
     if (this.audio !== null && pt === this.expectedPayloadType) this.checkAudio(msg, length, offset);
   };
@@ -310,7 +351,7 @@ export class Leg {
       reports = this.reportList;
     }
     const length = writeCompound(this.rtcpBuffer, { kind: 'sr', ssrc: this.media.send.ssrc, sender: info, reports }, this.cname);
-    socket.send(this.rtcpBuffer, length);
+    socket.send(this.rtcpBuffer, length, null, -1);
     this.rtcpStats.sent++;
     this.counters.rtcpSent++;
   }
@@ -357,22 +398,54 @@ export class Leg {
     return Math.max(0, this.tracker.lostA3);
   }
 
+  /** Closes the sockets (keeping their counters for result()) and gives the packet buffers back; idempotent. */
   close(): void {
-    for (const s of [this.rtp, this.rtcp]) s?.close();
-    if (this.rtp !== null || this.rtcp !== null) this.io.freePackets(this.buffers);
-    this.rtp = null;
-    this.rtcp = null;
+    if (this.rtp !== null) {
+      this.rtpCounters = this.rtp.counters();
+      this.rtp.close();
+      this.rtp = null;
+    }
+    if (this.rtcp !== null) {
+      this.rtcpCounters = this.rtcp.counters();
+      this.rtcp.close();
+      this.rtcp = null;
+    }
+    // Also when open() failed half-way: the buffers were taken in the constructor.
+    if (this.holdingBuffers) {
+      this.holdingBuffers = false;
+      this.io.freePackets(this.buffers);
+    }
     this.audio?.decoder?.close();
+  }
+
+  /** The last sequence number this leg used, or -1 before its first packet. */
+  get lastSeq(): number {
+    return this.sentPackets === 0 ? -1 : (this.seq - 1) & 0xffff;
   }
 
   result(): LegResult {
     const t = this.tracker;
+    const rtp = this.rtp?.counters() ?? this.rtpCounters ?? NO_COUNTERS;
+    const rtcp = this.rtcp?.counters() ?? this.rtcpCounters ?? NO_COUNTERS;
+    const failed = Math.min(rtp.sendFailed, this.sentPackets);
+    const farLast = this.far === null ? -1 : this.far.lastSeq;
     return {
       leg: this.name,
-      sent: { packets: this.sentPackets, bytes: this.sentBytes },
+      sent: {
+        packets: this.sentPackets - failed,
+        // Packet sizes differ only for opus, whose frames are within a few bytes of each other.
+        bytes: this.sentPackets === 0 ? 0 : Math.round((this.sentBytes * (this.sentPackets - failed)) / this.sentPackets),
+        failed,
+        skipped: this.skippedFrames,
+        lastSeq: this.lastSeq,
+        lastFailed: this.sentPackets > 0 && rtp.lastFailedToken === this.lastSeq,
+      },
       received: {
         packets: t.received,
         bytes: this.receivedBytes,
+        receiveQueueDrops: rtp.receiveDrops,
+        truncated: rtp.truncated,
+        farLastSeqReceived: farLast < 0 || t.received === 0 ? false : t.hasSeq(farLast),
         duplicates: t.duplicates,
         late: t.late,
         expectedA3: t.expected,
@@ -396,10 +469,12 @@ export class Leg {
           ? { checked: false, frames: 0, ratio: null }
           : { checked: true, frames: this.audio.detector.blocks, ratio: this.audio.detector.blocks > 0 ? this.audio.detector.ratio : null },
       },
-      rtcp: { ...this.rtcpStats },
+      rtcp: { ...this.rtcpStats, sent: this.rtcpStats.sent - Math.min(rtcp.sendFailed, this.rtcpStats.sent) },
     };
   }
 }
+
+const NO_COUNTERS: SocketCounters = { sendFailed: 0, lastFailedToken: -1, receiveDrops: 0, truncated: 0 };
 
 function ntpMiddle32FromPerf(nowMs: number): number {
   const ntp = ntpFromUnixMs(performance.timeOrigin + nowMs);

@@ -11,7 +11,8 @@ import { framesFromBank, type MediaBank } from '../src/media/bank.js';
 import type { CallMediaResult, CallMediaTask } from '../src/media/task.js';
 import { CallMedia } from './call-media.js';
 import { Scheduler } from './scheduler.js';
-import { createMediaIo } from './media-io.js';
+import { createMediaIo, type SocketOpenError } from './media-io.js';
+import { emptyReceived } from '../src/media/task.js';
 import { applyMediaPriority } from './thread-priority.js';
 import type { IoChoice, MediaPriority } from '../src/run-plan.js';
 
@@ -29,14 +30,55 @@ const scheduler = new Scheduler(control, control.claimSlot(), io);
 // Piscina runs this module in the thread itself: the priority applies to this media thread only.
 const priority = applyMediaPriority(data.priority);
 
+/**
+ * Never rejects for a call's own trouble: a call whose media cannot start (no room in this thread, a port taken)
+ * returns an error result and fails alone; the run goes on.
+ */
 export default async function callMedia(task: CallMediaTask): Promise<CallMediaResult> {
-  const call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics, io);
+  let call: CallMedia;
+  try {
+    call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics, io);
+  } catch (err) {
+    return failedResult(task, 'thread full', err);
+  }
   try {
     await call.open();
   } catch (err) {
-    return { ...call.result(), priority, error: { cause: 'local socket', message: (err as Error).message } };
+    return { ...call.result(), priority, error: socketFailure(err) };
   }
   scheduler.add(call);
   await call.finished;
   return { ...call.result(), priority };
+}
+
+/** A call that never got its legs: nothing measured, and why. */
+function failedResult(task: CallMediaTask, cause: string, err: unknown): CallMediaResult {
+  const none = (leg: 'a' | 'b'): CallMediaResult['legs'][0] => ({
+    leg,
+    sent: { packets: 0, bytes: 0, failed: 0, skipped: 0, lastSeq: -1, lastFailed: false },
+    received: emptyReceived(),
+    rtcp: { sent: 0, received: 0, malformed: 0, lastReport: null },
+  });
+  const { histograms, outliers } = scheduler.metrics.takeEncoded();
+  return {
+    callId: task.callId,
+    error: { cause, message: (err as Error).message },
+    mediaStartEpochMs: Number.NaN,
+    mediaEndEpochMs: Number.NaN,
+    phaseMs: 0,
+    stoppedEarly: false,
+    legs: [none('a'), none('b')],
+    histograms,
+    outliers,
+    io: io.name,
+    priority,
+  };
+}
+
+/** Why a socket could not be opened, in words a user can act on. */
+function socketFailure(err: unknown): { cause: string; message: string } {
+  const e = err as SocketOpenError;
+  if (e.code === 'EADDRINUSE') return { cause: 'local port in use', message: `${e.message}: another program (or another run) holds it; give this run other client ports with --local-ports` };
+  if (e.code === 'EADDRNOTAVAIL') return { cause: 'local address unusable', message: `${e.message}: --local-ip must be an address of this machine (or of the namespace the run is in)` };
+  return { cause: 'local socket', message: e.message ?? String(err) };
 }

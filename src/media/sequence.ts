@@ -200,6 +200,18 @@ export class ReceiveTracker {
     this.prevTransitMs = transit;
   }
 
+  /**
+   * Whether the packet with this 16-bit sequence number has arrived: within the window behind the highest sequence
+   * number (and not before the first one); a number ahead of the highest has not.
+   */
+  hasSeq(seq: number): boolean {
+    if (!this.started) return false;
+    const behind = (this.maxSeq - (seq & 0xffff)) & 0xffff;
+    if (behind >= WINDOW_BITS) return false;
+    const ext = this.cycleBase + this.maxSeq - behind;
+    return ext >= this.baseExt && this.testBit(ext);
+  }
+
   /** Unique packets counted (new + late). */
   get received(): number {
     return this.receivedCount;

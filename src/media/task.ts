@@ -8,6 +8,12 @@ import type { MetricName, OutlierCounts } from '../stats/histogram.js';
 
 export type LegName = 'a' | 'b';
 
+/**
+ * The most calls one media thread holds: with native I/O each leg takes one block of the thread's send arena
+ * (workers/media-io.ts sizes the arena from this). The plan refuses more per thread, naming the --threads to use.
+ */
+export const MAX_CALLS_PER_THREAD = 4096;
+
 /** One leg's media: the stream it sends and the stream it receives. */
 export interface LegMedia {
   leg: LegName;
@@ -21,6 +27,8 @@ export interface LegMedia {
   remoteRtcpPort: number;
   send: {
     codec: CodecProfile;
+    /** The payload type the far side's SDP gave this codec (rtpengine may map opus to 96 rather than our 111). */
+    payloadType: number;
     toneHz: number;
     ssrc: number;
     firstSeq: number;
@@ -28,11 +36,13 @@ export interface LegMedia {
   };
   receive: {
     codec: CodecProfile;
+    /** The payload type this leg's packets must carry (the one this leg's SDP or rtpengine's reply agreed on). */
+    payloadType: number;
     /** The far leg's tone, which the decoded audio must carry. */
     toneHz: number;
     /** Decode received audio and check the far tone (costly for opus, so only on a share of calls). */
     checkAudio: boolean;
-    /** rtpengine transcodes into this leg: the far leg's last frame never arrives (facts/rtpengine.md). */
+    /** rtpengine transcodes into this leg: it may hold the far leg's last frame back (docs/rtpengine-behaviour.md). */
     transcoded: boolean;
   };
 }
@@ -55,6 +65,13 @@ export interface ReceivedStream {
   /** Unique RTP packets (by extended sequence number). */
   packets: number;
   bytes: number;
+  /** Datagrams the kernel dropped at this leg's RTP socket (its receive queue was full): the generator's own drops,
+   * not the system's loss; null when they cannot be counted. */
+  receiveQueueDrops: number | null;
+  /** Datagrams longer than a receive slot, delivered cut short (counted in packets too). */
+  truncated: number;
+  /** Whether the far leg's last packet (its final sequence number) arrived: a transcoder may hold it back. */
+  farLastSeqReceived: boolean;
   duplicates: number;
   /** Unique packets that arrived after a higher sequence number. */
   late: number;
@@ -100,7 +117,19 @@ export interface RtcpLegStats {
 
 export interface LegResult {
   leg: LegName;
-  sent: { packets: number; bytes: number };
+  sent: {
+    /** Packets the kernel took (handed over and not refused). */
+    packets: number;
+    bytes: number;
+    /** Packets the kernel refused: generator drops. */
+    failed: number;
+    /** Frames the thread was too late to send at all (starved): generator drops, no sequence number used. */
+    skipped: number;
+    /** The last sequence number used, -1 if none was sent. */
+    lastSeq: number;
+    /** The kernel refused the packet with lastSeq. */
+    lastFailed: boolean;
+  };
   received: ReceivedStream;
   rtcp: RtcpLegStats;
 }
@@ -130,4 +159,35 @@ export interface CallMediaResult {
   io: string;
   /** How that thread was scheduled: 'realtime', 'normal', or 'normal (why realtime was not had)'. */
   priority: string;
+}
+
+/** What a leg that received nothing reports (and a call whose media never started, for both legs). */
+export function emptyReceived(): ReceivedStream {
+  return {
+    packets: 0,
+    bytes: 0,
+    receiveQueueDrops: 0,
+    truncated: 0,
+    farLastSeqReceived: false,
+    duplicates: 0,
+    late: 0,
+    expectedA3: 0,
+    lostA3: 0,
+    startLost: 0,
+    sequenceJumps: 0,
+    malformed: 0,
+    wrongPayloadType: 0,
+    payloadMismatches: null,
+    payloadType: null,
+    ssrc: null,
+    ssrcChanges: 0,
+    firstPacketEpochMs: null,
+    jitterMs: 0,
+    meanJitterMs: 0,
+    maxJitterMs: 0,
+    transitJitterMs: 0,
+    latencyMeanMs: null,
+    latencyMaxMs: null,
+    audio: { checked: false, frames: 0, ratio: null },
+  };
 }

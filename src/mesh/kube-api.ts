@@ -86,10 +86,20 @@ export interface Cost {
   requests: number;
   retries: number;
   alreadyExisted: number;
+  /** Time the requests waited for this client's own limits (a slot, a rate token) before leaving, summed, ms. */
+  waitedMs: number;
 }
 
 export function newCost(): Cost {
-  return { requests: 0, retries: 0, alreadyExisted: 0 };
+  return { requests: 0, retries: 0, alreadyExisted: 0, waitedMs: 0 };
+}
+
+/** Adds `part` into `total`. */
+export function addCost(total: Cost, part: Cost): void {
+  total.requests += part.requests;
+  total.retries += part.retries;
+  total.alreadyExisted += part.alreadyExisted;
+  total.waitedMs += part.waitedMs;
 }
 
 export interface KubernetesApiStats {
@@ -209,9 +219,11 @@ export class KubernetesApi {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new MeshError(`Kubernetes provisioner closed: ${opText(op)} not sent`);
       let failure: Failure;
+      const waitFrom = performance.now();
       const release = await this.slots.acquire();
       try {
         await this.bucket.take();
+        cost.waitedMs += performance.now() - waitFrom;
         cost.requests++;
         this.totals.requests++;
         return await fn();

@@ -1,14 +1,14 @@
 /**
  * `--mesh local`: a real l7mp mesh without Kubernetes, in network namespaces this run creates and removes
- * (facts/l7mp.md, "A local mesh without Kubernetes"). Only the infrastructure: the per-call objects are the
+ * (docs/l7mp-behaviour.md#a-local-mesh-in-network-namespaces). Only the infrastructure: the per-call objects are the
  * provisioner's (objects.ts, operator.ts), which programs these proxies through their REST APIs.
  *
  *     rtpb-<id>-client   the generator's sockets (rtp-bench's benchmark runs here, see runInClientNamespace)
- *     rtpb-<id>-ingress  l7mp ingress gateway: controller on TCP 1234, nothing else (strict mode)
+ *     rtpb-<id>-ingress  l7mp ingress gateway: controller on TCP <its address>:1234, nothing else (strict mode)
  *     rtpb-<id>-w1 ...   one per worker, like a pod: rtpengine on 127.0.0.1 (ng 127.0.0.1:22222) and the worker
- *                        sidecar: controller 1234, JSONSocket/UDP 19000 (RTP) and 19001 (RTCP) with empty rule
- *                        lists, and <worker address>:22222 routed to rtpengine's ng (not strict: in strict mode
- *                        GET /api/v1/sessions fails once sessions have metric stages)
+ *                        sidecar: controller <worker address>:1234, JSONSocket/UDP 19000 (RTP) and 19001 (RTCP)
+ *                        with empty rule lists, and <worker address>:22222 routed to rtpengine's ng (not strict: in
+ *                        strict mode GET /api/v1/sessions fails once sessions have metric stages)
  *     rtpb-<id>-br       the bridge joining them; nothing is added to the root namespace
  *
  * Everything is reachable from the client namespace only: the root namespace has no route into the mesh.
@@ -189,7 +189,11 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
           throw err;
         },
       );
-    const ingressProxy = track(proxies, startL7mpProxy({ name: 'ingress', namespace: ingressMember.namespace, config: ingressProxyConfig(), strict: true, ...proxyOptions }));
+    // Each controller listens on its namespace's address only: the provisioner calls it there from the client namespace.
+    const ingressProxy = track(
+      proxies,
+      startL7mpProxy({ name: 'ingress', namespace: ingressMember.namespace, controllerAddress: ingressMember.address, config: ingressProxyConfig(), strict: true, ...proxyOptions }),
+    );
     const workerDaemons = workerRoles.map((role, i) => {
       const member = network.member(role);
       const range = ranges[i]!;
@@ -212,6 +216,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
           startL7mpProxy({
             name: role,
             namespace: member.namespace,
+            controllerAddress: member.address,
             config: workerProxyConfig({ ng: { listen: { address: member.address, port: ngPort }, rtpengine: { address: '127.0.0.1', port: ngPort } } }),
             strict: false,
             ...proxyOptions,

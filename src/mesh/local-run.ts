@@ -13,7 +13,7 @@ import { startLocalMesh, localMeshPortRanges, runInClientNamespace } from './loc
 import { fromLocalMesh } from './config.js';
 import { netnsExec } from '../stack/netns.js';
 import { embeddedPortRanges } from '../stack/stack.js';
-import { defaultResultsPath } from '../report/results.js';
+import { defaultResultsPath } from '../report/output.js';
 import { INTERNAL_PLAN_FLAG, type InternalPlan, type RunPlan } from '../run-plan.js';
 
 export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (line: string) => void, err: NodeJS.WriteStream): Promise<number> {

@@ -1,9 +1,9 @@
 /**
  * The mesh side of one call, independent of how the objects reach the proxies (Kubernetes custom resources, or
- * straight to each l7mp proxy's REST API). Topology (facts/l7mp.md, the original suite): per leg and per RTP/RTCP,
- * the ingress gateway listens on the port rtpengine allocated for that leg, tags the client's packets with the call
- * and leg, and forwards them as JSONSocket to the worker's sidecar (19000 RTP / 19001 RTCP), where a rule matching
- * those labels sends them to rtpengine on 127.0.0.1 from 127.0.0.1:<client port>.
+ * straight to each l7mp proxy's REST API). Topology (docs/l7mp-behaviour.md#topology, the original suite): per leg
+ * and per RTP/RTCP, the ingress gateway listens on the port rtpengine allocated for that leg, tags the client's
+ * packets with the call and leg, and forwards them as JSONSocket to the worker's sidecar (19000 RTP / 19001 RTCP),
+ * where a rule matching those labels sends them to rtpengine on 127.0.0.1 from 127.0.0.1:<client port>.
  */
 
 export type MeshStreamKind = 'rtp' | 'rtcp';
@@ -49,7 +49,8 @@ export interface MeshOptions {
   namespace: string;
   /** singleton: the session exists before media (no start-of-call loss); server: the old behaviour, kept to measure it. */
   listenerMode: 'singleton' | 'server';
-  /** Route retry timeout, ms: also the JSONSocket reply timeout (facts/l7mp.md: 200-500 ms works, 2000 ms loses media). */
+  /** Route retry timeout, ms: also the JSONSocket reply timeout (200-500 ms works, 2000 ms loses media:
+   * docs/l7mp-behaviour.md#route-retry-timeout). */
   retryTimeoutMs: number;
   /** Names of objects on the proxies: `operator` = /<apiVersion>/<kind>/<ns>/<name> (operators since April 2021);
    * `selflink` = /apis/l7mp.io/v1/namespaces/<ns>/<plural>/<name> (older operators, the original suite). */

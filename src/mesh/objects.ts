@@ -1,9 +1,9 @@
 /**
  * The l7mp.io/v1 custom resources of one call (VirtualService, Target, Rule), as the original suite made them, with
- * its known problems fixed (facts/l7mp.md): Rules, Targets, VirtualServices are created in that order, listeners
- * can be singleton, the route retry timeout is short, names on the proxies follow the operator in use, the Target's
- * endpoints are pinned to the call's worker, and `compact` inlines the Target into the VirtualService (8 objects
- * per call instead of 12). The types follow the CRD schemas in kubernetes/crds (src/mesh/crd.ts validates against
+ * its known problems fixed (docs/l7mp-behaviour.md): Rules, Targets, VirtualServices are created in that order,
+ * listeners can be singleton, the route retry timeout is short, names on the proxies follow the operator in use, the
+ * Target's endpoints are pinned to the call's worker, and `compact` inlines the Target into the VirtualService (8
+ * objects per call instead of 12). The types follow the CRD schemas in kubernetes/crds (src/mesh/crd.ts validates against
  * them); they cover what these objects use, not every protocol the CRDs know.
  */
 import { createHash } from 'node:crypto';
@@ -177,7 +177,8 @@ export type L7mpObject = VirtualService | Target | Rule;
 
 // ---- Constants of the topology --------------------------------------------------------------------------------
 
-/** The worker's rule sends to rtpengine here, from this address and the client's port (facts/l7mp.md). */
+/** The worker's rule sends to rtpengine here, from this address and the client's port
+ * (docs/l7mp-behaviour.md#topology). */
 export const WORKER_LOOPBACK = '127.0.0.1';
 /** The suite's `track` on the ingress listeners, s. Kept in the objects; the operator drops it. */
 export const INGRESS_LISTENER_TRACK_S = 600;
@@ -383,7 +384,8 @@ export function callLabels(call: Pick<MeshCall, 'runId' | 'callId'>, options: Pi
 /**
  * The call's objects in creation order: every Rule, then every Target (none when compact), then every
  * VirtualService, each kind in the order of call.streams. Created in another order, a singleton session looks up a
- * cluster or rule that is not there yet and loses media until the route's retry (facts/l7mp.md).
+ * cluster or rule that is not there yet and loses media until the route's retry
+ * (docs/l7mp-behaviour.md#creation-and-deletion-order).
  */
 export function callObjects(call: MeshCall, options: MeshOptions): L7mpObject[] {
   const labels = callLabels(call, options);
@@ -401,7 +403,7 @@ export function callObjects(call: MeshCall, options: MeshOptions): L7mpObject[] 
 }
 
 /** Kinds in the order they are created: a singleton session set up before its cluster or rule exists loses media
- * until the route's retry (facts/l7mp.md). */
+ * until the route's retry (docs/l7mp-behaviour.md#creation-and-deletion-order). */
 export const CREATION_ORDER: readonly L7mpKind[] = ['Rule', 'Target', 'VirtualService'];
 /** Kinds in the order they are deleted: CREATION_ORDER reversed. */
 export const DELETION_ORDER: readonly L7mpKind[] = [...CREATION_ORDER].reverse();

@@ -1,8 +1,8 @@
 /**
  * What the current l7mp Kubernetes operator (k8s-operator/l7mp.py) sends to each l7mp proxy for an l7mp.io/v1
- * object (facts/l7mp.md, "What the Kubernetes operator does"). The REST provisioner sends these requests (addRequests,
- * and restDeleteRequests, which is deleteRequests plus one safety delete for compact listeners), so a mesh programmed
- * without Kubernetes ends up configured like one programmed by the operator. Success is decided by isAccepted.
+ * object (docs/l7mp-behaviour.md#what-the-kubernetes-operator-does). The REST provisioner sends these requests
+ * (addRequests, and restDeleteRequests, which is deleteRequests plus one safety delete for compact listeners), so a
+ * mesh programmed without Kubernetes ends up configured like one programmed by the operator. Success is decided by isAccepted.
  *
  * - The object's spec.selector picks the proxies; a Target's endpoint selectors pick the proxies its cluster gets an
  *   endpoint for (named `<cluster>/<address>`).

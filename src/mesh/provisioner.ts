@@ -5,8 +5,11 @@
 import type { MeshCall } from './model.js';
 
 export interface ProvisionTiming {
-  /** Until every object was accepted (Kubernetes: created; REST: every request answered), ms. */
+  /** Until every object was accepted (Kubernetes: created; REST: every request answered), ms, without the time the
+   * requests waited for rtp-bench's own rate and concurrency limits (throttledMs). */
   acceptedMs: number;
+  /** Time the call's requests waited for rtp-bench's own limits before leaving (not the mesh's doing), ms. */
+  throttledMs: number;
   /** Until the mesh was seen ready to carry the call's media (REST: the ingress lists the sessions as connected;
    * Kubernetes: null, readiness is not observable through the API), ms. */
   readyMs: number | null;

@@ -235,8 +235,21 @@ export interface DeleteReply {
   raw: NgDict;
 }
 
+/**
+ * Where a request's time went, filled in when it settles: the wait in this client's own queue (more requests than
+ * maxInFlight) is the tool's, not rtpengine's, and must not be reported as rtpengine's round trip.
+ */
+export interface RequestTiming {
+  /** From the call to request() until its first datagram left (0 unless the client was at maxInFlight). */
+  queuedMs: number;
+  /** From the first datagram until the reply (or the failure), retransmissions included; NaN if never sent. */
+  roundTripMs: number;
+}
+
 interface Request {
   cookie: string;
+  timing: RequestTiming | null;
+  createdAt: number;
   command: string;
   bytes: Buffer;
   resolve: (reply: NgDict) => void;
@@ -334,7 +347,7 @@ export class NgClient {
   }
 
   /** Sends one ng command; resolves with the whole reply for `ok` (and `pong`), rejects with NgError for `error`. */
-  request(command: string, params: NgDict = {}): Promise<NgDict> {
+  request(command: string, params: NgDict = {}, timing: RequestTiming | null = null): Promise<NgDict> {
     if (this.closed) return Promise.reject(new NgClientClosedError(command, this.endpoint));
     const cookie = `${this.cookiePrefix}_${(++this.counter).toString(36)}`;
     let bytes: Buffer;
@@ -344,7 +357,7 @@ export class NgClient {
       return Promise.reject(err);
     }
     return new Promise<NgDict>((resolve, reject) => {
-      const req: Request = { cookie, command, bytes, resolve, reject, firstSentAt: 0, deadline: 0, nextGapMs: this.retransmitMs, sends: 0, timer: null };
+      const req: Request = { cookie, timing, createdAt: performance.now(), command, bytes, resolve, reject, firstSentAt: 0, deadline: 0, nextGapMs: this.retransmitMs, sends: 0, timer: null };
       if (this.inFlightByCookie.size < this.maxInFlight) this.start(req);
       else this.waiting.push(req);
     });
@@ -357,20 +370,20 @@ export class NgClient {
     return performance.now() - t0;
   }
 
-  async offer(p: OfferParams): Promise<SdpReply> {
-    return this.sdpReply('offer', await this.request('offer', sdpParams(p)));
+  async offer(p: OfferParams, timing: RequestTiming | null = null): Promise<SdpReply> {
+    return this.sdpReply('offer', await this.request('offer', sdpParams(p), timing));
   }
 
-  async answer(p: AnswerParams): Promise<SdpReply> {
-    return this.sdpReply('answer', await this.request('answer', { ...sdpParams(p), 'to-tag': p.toTag }));
+  async answer(p: AnswerParams, timing: RequestTiming | null = null): Promise<SdpReply> {
+    return this.sdpReply('answer', await this.request('answer', { ...sdpParams(p), 'to-tag': p.toTag }, timing));
   }
 
-  async delete(p: DeleteParams): Promise<DeleteReply> {
+  async delete(p: DeleteParams, timing: RequestTiming | null = null): Promise<DeleteReply> {
     const params: NgDict = { 'call-id': p.callId };
     if (p.fromTag !== undefined) params['from-tag'] = p.fromTag;
     if (p.toTag !== undefined) params['to-tag'] = p.toTag;
     if (p.deleteDelay !== undefined) params['delete delay'] = p.deleteDelay;
-    const raw = await this.request('delete', params);
+    const raw = await this.request('delete', params, timing);
     return { warning: warningOf(raw), stats: 'tags' in raw || 'totals' in raw ? callStats(raw) : null, raw };
   }
 
@@ -477,12 +490,27 @@ export class NgClient {
   }
 
   private settle(req: Request, err: Error | null, reply?: NgDict, pump = true): void {
+    if (req.timing !== null) {
+      const now = performance.now();
+      const sent = req.sends > 0;
+      req.timing.queuedMs = (sent ? req.firstSentAt : now) - req.createdAt;
+      req.timing.roundTripMs = sent ? now - req.firstSentAt : Number.NaN;
+    }
     if (req.timer) clearTimeout(req.timer);
     req.timer = null;
     this.inFlightByCookie.delete(req.cookie);
     if (err) req.reject(err);
     else req.resolve(reply ?? {});
     if (pump) this.pump();
+  }
+
+  /** A request that never left the queue: its timing still says how long it waited. */
+  private settleQueued(req: Request, err: Error): void {
+    if (req.timing !== null) {
+      req.timing.queuedMs = performance.now() - req.createdAt;
+      req.timing.roundTripMs = Number.NaN;
+    }
+    req.reject(err);
   }
 
   private pump(): void {
@@ -502,7 +530,7 @@ export class NgClient {
     const rest = this.waiting.splice(this.waitingHead);
     this.waiting.length = 0;
     this.waitingHead = 0;
-    for (const req of rest) req.reject(make(req));
+    for (const req of rest) this.settleQueued(req, make(req));
   }
 
   private sdpReply(command: string, raw: NgDict): SdpReply {

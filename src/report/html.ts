@@ -233,6 +233,12 @@ function percentileChart(runs: readonly Results[], metric: MetricName, title: st
 // ---------------------------------------------------------------------------------------------------------------
 // (b) Per call, over call index.
 
+/** A call's one-way latency: the mean over its directions of each direction's mean; null when none was matched. */
+export function callLatencyMs(call: CallRecord): number | null {
+  const means = (call.streams ?? []).flatMap((s) => (s.latencyMeanMs === null ? [] : [s.latencyMeanMs]));
+  return means.length > 0 ? means.reduce((a, b) => a + b, 0) / means.length : null;
+}
+
 /** A call's loss over both directions, percent of what could be delivered; null when no media was sent. */
 export function callLossPct(call: CallRecord): number | null {
   let deliverable = 0;
@@ -353,6 +359,7 @@ function runHeader(r: Results, i: number): string {
     ['machine', `${env.cpu?.model ?? '?'}, ${env.cpu?.cores ?? '?'} cores, ${env.memoryGiB ?? '?'} GiB; ${env.platform ?? ''} ${env.kernel ?? ''}; Node ${env.node ?? '?'}; rtp-bench ${env.rtpBench ?? '?'}`],
   ];
   const warnings: string[] = [];
+  if (s.generator.limited) warnings.push(s.generator.limited);
   if (s.interrupted) warnings.push('The run was interrupted: figures cover only the part that ran.');
   if (s.generator.saturated) warnings.push(`Generator: ${s.generator.saturated}`);
   return [
@@ -369,7 +376,7 @@ function runHeader(r: Results, i: number): string {
 function failureList(r: Results): string {
   const groups = new Map<string, { calls: number[]; stage: string; message: string }>();
   for (const call of r.calls) {
-    if (call.status === 'ok' || !call.failure) continue;
+    if (call.status !== 'failed' || !call.failure) continue;
     const g = groups.get(call.failure.cause) ?? { calls: [], stage: call.failure.stage, message: call.failure.message };
     g.calls.push(call.index);
     groups.set(call.failure.cause, g);
@@ -443,6 +450,13 @@ export function renderHtml(runs: Results[]): string {
   const perCall = [
     perCallChart(runs, 'Setup time per call', 'offer + answer round trips, ms; failed calls as crosses', 'ms', (c) => c.setupMs),
     perCallChart(runs, 'Loss per call', 'both directions, % of the packets that could be delivered (transcoding tail excluded)', '%', callLossPct),
+    perCallChart(
+      runs,
+      'One-way latency per call',
+      'mean of both directions, ms. Through a transcoder the calls sit on steps about 20 ms apart: rtpengine keeps one frame plus the worst lateness its input has had (README, "Latency through transcoding")',
+      'ms',
+      callLatencyMs,
+    ),
   ].filter((c): c is string => c !== null);
   const skipped = PERCENTILE_CHARTS.length - percentile.length;
   const parts = [

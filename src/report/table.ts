@@ -8,9 +8,11 @@ import type { SloVerdict } from './slo.js';
 
 const ROWS: { key: keyof Summary; label: string; digits: number }[] = [
   { key: 'setupMs', label: 'setup ms (offer+answer+mesh)', digits: 2 },
+  { key: 'ngQueueMs', label: "ng queue ms (rtp-bench's own wait)", digits: 2 },
   { key: 'offerMs', label: 'offer ms', digits: 2 },
   { key: 'answerMs', label: 'answer ms', digits: 2 },
   { key: 'firstMediaMs', label: 'first media ms (per leg)', digits: 1 },
+  { key: 'mediaStartWaitMs', label: 'media start wait ms (generator)', digits: 1 },
   { key: 'latencyMs', label: 'latency ms (one way)', digits: 2 },
   { key: 'jitterMs', label: 'jitter ms (RFC 3550)', digits: 2 },
   { key: 'transitJitterMs', label: 'transit jitter ms', digits: 2 },
@@ -28,6 +30,8 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       ? 'direct (no rtpengine: generator self-calibration)'
       : `${env.rtpengine.workers.length} rtpengine worker(s), ${env.rtpengine.kind}${env.rtpengine.workers[0]?.version ? ` ${env.rtpengine.workers[0].version}` : ''}`;
   lines.push('');
+  // First, before any figure: a run the generator limited says so where nobody can miss it.
+  if (s.generator.limited !== null) lines.push(`!! ${s.generator.limited}`, '');
   lines.push(`${s.interrupted ? 'INTERRUPTED: partial results. ' : ''}${plan.calls} calls, ${pair.a.name}:${pair.b.name}${pair.transcoded && env.rtpengine.kind !== 'none' ? ' (transcoded)' : ''}, ${where}, ${s.generator.threads} media thread(s)${threadNote(s.generator)}, ${(s.wallMs / 1000).toFixed(1)} s`);
 
   const table = new Table({
@@ -54,14 +58,27 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
   lines.push(table.toString());
 
   const causes = Object.entries(s.calls.failedByCause).map(([cause, n]) => `${cause}: ${n}`);
-  lines.push(`calls    attempted ${s.calls.attempted}, ok ${s.calls.ok}, failed ${s.calls.failed}${causes.length ? ` (${causes.join('; ')})` : ''}`);
+  lines.push(
+    `calls    attempted ${s.calls.attempted}, ok ${s.calls.ok}, failed ${s.calls.failed}${causes.length ? ` (${causes.join('; ')})` : ''}` +
+      `${s.calls.interrupted ? `, interrupted ${s.calls.interrupted} (stopped by the user, not failures)` : ''}`,
+  );
   const p = s.packets;
+  const d = s.generator.drops;
+  const generatorLost = p.missing - p.lost;
   lines.push(
     `packets  sent ${p.sent}, received ${p.received}, lost ${p.lost} (${p.lossPct.toFixed(3)}%)` +
+      `${generatorLost > 0 ? `, lost at the generator's own sockets ${generatorLost} (not in lost)` : ''}` +
       `${p.transcodingTail ? `, transcoding tail ${p.transcodingTail} (not loss)` : ''}` +
       `, duplicates ${p.duplicates}, late ${p.late}${p.malformed ? `, malformed ${p.malformed}` : ''}${p.sequenceJumps ? `, dropped as sequence jumps ${p.sequenceJumps}` : ''}${p.wrongPayloadType ? `, wrong payload type ${p.wrongPayloadType}` : ''}` +
       `${p.payloadMismatches ? `, payload differs from what was sent ${p.payloadMismatches}` : ''}`,
   );
+  const dropped = d.sendFailed + d.skipped + (d.receiveQueue ?? 0) + d.truncated;
+  if (dropped > 0) {
+    lines.push(
+      `GENERATOR dropped ${dropped} packets itself: ${d.skipped} frames too late to send, ${d.sendFailed} sends refused by its kernel, ` +
+        `${d.receiveQueue ?? 'unknown'} dropped at its full receive queues, ${d.truncated} cut short (sent counts only what its kernel took)`,
+    );
+  }
   if (p.startOfCallLost > 0) {
     lines.push(`start    ${p.startOfCallLost} packets lost at the start of ${p.streamsWithStartLoss} stream(s), before the first got through (included in lost)`);
   }
@@ -80,6 +97,7 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       `${late ? `, send lateness p50 ${late.p50.toFixed(2)} / p99 ${late.p99.toFixed(2)} / max ${late.max.toFixed(1)} ms` : ''}`,
   );
   if (g.saturated) lines.push(`WARNING  ${g.saturated}`);
+  if (g.limited !== null) lines.push(`!! ${g.limited}`);
   for (const c of verdict.checks) {
     lines.push(`SLO      ${c.flag} ${c.limit}: ${c.actual === null ? 'no data' : round(c.actual)} ${c.passed ? 'ok' : 'MISSED'}`);
   }

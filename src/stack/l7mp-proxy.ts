@@ -1,18 +1,20 @@
 /**
- * Local l7mp proxies (@l7mp/l7mp 0.5.7): started from a config object (rendered to a temporary YAML file, removed
- * once the proxy runs), optionally inside a network namespace, ready once the REST controller answers
+ * Local l7mp proxies (@l7mp/l7mp 0.5.7): started from a config object (written as JSON to a file in a private
+ * temporary folder, removed once the proxy runs), optionally inside a network namespace, with the REST controller
+ * bound to one address (loopback unless the caller says otherwise), ready once the controller answers
  * GET /api/v1/config listing every configured listener, stopped by PID. Also the proxy configs of the mesh's two
  * roles (ingress gateway, worker sidecar): one template each, which a Kubernetes ConfigMap renders too.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { isIP, isIPv6 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from '../mesh/model.js';
 import { netnsExec, run, runNodeIn, type CommandResult } from './netns.js';
 import { DaemonStartError, formatTail, spawnDaemon, type Daemon } from './daemon.js';
 
-/** The operator programs every proxy on this port (facts/l7mp.md). */
+/** The operator programs every proxy on this port (docs/l7mp-behaviour.md#running-a-proxy). */
 export const L7MP_CONTROLLER_PORT = 1234;
 /** rtpengine's ng port in a worker (pod or namespace), and where the worker proxy exposes it. */
 export const RTPENGINE_NG_PORT = 22222;
@@ -38,7 +40,11 @@ export class L7mpProxyStartError extends DaemonStartError {
   override readonly name = 'L7mpProxyStartError';
 }
 
-/** The REST controller: HTTP on `port` (all addresses), routed to the L7mpController. */
+/**
+ * The REST controller: HTTP on `port`, routed to the L7mpController. There is no address here: l7mp 0.5.7's HTTP
+ * listener ignores one and listens on every address (docs/l7mp-behaviour.md#running-a-proxy); startL7mpProxy binds
+ * it to `controllerAddress` instead. In Kubernetes it must listen on the pod IP, where the operator calls it.
+ */
 export function controllerListener(port = L7MP_CONTROLLER_PORT): L7mpObject {
   return {
     name: 'controller-listener',
@@ -109,67 +115,38 @@ export function workerProxyConfig(o: WorkerProxyConfigOptions = {}): L7mpConfig 
   return config;
 }
 
-function yamlKey(k: string): string {
-  return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k) ? k : JSON.stringify(k);
-}
-
-/** Words YAML 1.1 (and so yamljs) reads as something other than a string. */
-const YAML_WORDS = /^(?:true|false|yes|no|on|off|null|y|n)$/i;
-
-function yamlScalar(v: L7mpValue): string {
-  if (typeof v === 'string') {
-    if (/^[A-Za-z][A-Za-z0-9_./-]*$/.test(v) && !YAML_WORDS.test(v)) return v;
-    return JSON.stringify(v); // JSON's escapes are YAML double-quoted escapes
-  }
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new RangeError(`cannot render ${v} in an l7mp config`);
-    return String(v);
-  }
-  if (typeof v === 'boolean' || v === null) return String(v);
-  if (Array.isArray(v)) return '[]';
-  return '{}';
-}
-
-function isNonEmptyContainer(v: L7mpValue): v is L7mpValue[] | L7mpObject {
-  return typeof v === 'object' && v !== null && (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0);
-}
-
-function yamlBlock(v: L7mpValue[] | L7mpObject, indent: number, out: string[]): void {
-  const pad = ' '.repeat(indent);
-  if (Array.isArray(v)) {
-    for (const item of v) {
-      if (!isNonEmptyContainer(item)) {
-        out.push(`${pad}- ${yamlScalar(item)}`);
-      } else if (Array.isArray(item)) {
-        out.push(`${pad}-`);
-        yamlBlock(item, indent + 2, out);
-      } else {
-        // The item's first key goes on the dash line.
-        const sub: string[] = [];
-        yamlBlock(item, indent + 2, sub);
-        out.push(`${pad}- ${sub[0]!.trimStart()}`, ...sub.slice(1));
-      }
-    }
-    return;
-  }
-  for (const [k, val] of Object.entries(v)) {
-    if (val === undefined) continue;
-    if (isNonEmptyContainer(val)) {
-      out.push(`${pad}${yamlKey(k)}:`);
-      yamlBlock(val, indent + 2, out);
-    } else {
-      out.push(`${pad}${yamlKey(k)}: ${yamlScalar(val)}`);
-    }
-  }
+/** JSON.stringify, except that a number JSON cannot carry (NaN, Infinity) is an error instead of a silent null. */
+function configJson(value: unknown, indent?: number): string {
+  return JSON.stringify(
+    value,
+    (_key, v: unknown) => {
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError(`cannot write ${v} in an l7mp config`);
+      return v;
+    },
+    indent,
+  );
 }
 
 /**
- * The config as block YAML that l7mp's own parser (yamljs, which cannot read multi-line JSON) reads back to the same
- * object; `comment` lines go on top.
+ * The config as l7mp reads a file whose name does not end in .yaml (with JSON.parse): what startL7mpProxy writes.
+ */
+export function renderL7mpConfigJson(config: L7mpConfig): string {
+  return `${configJson(config, 2)}\n`;
+}
+
+/**
+ * The config as YAML that l7mp's YAML parser (yamljs, used for a `-c` file ending in .yaml) reads back to the same
+ * object, for a Kubernetes ConfigMap: the top-level keys, then each value, or each item of a list, as one line of
+ * JSON (JSON is YAML, and JSON.stringify does all the quoting). Not one multi-line JSON document: yamljs cannot read
+ * JSON spread over several lines. `comment` lines go on top.
  */
 export function renderL7mpConfigYaml(config: L7mpConfig, comment?: string): string {
   const out: string[] = comment ? comment.split('\n').map((l) => `# ${l}`.trimEnd()) : [];
-  yamlBlock(config as L7mpObject, 0, out);
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value) && value.length > 0) out.push(`${configJson(key)}:`, ...value.map((item) => `  - ${configJson(item)}`));
+    else out.push(`${configJson(key)}: ${configJson(value)}`);
+  }
   return `${out.join('\n')}\n`;
 }
 
@@ -207,6 +184,12 @@ export interface StartL7mpProxyOptions {
   readyTimeoutMs?: number;
   /** Default: l7mpPackageDir(). */
   packageDir?: string;
+  /**
+   * The one address the REST controller listens on; default 127.0.0.1 (whoever reaches the controller can program
+   * the proxy). "0.0.0.0" or "::": every address. l7mp 0.5.7 would listen on every address whatever its config says:
+   * the proxy is started with a preload (controllerBindPreload) that passes this address to that one listen call.
+   */
+  controllerAddress?: string;
 }
 
 export interface L7mpProxy {
@@ -214,6 +197,8 @@ export interface L7mpProxy {
   pid: number;
   namespace: string | null;
   controllerPort: number;
+  /** The address the controller listens on (see StartL7mpProxyOptions.controllerAddress). */
+  controllerAddress: string;
   /** The config file it was started from: removed once it was ready (it has read it by then). */
   configFile: string;
   /** From spawn until the controller answered with every listener in place, ms. */
@@ -282,22 +267,59 @@ async function waitControllerReady(namespace: string | undefined, url: string, l
   if (r.code !== 0) throw new Error(r.stderr.trim() || (r.signal ? `the readiness probe was killed by ${r.signal}` : `the readiness probe exited with code ${r.code}`));
 }
 
+/**
+ * A module for node's --import, run in the proxy before l7mp: its HTTP listener calls server.listen(port, callback),
+ * which listens on every address; this adds `address` to the call that listens on `port` (the controller's), and
+ * leaves every other listen call alone. A data: URL, so there is no file to ship or to leave behind.
+ */
+export function controllerBindPreload(port: number, address: string): string {
+  const code = `import http from 'node:http';
+const listen = http.Server.prototype.listen;
+http.Server.prototype.listen = function (...args) {
+  if (args[0] === ${port} && typeof args[1] !== 'string') return listen.call(this, args[0], ${JSON.stringify(address)}, ...args.slice(1));
+  return listen.apply(this, args);
+};`;
+  return `data:text/javascript,${encodeURIComponent(code)}`;
+}
+
+/** Where a client reaches a controller listening on `address` (a wildcard is reached over loopback). */
+function controllerUrlHost(address: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '[::1]';
+  return isIPv6(address) ? `[${address}]` : address;
+}
+
 export async function startL7mpProxy(o: StartL7mpProxyOptions): Promise<L7mpProxy> {
   const controllerPort = controllerPortOf(o.config);
   const packageDir = o.packageDir ?? l7mpPackageDir();
   const strict = o.strict ?? true;
   const logLevel = o.logLevel ?? 'warn';
+  const controllerAddress = o.controllerAddress ?? '127.0.0.1';
+  if (!isIP(controllerAddress)) throw new RangeError(`the l7mp controller address must be an IP address, not "${controllerAddress}"`);
+  const text = renderL7mpConfigJson(o.config);
+  // A folder only this user can read (mkdtemp: unpredictable name, mode 0700). The name must not end in .yaml:
+  // l7mp reads such a file with its YAML parser, anything else with JSON.parse.
   const dir = await mkdtemp(join(tmpdir(), 'rtp-bench-l7mp-'));
-  const configFile = join(dir, `${o.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.yaml`);
+  const configFile = join(dir, `${o.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
   const removeConfig = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    await writeFile(configFile, renderL7mpConfigYaml(o.config, `l7mp proxy "${o.name}", written by rtp-bench`));
+    await writeFile(configFile, text, { mode: 0o600 });
   } catch (err) {
     await removeConfig();
     throw err;
   }
 
-  const argv = [...(o.namespace === undefined ? [] : netnsExec(o.namespace)), process.execPath, 'l7mp-proxy.js', '-c', configFile, '-l', logLevel, ...(strict ? ['-s'] : [])];
+  const argv = [
+    ...(o.namespace === undefined ? [] : netnsExec(o.namespace)),
+    process.execPath,
+    `--import=${controllerBindPreload(controllerPort, controllerAddress)}`,
+    'l7mp-proxy.js',
+    '-c',
+    configFile,
+    '-l',
+    logLevel,
+    ...(strict ? ['-s'] : []),
+  ];
   const t0 = performance.now();
   let daemon: Daemon;
   try {
@@ -313,7 +335,7 @@ export async function startL7mpProxy(o: StartL7mpProxyOptions): Promise<L7mpProx
   const what = `the l7mp proxy "${o.name}" (pid ${pid}${where}, controller port ${controllerPort})`;
   const listeners = (o.config.listeners ?? []).map((l) => String(l['name']));
   try {
-    await waitControllerReady(o.namespace, `http://127.0.0.1:${controllerPort}/api/v1/config`, listeners, readyTimeoutMs, exited);
+    await waitControllerReady(o.namespace, `http://${controllerUrlHost(controllerAddress)}:${controllerPort}/api/v1/config`, listeners, readyTimeoutMs, exited);
   } catch (err) {
     const failedExit = daemon.exitStatus();
     await stop();
@@ -338,6 +360,7 @@ export async function startL7mpProxy(o: StartL7mpProxyOptions): Promise<L7mpProx
     pid,
     namespace: o.namespace ?? null,
     controllerPort,
+    controllerAddress,
     configFile,
     startMs: performance.now() - t0,
     logTail: (lines = LOG_LINES_SHOWN) => daemon.logTail(lines),

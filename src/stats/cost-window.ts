@@ -37,14 +37,14 @@ const MIN_WINDOW_MS = 1000;
  * Samples the generator's cost over the hold: from shortly after the last arrival (calls settle) to shortly before
  * the end (calls start to stop). A hold too short for that falls back to the whole run, and says so.
  */
-export class CostWindow {
-  private readonly runStart: CostSample;
-  private holdStart: CostSample | null = null;
-  private holdEnd: CostSample | null = null;
+export class CostWindow<S extends CostSample = CostSample> {
+  private readonly runStart: S;
+  private holdStart: S | null = null;
+  private holdEnd: S | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
 
-  /** All times are performance.now() values. */
-  constructor(private readonly sample: () => CostSample, rampEndMs: number, holdMs: number) {
+  /** All times are performance.now() values. Samples may carry more than CostSample: result() hands them back. */
+  constructor(private readonly sample: () => S, rampEndMs: number, holdMs: number) {
     this.runStart = sample();
     const start = rampEndMs + Math.min(1000, holdMs * 0.2);
     const end = rampEndMs + holdMs - Math.min(500, holdMs * 0.1);
@@ -57,9 +57,12 @@ export class CostWindow {
   }
 
   /** Stops sampling; call once the run is over. */
-  result(): { cost: Cost; window: 'hold' | 'run' } {
+  result(): { cost: Cost; window: 'hold' | 'run'; from: S; to: S } {
     for (const t of this.timers) clearTimeout(t);
-    if (this.holdStart !== null && this.holdEnd !== null) return { cost: costBetween(this.holdStart, this.holdEnd), window: 'hold' };
-    return { cost: costBetween(this.runStart, this.sample()), window: 'run' };
+    if (this.holdStart !== null && this.holdEnd !== null) {
+      return { cost: costBetween(this.holdStart, this.holdEnd), window: 'hold', from: this.holdStart, to: this.holdEnd };
+    }
+    const to = this.sample();
+    return { cost: costBetween(this.runStart, to), window: 'run', from: this.runStart, to };
   }
 }

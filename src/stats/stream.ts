@@ -13,41 +13,69 @@ export const AUDIO_PASS_RATIO = 0.5;
 type Carried = 'duplicates' | 'late' | 'expectedA3' | 'lostA3' | 'startLost' | 'sequenceJumps' | 'malformed' | 'wrongPayloadType' | 'payloadMismatches' | 'payloadType'
   | 'jitterMs' | 'meanJitterMs' | 'maxJitterMs' | 'transitJitterMs' | 'latencyMeanMs' | 'latencyMaxMs';
 
+/** Packets of one stream that the generator itself lost: never counted as the system's loss, always reported. */
+export interface GeneratorDrops {
+  /** The sender's kernel refused the send. */
+  sendFailed: number;
+  /** The sender's thread was too late to send the frame at all (starved of CPU). */
+  skipped: number;
+  /** The receiver's kernel dropped them at its socket (receive queue full); null: could not be read. */
+  receiveQueue: number | null;
+  /** Delivered cut short at the receiver (also counted as received). */
+  truncated: number;
+}
+
 export interface StreamRecord extends Pick<ReceivedStream, Carried> {
   /** "a->b" or "b->a". */
   direction: string;
   codecSent: string;
   codecReceived: string;
+  /** Packets the sender's kernel took. */
   sent: number;
   /** Unique packets received. */
   received: number;
-  /** Packets that could not arrive: the transcoding tail (rtpengine holds the last frame back). */
+  /** 1 when the sender's last packet did not arrive on a transcoded stream (rtpengine holds the last frame back). */
   tail: number;
+  /** Sent, not the tail, and not received, for whatever reason: lost + the receiver's own receive-queue drops. */
+  missing: number;
+  /** Lost by the system under test (and the network): missing minus what the generator itself dropped. */
   lost: number;
   lossPct: number;
+  generatorDrops: GeneratorDrops;
   r: number | null;
+  /** E-model MOS; a stream that received nothing gets the scale's floor, 1. */
   mos: number | null;
+  /** False when no packet could be matched for latency (MOS then assumes no delay). */
+  mosLatencyKnown: boolean;
   audio: { checked: boolean; ratio: number | null; passed: boolean | null };
 }
 
+/** The bottom of the MOS scale: what a listener who hears nothing gives. */
+export const MOS_FLOOR = 1;
+
 /**
- * sender's packets as received by receiver. `transcoded`: rtpengine transcodes this direction, so one frame (the
- * last) is never sent on (facts/rtpengine.md): expected, not loss. `impairments`: every codec the audio passed
- * through, whose equipment impairments add up (ITU-T G.107 for tandem codecs).
+ * sender's packets as received by receiver. `transcoded`: rtpengine transcodes this direction, and then holds each
+ * frame until the next arrives, so the sender's LAST frame is never sent on (docs/rtpengine-behaviour.md): only
+ * that packet, and only when it is the one missing, is excused as the tail. `impairments`: every codec the audio
+ * passed through, whose equipment impairments add up (ITU-T G.107 for tandem codecs).
  */
 export function streamRecord(sender: LegResult, receiver: LegResult, transcoded: boolean, sentCodec: CodecProfile, receivedCodec: CodecProfile): StreamRecord {
   const rx = receiver.received;
   const sent = sender.sent.packets;
-  const tail = transcoded && sent > 0 ? 1 : 0;
+  const tail = transcoded && sent > 0 && !sender.sent.lastFailed && !rx.farLastSeqReceived ? 1 : 0;
   const deliverable = sent - tail;
-  const lost = Math.max(0, deliverable - rx.packets);
+  const missing = Math.max(0, deliverable - rx.packets);
+  const receiveQueue = rx.receiveQueueDrops;
+  const lost = Math.max(0, missing - (receiveQueue ?? 0));
   const lossPct = deliverable > 0 ? (lost * 100) / deliverable : 0;
   const ie = transcoded ? sentCodec.emodel.ie + receivedCodec.emodel.ie : receivedCodec.emodel.ie;
   let r: number | null = null;
   let mos: number | null = null;
-  if (rx.packets > 0 && rx.latencyMeanMs !== null) {
+  if (rx.packets > 0) {
     const q = mosForStream({
-      oneWayLatencyMs: rx.latencyMeanMs,
+      // Never below 0 by construction (send times are taken no later than departure); the clamp only keeps a
+      // clock step from failing the whole run.
+      oneWayLatencyMs: Math.max(0, rx.latencyMeanMs ?? 0),
       jitterMs: rx.meanJitterMs,
       lossPct,
       ptimeMs: receivedCodec.ptimeMs,
@@ -56,6 +84,10 @@ export function streamRecord(sender: LegResult, receiver: LegResult, transcoded:
     });
     r = q.r;
     mos = q.mos;
+  } else if (sent > 0) {
+    // Silence: not a quality the E-model rates (its 100%-loss value is still above 1), but the worst a call can be.
+    r = 0;
+    mos = MOS_FLOOR;
   }
   return {
     direction: `${sender.leg}->${receiver.leg}`,
@@ -64,8 +96,10 @@ export function streamRecord(sender: LegResult, receiver: LegResult, transcoded:
     sent,
     received: rx.packets,
     tail,
+    missing,
     lost,
     lossPct,
+    generatorDrops: { sendFailed: sender.sent.failed, skipped: sender.sent.skipped, receiveQueue, truncated: rx.truncated },
     duplicates: rx.duplicates,
     late: rx.late,
     expectedA3: rx.expectedA3,
@@ -84,6 +118,7 @@ export function streamRecord(sender: LegResult, receiver: LegResult, transcoded:
     latencyMaxMs: rx.latencyMaxMs,
     r,
     mos,
+    mosLatencyKnown: rx.latencyMeanMs !== null,
     audio: {
       checked: rx.audio.checked && rx.audio.ratio !== null,
       ratio: rx.audio.ratio,

@@ -1,5 +1,6 @@
 /**
- * REAL l7mp 0.5.7 proxies on loopback for the mesh tests (started with startL7mpProxy, strict mode): the MeshProxy
+ * REAL l7mp 0.5.7 proxies on loopback for the mesh tests (started with startL7mpProxy, strict mode, the REST controller
+ * listening on 127.0.0.1 only: nothing outside this host can program them): the MeshProxy
  * the operator and the provisioner get for each, reading their configuration and sessions back through the REST
  * API, waiting for the ingress's sessions, and calls on free ports.
  */
@@ -16,19 +17,22 @@ export interface ProxySpec {
   /** MeshProxy.address: where the ingress reaches a worker. */
   address: string;
   labels: Record<string, string>;
-  /** Its controller listener on 127.0.0.1 (any port) gives MeshProxy.restUrl. */
+  /** Its controller listener's port (any), on 127.0.0.1, gives MeshProxy.restUrl. */
   config: L7mpConfig;
 }
+
+/** Where every test proxy's REST controller listens. */
+const CONTROLLER_ADDRESS = '127.0.0.1';
 
 /** The proxies started here, by MeshProxy name. */
 const running = new Map<string, L7mpProxy>();
 
 /** Starts the proxies in parallel; rejects with the first failure (stopProxies stops the ones that did start). */
 export async function startProxies(specs: readonly ProxySpec[]): Promise<MeshProxy[]> {
-  const results = await Promise.allSettled(specs.map((s) => startL7mpProxy({ name: s.name, config: s.config })));
+  const results = await Promise.allSettled(specs.map((s) => startL7mpProxy({ name: s.name, config: s.config, controllerAddress: CONTROLLER_ADDRESS })));
   results.forEach((r, i) => r.status === 'fulfilled' && running.set(specs[i]!.name, r.value));
   for (const r of results) if (r.status === 'rejected') throw r.reason;
-  return specs.map((s) => ({ name: s.name, address: s.address, restUrl: `http://127.0.0.1:${l7mpOf(s.name).controllerPort}`, labels: s.labels }));
+  return specs.map((s) => ({ name: s.name, address: s.address, restUrl: `http://${CONTROLLER_ADDRESS}:${l7mpOf(s.name).controllerPort}`, labels: s.labels }));
 }
 
 /** By PID (SIGTERM, then SIGKILL after 3 s). */

@@ -13,9 +13,20 @@ export interface CliRun {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
-export function startCli(args: string[]): CliRun {
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), ...args], {
-    cwd: packageRoot(),
+export interface CliOptions {
+  /** Working directory (default: the package root). */
+  cwd?: string;
+  /** Runs the CLI through this command, e.g. ['ip', 'netns', 'exec', 'ns'] or a shell that joins a cgroup first. */
+  prefix?: string[];
+  /** The program to run instead of `node dist/src/cli.js` (e.g. the bin through a symlink). */
+  program?: string;
+}
+
+export function startCli(args: string[], options: CliOptions = {}): CliRun {
+  const program = options.program === undefined ? [process.execPath, join(packageRoot(), 'dist', 'src', 'cli.js')] : [options.program];
+  const [command, ...rest] = [...(options.prefix ?? []), ...program, ...args];
+  const child = spawn(command!, rest, {
+    cwd: options.cwd ?? packageRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -5,12 +5,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import {
   controllerPortOf,
   ingressProxyConfig,
   L7mpProxyStartError,
+  renderL7mpConfigJson,
   renderL7mpConfigYaml,
   startL7mpProxy,
   workerProxyConfig,
@@ -40,18 +42,25 @@ async function getJsonIn(namespace: string, url: string): Promise<{ status: numb
   return JSON.parse(r.stdout) as { status: number; body: Record<string, unknown> };
 }
 
-test('configs render as YAML that l7mp\'s own parser reads back unchanged', () => {
+test('configs render as JSON (local proxies) and as YAML (a ConfigMap) that l7mp\'s own parsers read back unchanged', () => {
   const tricky = {
     admin: { log_level: 'warn' },
     listeners: [{ name: 'x: y', spec: { protocol: 'UDP', address: '10.1.2.3', port: 5 }, rules: [] }],
-    clusters: [{ name: 'yes', spec: { protocol: 'on' }, endpoints: [{ spec: { address: 'say "hi"\\ \u00e9' } }], nested: [[1, 'a'], [], {}] }],
-    rulelists: [{ name: 'r', rules: ['a-b', '1.5', 'null', 'true', ''] }],
+    clusters: [{ name: 'yes', spec: { protocol: 'on' }, endpoints: [{ spec: { address: 'say "hi"\\ \u00e9 # no comment' } }], nested: [[1, 'a'], [], {}] }],
+    rulelists: [{ name: 'r', rules: ['a-b', '1.5', 'null', 'true', '', '- x', '{a}', '#'] }],
   } as unknown as L7mpConfig;
   for (const config of [ingressProxyConfig(), workerProxyConfig(), workerProxyConfig({ ng: { listen: { address: '10.9.8.7', port: 22222 } }, trackSeconds: 60 }), tricky]) {
+    const expected = JSON.parse(JSON.stringify(config)) as unknown;
+    // l7mp reads a -c file whose name does not end in .yaml with JSON.parse.
+    assert.deepEqual(JSON.parse(renderL7mpConfigJson(config)), expected);
     const text = renderL7mpConfigYaml(config, 'a comment\nover two lines');
     assert.ok(text.startsWith('# a comment\n# over two lines\n'));
-    assert.deepEqual(yamljs.parse(text), JSON.parse(JSON.stringify(config)), text);
+    assert.deepEqual(yamljs.parse(text), expected, text);
   }
+  // JSON.stringify alone would write null.
+  const notANumber: L7mpConfig = { admin: {}, listeners: [{ name: 'c', spec: { protocol: 'HTTP', port: Number.NaN }, rules: [] }] };
+  assert.throws(() => renderL7mpConfigJson(notANumber), /cannot write NaN/);
+  assert.throws(() => renderL7mpConfigYaml(notANumber), /cannot write NaN/);
 });
 
 test('the worker config: controller 1234, JSONSocket 19000/19001 with empty rule lists, optional ng listener', () => {
@@ -77,7 +86,7 @@ test('the worker config: controller 1234, JSONSocket 19000/19001 with empty rule
   assert.throws(() => controllerPortOf({ admin: {}, listeners: [] }), /no controller listener/);
 });
 
-test('a proxy in a namespace: ready when its controller answers, PID is the proxy itself, config file removed, stopped by PID', async () => {
+test('a proxy in a namespace: ready when its controller answers (on loopback only), PID is the proxy itself, config file removed, stopped by PID', async () => {
   const ns = net.member('a').namespace;
   // Strict mode: also proves that the worker config (with the ng listener) passes l7mp's schema validation.
   const config = workerProxyConfig({ ng: { listen: { address: net.member('a').address, port: 22222 } } });
@@ -91,8 +100,9 @@ test('a proxy in a namespace: ready when its controller answers, PID is the prox
   assert.equal(readlinkSync(`/proc/${proxy.pid}/exe`), process.execPath);
   assert.match(readFileSync(`/proc/${proxy.pid}/cmdline`, 'utf8'), /^l7mp\b/);
   assert.equal(namespaceOf(proxy.pid), ns);
-  assert.match(proxy.configFile, /rtp-bench-l7mp-.*worker-strict\.yaml$/);
-  assert.ok(!existsSync(proxy.configFile), `${proxy.configFile} was not removed`);
+  // JSON in a folder of its own with a name nobody can guess (mkdtemp), gone with its folder.
+  assert.match(proxy.configFile, /\/rtp-bench-l7mp-[A-Za-z0-9]{6}\/worker-strict\.json$/);
+  assert.ok(!existsSync(dirname(proxy.configFile)), `${dirname(proxy.configFile)} was not removed`);
 
   const { status, body } = await getJsonIn(ns, 'http://127.0.0.1:1234/api/v1/config');
   assert.equal(status, 200);
@@ -101,10 +111,35 @@ test('a proxy in a namespace: ready when its controller answers, PID is the prox
   // Inline rules get rule lists of their own ("<listener>-RuleList-<n>"); the per-call rule lists start empty.
   const rulelists = body['rulelists'] as Array<{ name: string; rules: unknown[] }>;
   for (const name of ['worker-rtp-rulelist', 'worker-rtcp-rulelist']) assert.deepEqual(rulelists.find((r) => r.name === name)?.rules, [], name);
+  // The controller listens on loopback only (the default): not on the namespace's own address.
+  assert.equal(proxy.controllerAddress, '127.0.0.1');
+  const outside = await runNodeIn(ns, `await fetch(process.argv[1]).then(() => process.stdout.write('answered'), (e) => process.stdout.write(String(e.cause?.code)));`, [
+    `http://${net.member('a').address}:1234/api/v1/config`,
+  ]);
+  assert.equal(outside.stdout, 'ECONNREFUSED', outside.stderr);
 
   await proxy.stop();
   await proxy.stop();
   assert.ok(!alive(proxy.pid));
+});
+
+test("a controller address given: the controller listens there and not on loopback (the local mesh's case)", async () => {
+  const b = net.member('b');
+  const proxy = await startL7mpProxy({ name: 'ingress-at-address', namespace: b.namespace, controllerAddress: b.address, config: ingressProxyConfig(), strict: true });
+  proxies.push(proxy);
+  assert.equal(proxy.controllerAddress, b.address);
+  // From the other namespace, as the provisioner in the client namespace calls it.
+  const { status } = await getJsonIn(net.member('a').namespace, `http://${b.address}:1234/api/v1/config`);
+  assert.equal(status, 200);
+  const loopback = await runNodeIn(b.namespace, `await fetch(process.argv[1]).then(() => process.stdout.write('answered'), (e) => process.stdout.write(String(e.cause?.code)));`, [
+    'http://127.0.0.1:1234/api/v1/config',
+  ]);
+  assert.equal(loopback.stdout, 'ECONNREFUSED', loopback.stderr);
+  await proxy.stop();
+});
+
+test('a controller address that is not an IP address is refused before anything starts', async () => {
+  await assert.rejects(startL7mpProxy({ name: 'named', controllerAddress: 'localhost', config: ingressProxyConfig() }), /must be an IP address, not "localhost"/);
 });
 
 test('a proxy that dies at start: a start error with its exit code and last log lines, nothing left behind', async () => {

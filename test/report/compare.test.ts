@@ -100,9 +100,9 @@ test('readResultsFile: reads a results file; names the file and the problem othe
       ['text.json', 'hello\n', 'is not JSON ('],
       ['array.json', '[1, 2]', 'is not an rtp-bench results file: expected a JSON object, found an array'],
       ['other.json', '{"name": "package"}', 'is not an rtp-bench results file: it has no "format" field'],
-      ['future.json', JSON.stringify({ ...JSON.parse(fileText(run)), format: 2 }), 'has results format 2; this rtp-bench reads format 1'],
-      ['nosummary.json', JSON.stringify({ format: 1, runId: 'x', plan: {} }), 'is not an rtp-bench results file: it has no "summary" object'],
-      ['noplan.json', JSON.stringify({ format: 1, runId: 'x', summary: run.summary }), 'is not an rtp-bench results file: it has no "plan" object'],
+      ['future.json', JSON.stringify({ ...JSON.parse(fileText(run)), format: 3 }), 'has results format 3; this rtp-bench reads format 2'],
+      ['nosummary.json', JSON.stringify({ format: 2, runId: 'x', plan: {} }), 'is not an rtp-bench results file: it has no "summary" object'],
+      ['noplan.json', JSON.stringify({ format: 2, runId: 'x', summary: run.summary }), 'is not an rtp-bench results file: it has no "plan" object'],
     ];
     for (const [name, text, problem] of cases) {
       const path = join(dir, name);

@@ -7,7 +7,7 @@ import { MetricSet } from '../../src/stats/histogram.js';
 import { summarize } from '../../src/stats/summary.js';
 import type { CallRecord } from '../../src/call.js';
 import type { StreamRecord } from '../../src/stats/stream.js';
-import type { Results } from '../../src/report/results.js';
+import { RESULTS_FORMAT, type Results } from '../../src/report/results.js';
 import { prng } from '../helpers/prng.js';
 
 const HOST: HostFacts = { addresses: ['127.0.0.1'], parallelism: 2, isRoot: true };
@@ -40,8 +40,11 @@ function stream(direction: string, codecSent: string, codecReceived: string, sen
     sent,
     received,
     tail,
+    missing: lost,
     lost,
     lossPct,
+    generatorDrops: { sendFailed: 0, skipped: 0, receiveQueue: 0, truncated: 0 },
+    mosLatencyKnown: true,
     duplicates: 0,
     sequenceJumps: 0,
     startLost: 0,
@@ -94,6 +97,8 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
       offerMs: failure ? null : setupMs === null ? null : setupMs * 0.6,
       answerMs: failure ? null : setupMs === null ? null : setupMs * 0.4,
       setupMs: failure ? null : setupMs,
+      ngQueueMs: 0,
+      mediaStartWaitMs: failure ? null : 0.2,
       firstMediaMs: failure ? { a: null, b: null } : { a: 20, b: 21 },
       mediaMs: failure ? null : 5000,
       ports: { a: 20000 + index * 4, b: 20002 + index * 4 },
@@ -122,6 +127,8 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
     costWindow: 'hold',
     threads: 1,
     interrupted: options.interrupted ?? false,
+    contention: null,
+    localSystemUnderTest: workers > 0,
   });
   return {
     runId,
@@ -147,5 +154,5 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
 
 /** What writeResults puts on disk. */
 export function fileText(results: Results): string {
-  return `${JSON.stringify({ format: 1, ...results }, null, 1)}\n`;
+  return `${JSON.stringify({ format: RESULTS_FORMAT, ...results }, null, 1)}\n`;
 }

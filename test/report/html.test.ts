@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callLossPct, escapeHtml, htmlPathFor, renderHtml } from '../../src/report/html.js';
+import { callLatencyMs, callLossPct, escapeHtml, htmlPathFor, renderHtml } from '../../src/report/html.js';
+import type { StreamRecord } from '../../src/stats/stream.js';
 import type { Results } from '../../src/report/results.js';
 import { MetricSet } from '../../src/stats/histogram.js';
 import { fixtureResults } from './fixture.js';
@@ -36,12 +37,12 @@ function figureWith(page: string, title: string): string {
   return found;
 }
 
-test('renderHtml: one page, one SVG per chart, all eight charts for two complete runs', () => {
+test('renderHtml: one page, one SVG per chart, all nine charts for two complete runs', () => {
   const page = renderHtml(twoRuns());
   assert.match(page, /^<!DOCTYPE html>/);
   assert.ok(page.trimEnd().endsWith('</html>'));
   const figures = count(page, '<figure class="chart">');
-  assert.equal(figures, 8, '5 percentile charts, setup and loss per call, calls by outcome');
+  assert.equal(figures, 9, '5 percentile charts, setup, loss and latency per call, calls by outcome');
   assert.equal(count(page, '<svg'), figures);
   assert.equal(count(page, '</svg>'), figures);
   for (const metric of ['latencyMs', 'jitterMs', 'transitJitterMs', 'setupMs', 'sendLatenessMs']) {
@@ -52,6 +53,20 @@ test('renderHtml: one page, one SVG per chart, all eight charts for two complete
   figureWith(page, 'Setup time per call');
   figureWith(page, 'Loss per call');
   figureWith(page, 'Calls by outcome');
+  // One dot per call that carried media, at the mean of its directions' mean latency.
+  const latency = figureWith(page, 'One-way latency per call');
+  const runs = twoRuns();
+  const withMedia = runs.flatMap((r) => r.calls.filter((c) => c.streams.some((x) => x.latencyMeanMs !== null)));
+  assert.equal(count(latency, 'r="2.6"'), withMedia.length, 'one point per call (legend swatches are r=3.5)');
+});
+
+test('callLatencyMs: the mean of the directions that matched any packet', () => {
+  const [run] = twoRuns() as [Results, Results];
+  const call = run.calls[0]!;
+  const [ab, ba] = call.streams as [StreamRecord, StreamRecord];
+  assert.equal(callLatencyMs({ ...call, streams: [{ ...ab, latencyMeanMs: 20 }, { ...ba, latencyMeanMs: 41 }] }), 30.5);
+  assert.equal(callLatencyMs({ ...call, streams: [{ ...ab, latencyMeanMs: 20 }, { ...ba, latencyMeanMs: null }] }), 20);
+  assert.equal(callLatencyMs({ ...call, streams: [] }), null);
 });
 
 test('renderHtml: self-contained, no script, every string from the file escaped', () => {
@@ -96,7 +111,7 @@ test('renderHtml: absent metrics are skipped, not drawn as zero', () => {
   };
   const page = renderHtml([withoutLateness(one), withoutLateness(two)]);
   assert.equal(page.includes('(sendLatenessMs)'), false, 'no chart for a metric no run recorded');
-  assert.equal(count(page, '<svg'), 7);
+  assert.equal(count(page, '<svg'), 8);
 
   // Recorded by one run only: that run's line, and the other named as not recorded.
   const { jitterMs: _j, ...noJitter } = two.histograms;

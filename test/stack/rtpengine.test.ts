@@ -246,10 +246,20 @@ test('a run killed outright (SIGKILL, no exit hook runs) still leaves no daemon 
   }
 });
 
-test('freeUdpPort gives a port that can be bound', async () => {
-  const port = await freeUdpPort('127.0.0.1');
-  const s = createSocket('udp4');
-  s.bind(port, '127.0.0.1');
-  await once(s, 'listening');
-  s.close();
+test('freeUdpPort: a port on the given address that is free again once it returns; an address not on this host is an error', async () => {
+  // startRtpengine takes its ng port from here: the port must be one rtpengine can bind on its address right after.
+  for (const address of ['127.0.0.1', '127.0.0.2']) {
+    const port = await freeUdpPort(address);
+    assert.ok(Number.isInteger(port) && port >= 1024 && port <= 65535, `port ${port}`);
+    const s = createSocket('udp4');
+    try {
+      s.bind(port, address);
+      await once(s, 'listening');
+      assert.deepEqual({ address: s.address().address, port: s.address().port }, { address, port });
+    } finally {
+      s.close();
+    }
+  }
+  // An address this host does not have (TEST-NET-1, nothing is sent): rejected, not a port that nobody can use.
+  await assert.rejects(freeUdpPort('192.0.2.1'), { code: 'EADDRNOTAVAIL' });
 });

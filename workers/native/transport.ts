@@ -11,8 +11,12 @@
  *   receive: onReceive((count) => { for i < count: handle = recvMeta[3i], payload offset in recvArena =
  *            recvMeta[3i+1], length = recvMeta[3i+2], kernel receive time recvTime[i] (performance.now() ms) }).
  *            Entries and their bytes are valid only during the callback; a full ring is handed over and reused.
- *   errors:  never thrown per packet; counted in `stats` (see STAT), read with stat() or statsSnapshot(). With
- *            io_uring a send failure is counted when the next drain reaps it (asynchronously, within the tick).
+ *   errors:  never thrown per packet; counted in `stats` (see STAT), read with stat() or statsSnapshot(), and per
+ *            socket (socketStats: sends that never left and the RTP sequence number of the last, kernel receive
+ *            drops, truncations). With io_uring a send failure is counted when a drain reaps it (asynchronously,
+ *            within the tick) or at once by settle().
+ *   call end: settle() reaps every completion and delivers every datagram already queued (through onReceive),
+ *            then socketStats(handle, out) for each of the call's sockets, then close(handle).
  *   ticker:  startTicker(periodUs, cb) paces a thread below libuv's 1 ms timer granularity: a periodic
  *            CLOCK_MONOTONIC timerfd on the thread's loop, one callback per wakeup (with the number of periods
  *            that passed), stopTicker() to end it. Either engine.
@@ -39,7 +43,10 @@ export const STAT = {
   recvOtherError: 7,
   /** Datagrams longer than slotBytes (delivered cut to slotBytes). */
   truncated: 8,
-  /** Datagrams the kernel dropped because a socket's receive queue was full (SO_RXQ_OVFL). */
+  /**
+   * Datagrams the kernel dropped at a socket (receive queue full): the sum of the sockets' receiveDrops, live from
+   * SO_RXQ_OVFL on later datagrams, exact (SO_MEMINFO) at socketStats() and at close().
+   */
   kernelDrops: 9,
   callbacks: 10,
   polls: 11,
@@ -56,12 +63,41 @@ export const STAT = {
   ticks: 18,
   /** Ticker periods that passed without a callback of their own (the thread was busy longer than a period). */
   ticksMissed: 19,
+  /** io_uring: drains that found completions waiting in the kernel's overflow list (the CQ had filled) and moved them in. */
+  cqOverflows: 20,
+  /** io_uring: completions the kernel could not keep at all (out of memory for its overflow list). Should stay 0. */
+  cqeLost: 21,
+  /** settle() calls that ran (not the refused, re-entrant ones). */
+  settles: 22,
 } as const;
 export type StatName = keyof typeof STAT;
 export type TransportStats = Record<StatName, number>;
 
 /** Int32 entries per received datagram in recvMeta: handle, payload offset in recvArena, length. */
 export const RECV_META_STRIDE = 3;
+
+/** Indices into the Float64Array socketStats() fills (must match kSockStatNames in the addon; checked at load). */
+export const SOCKET_STAT = {
+  /**
+   * Batch entries for this socket that never became a datagram on the wire: refused by the kernel (epoll: send(2)
+   * failed; io_uring: a failed SEND completion, counted once reaped by a drain or settle()), not queued at all
+   * (io_uring: no submission entry), or a range outside sendArena.
+   */
+  sendFailed: 0,
+  /** RTP sequence number (bytes 2-3, big endian) of the latest of them; -1 when none, or it was under 4 bytes. */
+  lastFailedSeq: 1,
+  /** Datagrams the kernel dropped at this socket because its receive queue was full (SO_MEMINFO: exact, now). */
+  receiveDrops: 2,
+  /** Datagrams delivered cut to the slot size. */
+  truncated: 3,
+} as const;
+export type SocketStatName = keyof typeof SOCKET_STAT;
+export const SOCKET_STAT_SEND_FAILED = SOCKET_STAT.sendFailed;
+export const SOCKET_STAT_LAST_FAILED_SEQ = SOCKET_STAT.lastFailedSeq;
+export const SOCKET_STAT_RECEIVE_DROPS = SOCKET_STAT.receiveDrops;
+export const SOCKET_STAT_TRUNCATED = SOCKET_STAT.truncated;
+/** Length of the Float64Array socketStats() fills. */
+export const SOCKET_STATS_LENGTH = 4;
 
 export type TransportEngine = 'io_uring' | 'epoll';
 /** Int32 entries per batch entry: handle, offset, length. */
@@ -81,6 +117,11 @@ export interface TransportOptions {
    * RTP_BENCH_NATIVE_ENGINE environment variable sets the default.
    */
   engine?: TransportEngine | 'auto';
+  /**
+   * SO_RCVBUF asked for every socket this transport opens (default 0: the system's, net.core.rmem_default). The
+   * kernel doubles it and caps it at net.core.rmem_max. A larger queue rides out longer stalls of the thread.
+   */
+  recvBufferBytes?: number;
 }
 
 /** The addon's class as JS sees it. */
@@ -100,6 +141,8 @@ export interface NativeTransport {
   localPort(handle: number): number;
   close(handle: number): boolean;
   sendBatch(count: number): number;
+  settle(): number;
+  socketStats(handle: number, out: Float64Array): boolean;
   onReceive(callback: ((count: number) => void) | null): void;
   setTimeOrigin(monotonicMs: number): void;
   startTicker(periodUs: number, callback: (expirations: number) => void): void;
@@ -114,6 +157,7 @@ export interface NativeBinding {
   /** '' or the errno name of the refusal; see setThreadPriority() below. */
   setThreadPriority(fifoPriority: number): string;
   statNames: readonly string[];
+  socketStatNames: readonly string[];
   recvMetaStride: number;
 }
 
@@ -140,6 +184,14 @@ export function loadNativeTransport(): NativeBinding {
       const names = Object.keys(STAT);
       if (b.statNames.length !== names.length || b.statNames.some((n, i) => n !== names[i])) {
         throw new Error(`stat layout mismatch: addon has [${b.statNames.join(', ')}]; rebuild it`);
+      }
+      const socketNames = Object.keys(SOCKET_STAT);
+      if (
+        !Array.isArray(b.socketStatNames) ||
+        b.socketStatNames.length !== SOCKET_STATS_LENGTH ||
+        b.socketStatNames.some((n, i) => n !== socketNames[i])
+      ) {
+        throw new Error(`socket stat layout mismatch: addon has [${String(b.socketStatNames)}]; rebuild it`);
       }
       if (b.recvMetaStride !== RECV_META_STRIDE) throw new Error('recvMeta stride mismatch; rebuild the addon');
       binding = b;
@@ -258,9 +310,40 @@ export class Transport {
     return this.native.close(handle);
   }
 
-  /** Sends batch entries [0, count); returns how many the kernel accepted, the rest are counted in stats. */
+  /**
+   * Sends batch entries [0, count) and returns how many were handed to the kernel; the rest are counted in stats
+   * and in their socket's sendFailed. epoll: that is what send(2) accepted. io_uring: what was queued; the kernel's
+   * refusals come back as completions, counted by the next drain or by settle(). Either way the payload bytes have
+   * been copied into the kernel when this returns: the arena may be rewritten at once.
+   */
   sendBatch(count: number): number {
     return this.native.sendBatch(count);
+  }
+
+  /**
+   * Synchronously reaps what is already there, exactly as the polls would: every io_uring completion (send
+   * failures, counted for their sockets) and every datagram already queued on the sockets, delivered through the
+   * onReceive callback before this returns. Returns how many datagrams it delivered. Call it right before closing
+   * a call's sockets (from a timer, the ticker or any code outside the receive callback) so that socketStats() then
+   * knows the fate of every send and nothing that arrived is left unreported.
+   *
+   * Returns -1 and does nothing when called from inside the receive callback (or, when a poll runs the drain, from a
+   * microtask the callback queued: Node runs those before the poll's callback returns): the drain owns the
+   * completion queue and ring entries until it returns; call it again from outside. A receive
+   * callback that throws stops it, and settle() rethrows that error. Returns 0 once destroyed.
+   */
+  settle(): number {
+    return this.native.settle();
+  }
+
+  /**
+   * Fills `out` (a Float64Array of at least SOCKET_STATS_LENGTH entries, indexed by SOCKET_STAT) with the socket's
+   * counters: sendFailed, lastFailedSeq, receiveDrops (read from the kernel now: exact), truncated. Returns false,
+   * leaving `out` untouched, when the handle is not open: the counters go with the socket, so read them before
+   * close(). One getsockopt(2) per call, no allocation.
+   */
+  socketStats(handle: number, out: Float64Array): boolean {
+    return this.native.socketStats(handle, out);
   }
 
   /** The receive callback (null: drained datagrams are counted as droppedNoCallback). */

@@ -3,10 +3,12 @@
 // One Transport object per JS thread owns:
 //   - one connected, non-blocking UDP socket per leg, and one of two engines that move their datagrams:
 //       io_uring (default where the kernel allows it): sends are IORING_OP_SEND entries submitted with ONE
-//         io_uring_enter per sendBatch; every socket has one armed multishot IORING_OP_RECVMSG that lands datagrams
-//         (with their SO_TIMESTAMPNS control message) straight into receive-arena slots registered as a provided
-//         buffer ring, so receiving costs no syscall per datagram. Needs Linux >= 6.0 and io_uring not blocked
-//         (seccomp profiles of Docker/containerd and kernel.io_uring_disabled block it).
+//         io_uring_enter per sendBatch (issued inline: the payload is in the kernel when it returns); every socket has
+//         one armed multishot IORING_OP_RECVMSG that lands datagrams (with their SO_TIMESTAMPNS control message)
+//         straight into receive-arena slots registered as a provided buffer ring, so receiving costs no syscall per
+//         datagram; when the buffers run out, receives end (ENOBUFS) and a drain re-arms them once JS has had the
+//         ring. Needs Linux >= 6.0 and io_uring not blocked (seccomp profiles of Docker/containerd and
+//         kernel.io_uring_disabled block it).
 //       epoll (fallback, or engine: 'epoll'): an epoll fd holding every socket; sendBatch loops send(2); a drain
 //         calls epoll_wait once and recvmmsg once per ready socket.
 //   - one uv_poll_t watching the io_uring fd or the epoll fd from the thread's libuv loop;
@@ -21,7 +23,11 @@
 //     entry on the performance.now() clock). When the polled fd is readable the addon drains what arrived into the
 //     ring and calls the JS receive callback once with the number of entries; a full ring is handed to JS and
 //     reused at once, so the ring never overflows. Entries (and their bytes) are valid only during the callback.
-//   - stats (Float64Array) updated in place: counts, never a throw per packet.
+//   - stats (Float64Array) updated in place: counts, never a throw per packet;
+//   - per-socket counters (socketStats): sends to the socket that never left (and the RTP sequence number of the
+//     last one), datagrams the kernel dropped at it (SO_MEMINFO, exact at any moment) and truncated deliveries. A
+//     media thread reads them once per socket when a call ends, after settle() has reaped every outstanding
+//     completion and everything already queued on the sockets, so that the fate of every datagram is known.
 //
 // There is no global state: the class is defined per napi_env (main thread and every worker thread), and each
 // instance registers an async cleanup hook so the env waits for its uv handle to close and every fd is closed when
@@ -40,6 +46,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/io_uring.h>
+#include <linux/sock_diag.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
@@ -64,6 +71,7 @@ constexpr int kMaxEvents = 1024;             // ready sockets taken per epoll_wa
 constexpr unsigned kRecvBurst = 8;           // datagrams asked for per recvmmsg call
 constexpr unsigned kMaxPerSocketPerPoll = 64;  // fairness: the rest waits for the next loop iteration
 constexpr size_t kCtrlBytes = 64;            // SCM_TIMESTAMPNS (32) + SO_RXQ_OVFL (24)
+constexpr unsigned kSettlePasses = 65536;    // settle(): a peer that never stops sending cannot hold it forever
 
 enum Stat : int {
   kStatSent,
@@ -86,6 +94,9 @@ enum Stat : int {
   kStatBufferExhausted,
   kStatTicks,
   kStatTicksMissed,
+  kStatCqOverflows,
+  kStatCqeLost,
+  kStatSettles,
   kStatCount
 };
 
@@ -94,12 +105,31 @@ const char* const kStatNames[kStatCount] = {
     "received",      "recvConnRefused", "recvOtherError",  "truncated",      "kernelDrops",
     "callbacks",     "polls",           "droppedNoCallback", "lastSendErrno", "lastRecvErrno",
     "openSockets",   "rearms",          "bufferExhausted", "ticks",        "ticksMissed",
+    "cqOverflows",   "cqeLost",         "settles",
 };
+
+// socketStats(handle, out): out[i] for these indices (kSockStatNames is exported so the wrapper can check them).
+enum SockStat : int { kSockSendFailed, kSockLastFailedSeq, kSockReceiveDrops, kSockTruncated, kSockStatCount };
+const char* const kSockStatNames[kSockStatCount] = {"sendFailed", "lastFailedSeq", "receiveDrops", "truncated"};
 
 constexpr int kMetaStride = 3;  // recvMeta: handle, payload offset in recvArena, length
 
-// io_uring user_data: kind << 32 | handle
+// io_uring user_data: kind << 56 | seqValid << 48 | seq << 32 | handle. A SEND carries its datagram's RTP sequence
+// number (read from the arena at submit time) because its failure completion is reaped after JS has reused the
+// arena bytes; the handle attributes the failure to its socket (a closed or re-opened handle no longer matches).
 constexpr uint64_t kUdRecv = 1, kUdSend = 2, kUdProbe = 3;
+constexpr int kUdKindShift = 56;
+constexpr uint64_t kUdSeqValid = uint64_t(1) << 48;
+uint64_t UdKind(uint64_t ud) { return ud >> kUdKindShift; }
+int32_t UdHandle(uint64_t ud) { return int32_t(uint32_t(ud)); }
+int32_t UdSeq(uint64_t ud) { return (ud & kUdSeqValid) ? int32_t((ud >> 32) & 0xffff) : -1; }
+// RTP sequence number: bytes 2-3, big endian; -1 when the datagram is too short to have one.
+int32_t RtpSeq(const uint8_t* p, size_t len) { return len >= 4 ? int32_t((uint32_t(p[2]) << 8) | p[3]) : -1; }
+uint64_t SendUserData(int32_t handle, int32_t seq) {
+  uint64_t ud = (kUdSend << kUdKindShift) | uint32_t(handle);
+  if (seq >= 0) ud |= kUdSeqValid | (uint64_t(uint32_t(seq)) << 32);
+  return ud;
+}
 // Provided-buffer layout of a multishot recvmsg: io_uring_recvmsg_out, name (none), control area, payload.
 constexpr uint32_t kUringCtrlBytes = 64;
 constexpr uint32_t kUringHeaderBytes = sizeof(io_uring_recvmsg_out) + kUringCtrlBytes;
@@ -137,8 +167,22 @@ unsigned Pow2AtLeast(unsigned v) {
 struct Sock {
   int fd = -1;
   uint16_t gen = 1;
-  uint32_t drops = 0;  // last SO_RXQ_OVFL value seen
+  uint32_t drops = 0;  // the socket's kernel drop counter (sk_drops) when last seen: SO_RXQ_OVFL or SO_MEMINFO
   bool armed = false;  // io_uring: a multishot recvmsg is outstanding
+  // socketStats; reset by open. Doubles: JS reads them as numbers, and they never wrap.
+  double sendFailed = 0;      // batch entries for this socket that never became a datagram on the wire
+  int32_t lastFailedSeq = -1; // RTP sequence number of the latest of them (-1: none, or under 4 bytes)
+  double receiveDrops = 0;    // sum of the increments of `drops`
+  double truncated = 0;
+  void Reset(int newFd) {
+    fd = newFd;
+    drops = 0;
+    armed = false;
+    sendFailed = 0;
+    lastFailedSeq = -1;
+    receiveDrops = 0;
+    truncated = 0;
+  }
 };
 
 struct Uring {
@@ -146,6 +190,8 @@ struct Uring {
   unsigned sqEntries = 0;
   unsigned *sqHead = nullptr, *sqTail = nullptr, *sqMask = nullptr, *sqArray = nullptr, *sqFlags = nullptr;
   unsigned *cqHead = nullptr, *cqTail = nullptr, *cqMask = nullptr;
+  unsigned* cqOverflow = nullptr;  // CQEs the kernel could not keep (IORING_FEAT_NODROP failed to allocate)
+  unsigned cqLostSeen = 0;
   io_uring_sqe* sqes = nullptr;
   io_uring_cqe* cqes = nullptr;
   void* sqRing = MAP_FAILED;  // SQ and CQ rings, one mapping (IORING_FEAT_SINGLE_MMAP)
@@ -209,6 +255,14 @@ class Transport {
   std::string engineNote;  // why auto fell back to epoll
   std::vector<uint16_t> heldBids;  // io_uring buffers handed to JS, returned after the callback
   bool needRearm = false;          // io_uring: a multishot recvmsg ended (ENOBUFS, error, cancel)
+  uint32_t rearmFrom = 0;          // io_uring: socket index the next re-arm starts at (the first one starved)
+  bool starvedNoted = false;       // rearmFrom was set since the last re-arm
+  // A drain (poll or settle) is running: the CQ head and the ring's entries are its own until it returns. settle()
+  // from inside it (the receive callback, or a microtask it queues during a poll's drain) is refused.
+  bool inDrain = false;
+  bool settling = false;           // settle() is running: an exception of the receive callback goes to its caller
+  double delivered = 0;            // datagrams handed to onReceive (or counted droppedNoCallback), ever
+  uint32_t recvBufferBytes = 0;    // SO_RCVBUF asked for every socket (0: the system default)
   PollBox* box = nullptr;
   bool polling = false;
   bool destroyed = false;
@@ -287,16 +341,41 @@ class Transport {
     if (box != nullptr && box->tickInit) uv_poll_stop(&box->tick);
   }
 
+  // A reading of the socket's kernel drop counter (sk_drops, 32 bits, counted from the socket's creation): the
+  // increase is counted for the socket and in kernelDrops. Readings arrive out of order (an SO_RXQ_OVFL value was
+  // taken when its datagram was queued, so it can be older than an SO_MEMINFO reading): only a later value counts.
+  void NoteDrops(Sock* s, uint32_t now) {
+    const int32_t delta = int32_t(now - s->drops);
+    if (delta <= 0) return;
+    s->drops = now;
+    s->receiveDrops += delta;
+    if (stats) stats[kStatKernelDrops] += delta;
+  }
+
+  // Exact at any moment: SO_MEMINFO's SK_MEMINFO_DROPS is sk_drops itself. SO_RXQ_OVFL only shows it on the next
+  // datagram that arrives, so drops after a socket's last delivered datagram would never be seen.
+  void SampleDrops(Sock* s) {
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mem;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 && len >= sizeof(uint32_t) * (SK_MEMINFO_DROPS + 1))
+      NoteDrops(s, mem[SK_MEMINFO_DROPS]);
+  }
+
+  static void NoteSendFailure(Sock* s, int32_t seq) {
+    s->sendFailed++;
+    s->lastFailedSeq = seq;
+  }
+
   void CloseIndex(uint32_t idx) {
     Sock& s = socks[idx];
     if (s.fd < 0) return;
+    SampleDrops(&s);  // kernelDrops keeps the drops nobody asked socketStats for
     if (epfd >= 0) epoll_ctl(epfd, EPOLL_CTL_DEL, s.fd, nullptr);
     // The armed recvmsg holds a reference to the socket: cancel it synchronously, or the port stays bound.
     if (uring && ring.fd >= 0 && s.armed) UringCancel(s.fd, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL);
     s.armed = false;
     ::close(s.fd);
-    s.fd = -1;
-    s.drops = 0;
+    s.Reset(-1);
     s.gen = static_cast<uint16_t>(s.gen >= 0x7fff ? 1 : s.gen + 1);
     freeList.push_back(idx);
     openCount--;
@@ -339,8 +418,10 @@ class Transport {
   bool UringArm(uint32_t idx);
   void UringReturnBuffers();
   void UringFinishDrain();
-  void DrainUring();
-  void DrainEpoll();
+  unsigned UringUnqueueSends();
+  unsigned DrainUring();  // both return the completions / ready sockets handled (0: nothing was waiting)
+  unsigned DrainEpoll();
+  double Settle();
 
   // Env teardown (process exit, worker thread exit): close everything; the env waits until the box's last handle
   // has closed (PollBox::OnClosed removes the hook).
@@ -365,10 +446,7 @@ class Transport {
       } else if (c->cmsg_type == SO_RXQ_OVFL) {
         uint32_t drops;
         memcpy(&drops, CMSG_DATA(c), sizeof drops);
-        if (drops != s->drops) {
-          stats[kStatKernelDrops] += double(uint32_t(drops - s->drops));
-          s->drops = drops;
-        }
+        NoteDrops(s, drops);
       }
     }
     return when >= 0 ? when : MonotonicMs() - originMs;  // no stamp (should not happen): time of the drain
@@ -385,7 +463,12 @@ class Transport {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTick(uv_poll_t* handle, int status, int events);
   int StartTick(uint64_t periodNs);  // 0 or an errno
-  void Drain() { uring ? DrainUring() : DrainEpoll(); }
+  unsigned Drain() {
+    inDrain = true;
+    const unsigned n = uring ? DrainUring() : DrainEpoll();
+    inDrain = false;
+    return n;
+  }
   bool Flush(uint32_t count);  // false: stop draining (destroyed, or the callback threw)
 };
 
@@ -494,15 +577,15 @@ int Transport::StartTick(uint64_t periodNs) {
   return 0;
 }
 
-void Transport::DrainEpoll() {
+unsigned Transport::DrainEpoll() {
   if (!BufferAlive(recvArenaRef) || !BufferAlive(recvMetaBufRef) || !BufferAlive(recvTimeBufRef) ||
       !BufferAlive(statsBufRef)) {
     // JS transferred a receive buffer away: nowhere safe to write. Stop for good rather than scribble.
     Shutdown(false);
-    return;
+    return 0;
   }
   int n = epoll_wait(epfd, events.data(), kMaxEvents, 0);
-  if (n <= 0) return;
+  if (n <= 0) return 0;
   const int64_t offsetNs = RealToMonoOffsetNs();
   uint32_t pos = 0;
   for (int e = 0; e < n; e++) {
@@ -511,7 +594,7 @@ void Transport::DrainEpoll() {
     int errorsHere = 0;
     while (taken < kMaxPerSocketPerPoll) {
       if (pos == slots) {
-        if (!Flush(pos)) return;
+        if (!Flush(pos)) return unsigned(n);
         pos = 0;
       }
       Sock* s = Lookup(h);  // again after every flush: the callback may have closed it
@@ -542,7 +625,10 @@ void Transport::DrainEpoll() {
         recvMeta[kMetaStride * slot] = h;
         recvMeta[kMetaStride * slot + 1] = int32_t(slot * slotBytes);
         recvMeta[kMetaStride * slot + 2] = static_cast<int32_t>(mm.msg_len);
-        if (mm.msg_hdr.msg_flags & MSG_TRUNC) stats[kStatTruncated]++;
+        if (mm.msg_hdr.msg_flags & MSG_TRUNC) {
+          stats[kStatTruncated]++;
+          s->truncated++;
+        }
         recvTime[slot] = ReadControl(&mm.msg_hdr, s, offsetNs);
       }
       pos += r;
@@ -552,9 +638,11 @@ void Transport::DrainEpoll() {
     }
   }
   if (pos > 0) Flush(pos);
+  return unsigned(n);
 }
 
 bool Transport::Flush(uint32_t count) {
+  delivered += count;
   if (callback == nullptr) {
     stats[kStatDroppedNoCallback] += count;
     return true;
@@ -569,7 +657,7 @@ bool Transport::Flush(uint32_t count) {
   if (st != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
-    if (pending) {
+    if (pending && !settling) {  // in settle() the exception stays pending: settle() throws it to its caller
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
       napi_fatal_exception(env, err);  // as a throwing 'message' handler would: 'uncaughtException'
@@ -617,6 +705,7 @@ int Transport::UringSetup(unsigned sqWanted, unsigned cqWanted, unsigned bufs) {
       r.cqHead = reinterpret_cast<unsigned*>(q + p.cq_off.head);
       r.cqTail = reinterpret_cast<unsigned*>(q + p.cq_off.tail);
       r.cqMask = reinterpret_cast<unsigned*>(q + p.cq_off.ring_mask);
+      r.cqOverflow = reinterpret_cast<unsigned*>(q + p.cq_off.overflow);
       r.cqes = reinterpret_cast<io_uring_cqe*>(q + p.cq_off.cqes);
       r.localTail = *r.sqTail;
     }
@@ -672,14 +761,14 @@ int Transport::UringSetup(unsigned sqWanted, unsigned cqWanted, unsigned bufs) {
       e->ioprio = IORING_RECV_MULTISHOT;
       e->flags = IOSQE_BUFFER_SELECT;
       e->buf_group = 0;
-      e->user_data = kUdProbe << 32;
+      e->user_data = kUdProbe << kUdKindShift;
       UringSubmit();
       if (r.unsubmitted != 0) err = EIO;
       // An unsupported request completes at once with an error; an armed one is found and cancelled.
       unsigned head = *r.cqHead, tail = __atomic_load_n(r.cqTail, __ATOMIC_ACQUIRE);
       for (; head != tail; head++) {
         const io_uring_cqe& c = r.cqes[head & *r.cqMask];
-        if ((c.user_data >> 32) == kUdProbe && c.res < 0 && err == 0) err = -c.res;
+        if (UdKind(c.user_data) == kUdProbe && c.res < 0 && err == 0) err = -c.res;
       }
       __atomic_store_n(r.cqHead, head, __ATOMIC_RELEASE);
       if (err == 0 && UringCancel(probe, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL) < 0) err = errno;
@@ -762,7 +851,7 @@ bool Transport::UringArm(uint32_t idx) {
   e->ioprio = IORING_RECV_MULTISHOT;
   e->flags = IOSQE_BUFFER_SELECT;
   e->buf_group = 0;
-  e->user_data = (kUdRecv << 32) | uint32_t(HandleOf(idx));
+  e->user_data = (kUdRecv << kUdKindShift) | uint32_t(HandleOf(idx));
   s.armed = true;
   return true;
 }
@@ -782,35 +871,100 @@ void Transport::UringReturnBuffers() {
   __atomic_store_n(&r.br[0].resv, r.brTail, __ATOMIC_RELEASE);
 }
 
-// After a drain (or a callback that threw): give the buffers back, re-arm receives that ended, submit.
+// After a drain (or a callback that threw): give the buffers back, re-arm receives that ended, submit. The re-arms
+// are issued at once by the submit in SQE order, and the first ones take the free buffers: start at the socket that
+// was the first to find none last time (rearmFrom), so sockets low in the table cannot starve the others.
 void Transport::UringFinishDrain() {
   UringReturnBuffers();
   if (needRearm) {
     needRearm = false;
-    for (uint32_t i = 0; i < socks.size(); i++) {
+    starvedNoted = false;
+    const uint32_t n = uint32_t(socks.size());
+    const uint32_t from = rearmFrom < n ? rearmFrom : 0;
+    for (uint32_t k = 0; k < n; k++) {
+      const uint32_t i = from + k < n ? from + k : from + k - n;
       if (socks[i].fd >= 0 && !socks[i].armed && UringArm(i)) stats[kStatRearms]++;
     }
   }
   UringSubmit();
 }
 
-void Transport::DrainUring() {
+// After sendBatch's submit: SEND entries the kernel did not take (io_uring_enter consumed fewer than asked, e.g. no
+// memory for requests) must not stay queued for a later submit, which would send whatever JS has written into those
+// arena bytes by then: a later packet, twice. They become NOPs and are counted as sends that failed. Returns how many.
+unsigned Transport::UringUnqueueSends() {
+  Uring& r = ring;
+  if (r.unsubmitted == 0) return 0;
+  UringSubmit();  // once more: EINTR-like transient refusals
+  if (r.unsubmitted == 0) return 0;
+  unsigned undone = 0;
+  const unsigned head = __atomic_load_n(r.sqHead, __ATOMIC_ACQUIRE);  // no SQPOLL: only our enter moves it
+  for (unsigned i = head; i != r.localTail; i++) {
+    io_uring_sqe& e = r.sqes[r.sqArray[i & *r.sqMask] & *r.sqMask];
+    if (e.opcode != IORING_OP_SEND) continue;  // receive arms stay: they reference no arena bytes
+    const uint64_t ud = e.user_data;
+    memset(&e, 0, sizeof e);
+    e.opcode = IORING_OP_NOP;
+    e.flags = IOSQE_CQE_SKIP_SUCCESS;
+    Sock* s = Lookup(UdHandle(ud));
+    if (s != nullptr) NoteSendFailure(s, UdSeq(ud));
+    stats[kStatSendEagain]++;
+    undone++;
+  }
+  return undone;
+}
+
+unsigned Transport::DrainUring() {
   if (!BufferAlive(recvArenaRef) || !BufferAlive(recvMetaBufRef) || !BufferAlive(recvTimeBufRef) ||
       !BufferAlive(statsBufRef)) {
     Shutdown(false);
-    return;
+    return 0;
   }
   Uring& r = ring;
   const int64_t offsetNs = RealToMonoOffsetNs();
-  uint32_t count = 0;
+  // Under a backlog the buffer ring runs dry: receives end with ENOBUFS while datagrams wait in their sockets. Once
+  // JS has had the ring and its buffers are back, the ended receives are re-armed and reaped again in this same
+  // drain, up to what the epoll engine takes per poll (kMaxPerSocketPerPoll per socket); the rest waits for the next
+  // loop iteration. (Re-arming only at the end of the drain took one ring, `bufCount` datagrams, per loop
+  // iteration: a thread behind by a few thousand datagrams lost to socket overflow what epoll would have drained.)
+  const double budget = double(kMaxPerSocketPerPoll) * double(openCount > 0 ? openCount : 1);
+  double taken = 0, takenAtRearm = -1;
+  uint32_t count = 0;     // ring entries not yet handed to JS
+  unsigned reaped = 0;    // completions, of any kind
   unsigned head = *r.cqHead;
   for (;;) {
     unsigned tail = __atomic_load_n(r.cqTail, __ATOMIC_ACQUIRE);
-    if (head == tail) break;
+    if (head == tail) {
+      // Completions the CQ had no room for wait in the kernel (IORING_FEAT_NODROP), and every later one queues behind
+      // them, until an enter moves them over.
+      if (__atomic_load_n(r.sqFlags, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW) {
+        stats[kStatCqOverflows]++;
+        SysUringEnter(r.fd, 0, 0, IORING_ENTER_GETEVENTS);
+        if (__atomic_load_n(r.cqTail, __ATOMIC_ACQUIRE) != head) continue;
+      }
+      // Done when nothing ended, when the budget is spent, or when the last re-arm brought no datagram (a receive
+      // that ends again at once, e.g. on a socket error, must not spin here).
+      if (!needRearm || taken >= budget || taken == takenAtRearm || destroyed) break;
+      // A re-arm pass: JS gets the entries whose buffers are about to be reused, then the buffers go back and the
+      // receives that ended are re-armed; the submit issues them at once (and runs pending task work on its way
+      // out), so what waits in the sockets is in the CQ when it returns.
+      if (count > 0) {
+        if (!Flush(count)) {
+          if (!destroyed) UringFinishDrain();
+          return reaped;
+        }
+        count = 0;
+        if (destroyed) return reaped;
+      }
+      takenAtRearm = taken;
+      UringFinishDrain();
+      continue;
+    }
     for (; head != tail; head++) {
       const io_uring_cqe c = r.cqes[head & *r.cqMask];
-      const uint64_t kind = c.user_data >> 32;
-      const int32_t h = int32_t(uint32_t(c.user_data));
+      const uint64_t kind = UdKind(c.user_data);
+      const int32_t h = UdHandle(c.user_data);
+      reaped++;
       if (kind == kUdSend) {  // only failures complete (IOSQE_CQE_SKIP_SUCCESS)
         if (c.res < 0) {
           const int err = -c.res;
@@ -819,6 +973,8 @@ void Transport::DrainUring() {
           if (err == EAGAIN || err == ENOBUFS) stats[kStatSendEagain]++;
           else if (err == ECONNREFUSED) stats[kStatSendConnRefused]++;
           else stats[kStatSendOtherError]++;
+          Sock* s = Lookup(h);  // null once closed: its counters are gone (settle() before close)
+          if (s != nullptr) NoteSendFailure(s, UdSeq(c.user_data));
         }
         continue;
       }
@@ -835,6 +991,7 @@ void Transport::DrainUring() {
           const uint32_t room = uint32_t(c.res) - kUringHeaderBytes;
           if (length > room || (out.flags & MSG_TRUNC)) {
             stats[kStatTruncated]++;
+            s->truncated++;
             if (length > room) length = room;
           }
           msghdr mh;
@@ -846,6 +1003,7 @@ void Transport::DrainUring() {
           recvMeta[kMetaStride * count + 2] = int32_t(length);
           recvTime[count] = ReadControl(&mh, s, offsetNs);
           count++;
+          taken++;
           stats[kStatReceived]++;
         }
       }
@@ -853,6 +1011,10 @@ void Transport::DrainUring() {
         const int err = -c.res;
         if (err == ENOBUFS) {
           stats[kStatBufferExhausted]++;  // the datagrams wait in the socket; re-armed below
+          if (s != nullptr && !starvedNoted) {
+            rearmFrom = uint32_t(h) & 0xffff;
+            starvedNoted = true;
+          }
         } else if (err != ECANCELED) {
           stats[kStatLastRecvErrno] = err;
           stats[err == ECONNREFUSED ? kStatRecvConnRefused : kStatRecvOtherError]++;
@@ -863,26 +1025,58 @@ void Transport::DrainUring() {
         needRearm = true;
       }
       if (count == r.bufCount) {
+        // Every buffer is JS's: hand the ring over. The CQ head moves first: the callback may send (an enter) or
+        // close sockets (a synchronous cancel), and entries past the head stay ours meanwhile.
         __atomic_store_n(r.cqHead, head + 1, __ATOMIC_RELEASE);
         if (!Flush(count)) {
           if (!destroyed) UringFinishDrain();
-          return;
+          return reaped;
         }
         count = 0;
         UringReturnBuffers();
       }
     }
     __atomic_store_n(r.cqHead, head, __ATOMIC_RELEASE);
-    // Completions the CQ had no room for wait in the kernel (IORING_FEAT_NODROP) until an enter flushes them.
-    if (__atomic_load_n(r.sqFlags, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) {
-      SysUringEnter(r.fd, 0, 0, IORING_ENTER_GETEVENTS);
-    }
   }
   if (count > 0 && !Flush(count)) {
     if (!destroyed) UringFinishDrain();
-    return;
+    return reaped;
   }
+  if (destroyed) return reaped;
   UringFinishDrain();
+  // The kernel's count of completions it had to drop (NODROP could not allocate): a lost SEND failure or receive
+  // would make the counts inexact, so it is reported rather than assumed zero.
+  const unsigned lost = __atomic_load_n(r.cqOverflow, __ATOMIC_RELAXED);
+  if (lost != r.cqLostSeen) {
+    stats[kStatCqeLost] += double(lost - r.cqLostSeen);
+    r.cqLostSeen = lost;
+  }
+  return reaped;
+}
+
+// Reaps what is already there, synchronously, as polls would: io_uring completions (send failures included, and the
+// task work of receives whose datagrams have arrived: COOP_TASKRUN leaves it for our next syscall) and every
+// datagram queued on the sockets, delivered through onReceive. Passes until one finds nothing, at most
+// kSettlePasses. Returns the datagrams delivered.
+double Transport::Settle() {
+  const double before = delivered;
+  stats[kStatSettles]++;
+  settling = true;
+  for (unsigned pass = 0; pass < kSettlePasses && !destroyed; pass++) {
+    if (uring) {
+      UringSubmit();
+      SysUringEnter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS);  // runs task work, moves overflowed completions in
+    }
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) break;
+    const unsigned n = Drain();
+    napi_close_handle_scope(env, scope);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (n == 0 || pending) break;
+  }
+  settling = false;
+  return delivered - before;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -972,12 +1166,13 @@ napi_value New(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   napi_value opts = argc >= 1 ? argv[0] : nullptr;
-  uint32_t sendArenaBytes = 1 << 20, batchCapacity = 4096, slots = 1024, slotBytes = 2048;
+  uint32_t sendArenaBytes = 1 << 20, batchCapacity = 4096, slots = 1024, slotBytes = 2048, recvBufferBytes = 0;
   if (opts != nullptr) {
     if (!GetUint32Option(env, opts, "sendArenaBytes", sendArenaBytes, 64, 1u << 30, &sendArenaBytes)) return nullptr;
     if (!GetUint32Option(env, opts, "batchCapacity", batchCapacity, 1, 1u << 20, &batchCapacity)) return nullptr;
     if (!GetUint32Option(env, opts, "recvSlots", slots, 1, 1u << 16, &slots)) return nullptr;
     if (!GetUint32Option(env, opts, "slotBytes", slotBytes, 64, 65536, &slotBytes)) return nullptr;
+    if (!GetUint32Option(env, opts, "recvBufferBytes", recvBufferBytes, 0, 1u << 30, &recvBufferBytes)) return nullptr;
   }
   std::string engine = "auto";
   if (opts != nullptr) {
@@ -1024,6 +1219,7 @@ napi_value New(napi_env env, napi_callback_info info) {
   }
   t->slots = slots;
   t->slotBytes = slotBytes;
+  t->recvBufferBytes = recvBufferBytes;
 
   if (engine != "epoll") {
     int err = slotBytes < kUringHeaderBytes + 64 ? EINVAL : 0;
@@ -1228,6 +1424,11 @@ napi_value Open(napi_env env, napi_callback_info info) {
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // The kernel doubles it (bookkeeping overhead) and caps it at net.core.rmem_max; a refusal keeps the default.
+  if (t->recvBufferBytes > 0) {
+    int bytes = int(t->recvBufferBytes);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int err = errno;
     ::close(fd);
@@ -1247,14 +1448,12 @@ napi_value Open(napi_env env, napi_callback_info info) {
     t->socks.emplace_back();
   }
   Sock& s = t->socks[idx];
-  s.fd = fd;
-  s.drops = 0;
+  s.Reset(fd);
   int32_t handle = t->HandleOf(idx);
   if (t->uring) {
     if (!t->UringArm(idx)) {
       ::close(fd);
-      s.fd = -1;
-      s.armed = false;
+      s.Reset(-1);
       t->freeList.push_back(idx);
       ThrowSys(env, EBUSY, "io_uring recvmsg", lip, lport);
       return nullptr;
@@ -1268,7 +1467,7 @@ napi_value Open(napi_env env, napi_callback_info info) {
     if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
       int err = errno;
       ::close(fd);
-      s.fd = -1;
+      s.Reset(-1);
       t->freeList.push_back(idx);
       ThrowSys(env, err, "epoll_ctl", lip, lport);
       return nullptr;
@@ -1351,8 +1550,11 @@ napi_value Close(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// sendBatch(count): number of datagrams the kernel accepted. Entry i of `batch` is (handle, offset, length) into
-// sendArena. Failures are counted in stats, never thrown.
+// sendBatch(count): number of datagrams handed to the kernel. Entry i of `batch` is (handle, offset, length) into
+// sendArena. Failures are counted in stats and in the socket's sendFailed / lastFailedSeq, never thrown. epoll: the
+// count is what send(2) accepted. io_uring: what was queued; the kernel's refusals are SEND completions, reaped by
+// the next drain or settle(). With either engine the payload has been copied into the kernel when this returns, so
+// the arena bytes are JS's again.
 napi_value SendBatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1371,19 +1573,24 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
   double* st = t->stats;
   const int32_t* b = t->batch;
   if (t->uring) {
-    // One SEND entry per datagram, one io_uring_enter for the batch. MSG_DONTWAIT: a full socket buffer fails the
-    // entry with EAGAIN at once instead of parking it (the arena bytes are reused next tick). The payload is copied
-    // into the kernel during the submit; only failures post a completion, counted when the next drain reaps them.
+    // One SEND entry per datagram, one io_uring_enter for the batch. MSG_DONTWAIT sets REQ_F_NOWAIT: a full socket
+    // buffer fails the entry with EAGAIN at once instead of parking it for poll or io-wq (the arena bytes are reused
+    // next tick), so every entry is issued inline in the enter and its payload copied into an skb before it returns
+    // (the test 'sendBatch has copied the payload when it returns' overwrites the arena right after and checks).
+    // Only failures post a completion, counted (globally and for the socket) when the next drain reaps them.
     for (uint32_t i = 0; i < count; i++) {
       const int32_t h = b[3 * i], off = b[3 * i + 1], len = b[3 * i + 2];
       Sock* s = t->Lookup(h);
       if (s == nullptr || off < 0 || len < 0 || size_t(off) + size_t(len) > t->sendArenaBytes) {
         st[kStatSendBadEntry]++;
+        if (s != nullptr) Transport::NoteSendFailure(s, -1);  // a range outside the arena: no bytes to read
         continue;
       }
+      const int32_t seq = RtpSeq(t->sendArena + off, size_t(len));
       io_uring_sqe* e = t->UringSqe();
       if (e == nullptr) {
         st[kStatSendEagain]++;
+        Transport::NoteSendFailure(s, seq);
         continue;
       }
       memset(e, 0, sizeof *e);
@@ -1393,10 +1600,11 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
       e->len = uint32_t(len);
       e->msg_flags = MSG_DONTWAIT;
       e->flags = IOSQE_CQE_SKIP_SUCCESS;
-      e->user_data = (kUdSend << 32) | uint32_t(h);
+      e->user_data = SendUserData(h, seq);
       ok++;
     }
     t->UringSubmit();
+    ok -= t->UringUnqueueSends();
     st[kStatSent] += ok;
     napi_value out;
     napi_create_uint32(env, ok, &out);
@@ -1407,6 +1615,7 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
     Sock* s = t->Lookup(h);
     if (s == nullptr || off < 0 || len < 0 || size_t(off) + size_t(len) > t->sendArenaBytes) {
       st[kStatSendBadEntry]++;
+      if (s != nullptr) Transport::NoteSendFailure(s, -1);
       continue;
     }
     ssize_t r;
@@ -1419,6 +1628,7 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
     }
     int err = errno;
     st[kStatLastSendErrno] = err;
+    Transport::NoteSendFailure(s, RtpSeq(t->sendArena + off, size_t(len)));
     if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
       st[kStatSendEagain]++;
     else if (err == ECONNREFUSED)
@@ -1429,6 +1639,71 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
   st[kStatSent] += ok;
   napi_value out;
   napi_create_uint32(env, ok, &out);
+  return out;
+}
+
+// settle(): number. Synchronously reaps what is already there, exactly as polls would: io_uring completions (send
+// failures included, counted for their sockets) and every datagram already queued on the sockets, delivered through
+// onReceive (or counted droppedNoCallback). Returns the datagrams delivered. Called right before a call's sockets
+// close, it makes every send's fate and every arrival known to socketStats and the receive callback.
+//   - From inside a drain (the receive callback, or a microtask it queued when a poll runs the drain: Node runs
+//     those inside napi_make_callback) it does nothing and returns -1: the drain owns the CQ head and the ring
+//     entries until it returns. Call it again from outside (a timer, the ticker).
+//   - A receive callback that throws stops it, and settle() throws that exception.
+//   - Destroyed: returns 0.
+napi_value Settle(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  Transport* t = Unwrap(env, info, &argc, nullptr, false);
+  if (t == nullptr) return nullptr;
+  double n = 0;
+  if (t->inDrain) {
+    n = -1;
+  } else if (!t->destroyed) {
+    if (!t->BufferAlive(t->statsBufRef)) {
+      napi_throw_error(env, "ERR_DETACHED", "settle: the stats buffer was detached");
+      return nullptr;
+    }
+    n = t->Settle();
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return nullptr;  // the receive callback's exception, to settle()'s caller
+  }
+  napi_value out;
+  napi_create_double(env, n, &out);
+  return out;
+}
+
+// socketStats(handle, out: Float64Array): boolean. Fills out[0 .. kSockStatCount) with the socket's counters (see
+// SockStat; receiveDrops is read from the kernel now, exact). false, and `out` untouched, when the handle is not an
+// open socket of this transport: the counters go with the socket. No allocation: one getsockopt per call.
+napi_value SocketStats(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Transport* t = Unwrap(env, info, &argc, argv, false);
+  if (t == nullptr) return nullptr;
+  int32_t h = 0;
+  bool isTyped = false;
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &h) != napi_ok ||
+      napi_is_typedarray(env, argv[1], &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || length < size_t(kSockStatCount) || data == nullptr) {
+    napi_throw_type_error(env, nullptr, "socketStats(handle, out): out must be a Float64Array of at least 4 entries");
+    return nullptr;
+  }
+  Sock* s = t->destroyed ? nullptr : t->Lookup(h);
+  if (s != nullptr) {
+    t->SampleDrops(s);
+    double* o = static_cast<double*>(data);
+    o[kSockSendFailed] = s->sendFailed;
+    o[kSockLastFailedSeq] = s->lastFailedSeq;
+    o[kSockReceiveDrops] = s->receiveDrops;
+    o[kSockTruncated] = s->truncated;
+  }
+  napi_value out;
+  napi_get_boolean(env, s != nullptr, &out);
   return out;
 }
 
@@ -1598,6 +1873,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"localPort", nullptr, LocalPort, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"sendBatch", nullptr, SendBatch, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"settle", nullptr, Settle, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"socketStats", nullptr, SocketStats, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"onReceive", nullptr, OnReceive, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"setTimeOrigin", nullptr, SetTimeOrigin, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"destroy", nullptr, Destroy, nullptr, nullptr, nullptr, napi_default_method, nullptr},
@@ -1627,6 +1904,13 @@ napi_value Init(napi_env env, napi_value exports) {
     napi_set_element(env, names, i, s);
   }
   NAPI_CALL(env, napi_set_named_property(env, exports, "statNames", names));
+  NAPI_CALL(env, napi_create_array_with_length(env, kSockStatCount, &names));
+  for (uint32_t i = 0; i < kSockStatCount; i++) {
+    napi_value s;
+    napi_create_string_utf8(env, kSockStatNames[i], NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, names, i, s);
+  }
+  NAPI_CALL(env, napi_set_named_property(env, exports, "socketStatNames", names));
   napi_value v;
   napi_create_uint32(env, kMetaStride, &v);
   napi_set_named_property(env, exports, "recvMetaStride", v);
