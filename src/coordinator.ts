@@ -179,6 +179,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       priority: [...ctx.prioritySeen].sort().join(', ') || null,
       interrupted: stopSignal !== null,
       localSystemUnderTest: plan.target.kind === 'embedded',
+      ngInFlight: plan.ngInFlight,
     });
     const environment = await describeEnvironment(stack);
     const results: Results = { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), calls: records };

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { startRtpengine, freeUdpPortRange } from '../src/stack/rtpengine.js';
 import { NgClient } from '../src/ng/client.js';
 import { packageRoot } from '../src/paths.js';
-import { jsonSummary, readResults, startCli, tempResults, waitFor, type CliRun } from './helpers/run-cli.js';
+import { jsonSummary, readResults, startCli, tempResults, waitFor, why, type CliRun } from './helpers/run-cli.js';
 
 const QUICK = ['--ramp', '20/s', '--json', '--progress', 'off'];
 const CODECS = ['pcmu', 'pcma', 'opus'] as const;
@@ -29,10 +29,10 @@ test('every codec pair of pcmu, pcma and opus: calls ok, no loss, the far tone h
       for (const b of CODECS) {
         const pair = `${a}:${b}`;
         const r = await startCli(['--calls', '2', '--hold', '2s', '--codec-pair', pair, '--audio-check-share', '1', '--rtpengine', `127.0.0.1:${engine.ngPort}`, '--output', out.file, ...QUICK]).done;
-        assert.equal(r.code, 0, `${pair}: ${r.stderr}`);
+        assert.equal(r.code, 0, `${pair}: ${why(r)}`);
         const s = jsonSummary(r.stdout);
         matrix.push(`${pair.padEnd(10)} ok ${s.calls.ok}/2  sent ${s.packets.sent}  received ${s.packets.received}  tail ${s.packets.transcodingTail}  lost ${s.packets.lost}  audio ${s.audioCheck.passed}/${s.audioCheck.checked}  latency p50 ${s.latencyMs?.p50.toFixed(2)} ms`);
-        assert.deepEqual(s.calls, { attempted: 2, ok: 2, failed: 0, interrupted: 0, failedByCause: {} }, pair);
+        assert.deepEqual(s.calls, { attempted: 2, ok: 2, failed: 0, interrupted: 0, failedByCause: {}, firstFailure: {} }, pair);
         assert.equal(s.packets.lost, 0, pair);
         assert.equal(s.packets.wrongPayloadType, 0, `${pair}: every packet carried the payload type its SDP agreed`);
         assert.deepEqual(s.audioCheck, { checked: 4, passed: 4, failed: 0 }, pair);
@@ -79,7 +79,7 @@ test('loss injected between the generator and rtpengine (every 25th RTP packet t
     for (const call of results.calls) for (const leg of Object.values(call.rtpengine?.ingress ?? {})) ingress += leg.packets;
     assert.equal(ingress, s.packets.sent - dropped, "rtpengine's ingress counters");
     // A call with loss is still a working call: loss is a figure, not a failure (--max-loss makes it one).
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
   } finally {
     out.cleanup();
     execFileSync('ip', ['netns', 'del', ns]);
@@ -103,7 +103,7 @@ test('a results folder that turns read-only mid-run: the table is printed, the r
     await waitFor('3 calls up in rtpengine', async () => (await ng.list(100)).length >= 3);
     execFileSync('mount', ['-o', 'remount,bind,ro', folder]);
     const r = await run.done;
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
     assert.match(r.stdout, /calls {4}attempted 3, ok 3, failed 0/, 'the table is printed');
     const where = new RegExp(`could not write ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} and \\S+: EROFS \\(read-only file system\\); the results were written to (\\S+rtp-bench-results-\\w+/run\\.json) instead`).exec(r.stderr);
     assert.ok(where, r.stderr);
@@ -129,7 +129,7 @@ test('without --output, results go to ./results where the user runs the bin (thr
     symlinkSync(join(packageRoot(), 'dist', 'src', 'cli.js'), bin);
     const before = new Set(existsSync(join(packageRoot(), 'results')) ? readdirSync(join(packageRoot(), 'results')) : []);
     const r = await startCli(['calibrate', '--calls', '2', '--hold', '1s', '--json', '--progress', 'off'], { cwd: out.dir, program: bin }).done;
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
     const runId = (JSON.parse(r.stdout) as { runId: string }).runId;
     assert.deepEqual(readdirSync(join(out.dir, 'results')).sort(), [`${runId}.html`, `${runId}.json`]);
     const after = existsSync(join(packageRoot(), 'results')) ? readdirSync(join(packageRoot(), 'results')) : [];
@@ -157,7 +157,7 @@ test('a client port taken by another program mid-run: that call fails alone, say
     assert.equal(r.code, 1, r.stderr);
     const s = jsonSummary(r.stdout);
     const failures = readResults(out.file).calls.filter((c) => c.status === 'failed').map((c) => `${c.index}: ${c.failure?.message}`);
-    assert.deepEqual(s.calls, { attempted: 4, ok: 3, failed: 1, interrupted: 0, failedByCause: { 'local port in use': 1 } }, failures.join('; '));
+    assert.deepEqual(s.calls, { attempted: 4, ok: 3, failed: 1, interrupted: 0, failedByCause: { 'local port in use': 1 }, firstFailure: { 'local port in use': failures[0]!.replace(/^3: /, '') } }, failures.join('; '));
     const failed = readResults(out.file).calls.find((c) => c.status === 'failed')!;
     assert.equal(failed.index, 3);
     assert.match(failed.failure!.message, new RegExp(`cannot use local port 127\\.0\\.0\\.1:${clients.min + 15}: .*EADDRINUSE.*another program \\(or another run\\) holds it; give this run other client ports with --local-ports`));

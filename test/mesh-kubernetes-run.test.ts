@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { K8sEmulator } from './helpers/k8s-emulator.js';
-import { startCli, tempResults, jsonSummary, readResults, waitFor, type CliRun } from './helpers/run-cli.js';
+import { startCli, tempResults, jsonSummary, readResults, waitFor, why, type CliRun } from './helpers/run-cli.js';
 import { startRtpengine, freeUdpPortRange, type LocalRtpengine } from '../src/stack/rtpengine.js';
 import { RTPENGINE_NG_PORT } from '../src/stack/l7mp-proxy.js';
 import { LABEL_RUN } from '../src/mesh/model.js';
@@ -49,7 +49,7 @@ test('--mesh kubernetes: every call gets its 12 valid l7mp.io objects in order, 
   try {
     emulator.resetRecord();
     const r = await startCli([...meshArgs(5, '2s', out.file), '--json', '--progress', 'off']).done;
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
     const s = jsonSummary(r.stdout);
     assert.equal(s.calls.ok, 5, JSON.stringify(s.calls.failedByCause));
     assert.equal(s.packets.lost, 0);

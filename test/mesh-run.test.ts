@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startCli, tempResults, readResults, jsonSummary, waitFor, type CliRun } from './helpers/run-cli.js';
+import { startCli, tempResults, readResults, jsonSummary, waitFor, why, type CliRun } from './helpers/run-cli.js';
 import { alive } from './helpers/process.js';
 
 const QUICK = ['--json', '--progress', 'off'];
@@ -56,7 +56,7 @@ test('local mesh, singleton listeners: 10 pcmu:pcmu and 5 opus:pcmu calls, every
     try {
       const { run, mesh } = await runAndSampleMesh(['--mesh', 'local', '--calls', calls, '--ramp', '10/s', '--hold', '3s', '--codec-pair', pair, '--output', out.file, '--json']);
       const r = await run.done;
-      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.code, 0, why(r));
       assertGone(mesh);
       const s = jsonSummary(r.stdout);
       assert.equal(s.calls.ok, Number(calls), JSON.stringify(s.calls.failedByCause));
@@ -84,7 +84,7 @@ test('local mesh, server listeners with leg b starting 300 ms early: the start-o
   const out = tempResults();
   try {
     const r = await startCli(['--mesh', 'local', '--listener-mode', 'server', '--head-start', 'b=300ms', '--calls', '4', '--ramp', '10/s', '--hold', '2s', '--output', out.file, ...QUICK]).done;
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
     const s = jsonSummary(r.stdout);
     // docs/l7mp-behaviour.md#listener-modes-and-start-of-call-loss: every packet a leg sends before the other leg's
     // first is lost; 300 ms is 15 packets of 20 ms.

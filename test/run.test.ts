@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { startRtpengine, freeUdpPort, freeUdpPortRange } from '../src/stack/rtpengine.js';
 import { NgClient } from '../src/ng/client.js';
-import { startCli, tempResults, readResults, jsonSummary, waitFor, type CliRun } from './helpers/run-cli.js';
+import { startCli, tempResults, readResults, jsonSummary, waitFor, why, type CliRun } from './helpers/run-cli.js';
 import { nativeTransportError } from '../workers/native/transport.js';
 import { mayUseRealtime } from './helpers/process.js';
 
@@ -19,9 +19,9 @@ test('20 pcmu:pcmu calls through the embedded rtpengine: no loss, payloads byte-
   try {
     const { done } = startCli(['--calls', '20', '--hold', '3s', '--codec-pair', 'pcmu:pcmu', '--output', out.file, ...QUICK]);
     const r = await done;
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
     const s = jsonSummary(r.stdout);
-    assert.deepEqual(s.calls, { attempted: 20, ok: 20, failed: 0, interrupted: 0, failedByCause: {} });
+    assert.deepEqual(s.calls, { attempted: 20, ok: 20, failed: 0, interrupted: 0, failedByCause: {}, firstFailure: {} });
     assert.ok(s.packets.sent > 20 * 2 * 150, `sent ${s.packets.sent}`);
     assert.equal(s.packets.received, s.packets.sent);
     assert.equal(s.packets.lost, 0);
@@ -55,7 +55,7 @@ test('10 opus:pcmu calls: rtpengine transcodes, each leg hears the other leg\'s 
   try {
     const { done } = startCli(['--calls', '10', '--hold', '3s', '--codec-pair', 'opus:pcmu', '--audio-check-share', '1', '--output', out.file, ...QUICK]);
     const r = await done;
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
     const s = jsonSummary(r.stdout);
     assert.equal(s.calls.ok, 10, JSON.stringify(s.calls.failedByCause));
     assert.equal(s.packets.lost, 0);
@@ -139,7 +139,7 @@ test('SIGINT mid-run: every call is deleted in rtpengine and the partial results
     assert.equal(results.summary.interrupted, true);
     assert.equal(results.calls.length, 10);
     assert.ok(results.calls.every((c) => c.status === 'interrupted' && c.failure?.cause === 'interrupted'));
-    assert.deepEqual(results.summary.calls, { attempted: 10, ok: 0, failed: 0, interrupted: 10, failedByCause: {} }, 'interrupted calls are not failures');
+    assert.deepEqual(results.summary.calls, { attempted: 10, ok: 0, failed: 0, interrupted: 10, failedByCause: {}, firstFailure: {} }, 'interrupted calls are not failures');
     assert.ok(results.summary.packets.received > 0, 'media measured before the interrupt is kept');
   } finally {
     run?.child.kill('SIGKILL');
@@ -181,7 +181,7 @@ test('calibration (no rtpengine): legs send straight to each other, nothing lost
   try {
     const { done } = startCli(['calibrate', '--calls', '10', '--hold', '2s', '--output', out.file, ...QUICK]);
     const r = await done;
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, why(r));
     const s = jsonSummary(r.stdout);
     assert.equal(s.calls.ok, 10, JSON.stringify(s.calls.failedByCause));
     assert.equal(s.packets.lost, 0);

@@ -28,9 +28,10 @@ import {
   type ReportBlock,
   type SenderInfo,
 } from '../src/media/rtcp.js';
-import { ReceiveTracker, SendHistory, ARRIVAL_DUPLICATE, ARRIVAL_INVALID } from '../src/media/sequence.js';
-import { ToneDetector } from '../src/media/tone.js';
-import { createDecoder, type FrameDecoder } from '../src/media/codec.js';
+import { ReceiveTracker, SendHistory, ARRIVAL_DUPLICATE, ARRIVAL_INVALID, ARRIVAL_LATE } from '../src/media/sequence.js';
+import { AudioProbe } from '../src/media/audio-probe.js';
+import { MarkerSendLog } from '../src/media/marker.js';
+import { MARKER_FRAME } from '../src/media/codec.js';
 import type { MetricSet } from '../src/stats/histogram.js';
 import type { LegMedia, LegResult, RtcpLegStats } from '../src/media/task.js';
 import type { MediaIo, MediaSocket, SendListener, SocketCounters } from './media-io.js';
@@ -51,9 +52,6 @@ const MAX_PENDING_SENDS = 16;
 const DUE_RING = 64;
 /** RFC 3550 jitter starts at 0 and converges with gain 1/16: values before this many packets are biased low. */
 export const JITTER_SETTLE_PACKETS = 16;
-/** Received frames skipped before the tone check (codec and jitter-buffer warm-up), then frames checked. */
-const AUDIO_SKIP_FRAMES = 5;
-const AUDIO_CHECK_FRAMES = 50;
 
 /** Per-thread running totals that the scheduler publishes as live progress. */
 export interface LegCounters {
@@ -70,6 +68,10 @@ export class Leg implements SendListener {
   readonly name: LegMedia['leg'];
   /** Send times by sequence number; the far leg reads it to compute one-way latency. */
   readonly history = new SendHistory();
+  /** When this leg's marker frames (frame 0 of the loop) left: the far leg's audio probe measures delay against them. */
+  readonly markerSends = new MarkerSendLog();
+  /** Sequence number of the marker frame awaiting its send confirmation (-1: none). */
+  private markerSeq = -1;
   far: Leg | null = null;
 
   private rtp: MediaSocket | null = null;
@@ -117,7 +119,8 @@ export class Leg implements SendListener {
   private latencySumMs = 0;
   private latencyCount = 0;
   private latencyMaxMs = 0;
-  private readonly audio: { detector: ToneDetector; decoder: FrameDecoder | null; seen: number } | null;
+  /** Tone check and audio delay, on the streams chosen for it (media.receive.checkAudio). */
+  private readonly audio: AudioProbe | null;
   /** Pass-through only: every payload is compared with the frame the far leg sent under that sequence number. */
   private readonly verifyPayload: boolean;
   private payloadMismatches = 0;
@@ -176,9 +179,8 @@ export class Leg implements SendListener {
     this.recordTransitJitter = metrics.recorder('transitJitterMs');
     this.tracker = new ReceiveTracker(media.receive.codec.clockRate);
     this.expectedPayloadType = media.receive.payloadType;
-    this.audio = media.receive.checkAudio
-      ? { detector: new ToneDetector(media.receive.toneHz, 8000), decoder: null, seen: 0 }
-      : null;
+    const recordAudioDelay = metrics.recorder('audioDelayMs');
+    this.audio = media.receive.checkAudio ? new AudioProbe(media.receive.codec, media.receive.toneHz, recordAudioDelay) : null;
     this.verifyPayload = !media.receive.transcoded;
     this.rtcpEnabled = rtcp.enabled;
     this.rtcpIntervalMs = rtcp.intervalMs;
@@ -219,6 +221,7 @@ export class Leg implements SendListener {
   }
 
   private sendFrame(socket: MediaSocket): void {
+    if (this.frameIndex === MARKER_FRAME) this.markerSeq = this.seq;
     const packet = this.packets[this.frameIndex]!;
     this.frameIndex = (this.frameIndex + 1) % this.packets.length;
     setRtpSequence(packet, this.seq);
@@ -249,6 +252,10 @@ export class Leg implements SendListener {
   /** HOT (SendListener). An RTP packet of this leg left at `atMs`: its send time and its lateness are now known. */
   sent(seq: number, atMs: number): void {
     this.history.record(seq, atMs);
+    if (seq === this.markerSeq) {
+      this.markerSends.record(atMs);
+      this.markerSeq = -1;
+    }
     const lateness = atMs - this.dueBySeq[seq % DUE_RING]!;
     this.recordLateness(lateness);
     if (lateness > this.counters.latenessMaxMs) this.counters.latenessMaxMs = lateness;
@@ -267,6 +274,7 @@ export class Leg implements SendListener {
       if (this.ssrc !== null) {
         this.ssrcChanges++;
         this.tracker.newSource();
+        this.audio?.newSource();
       }
       this.ssrc = ssrc;
     }
@@ -274,6 +282,8 @@ export class Leg implements SendListener {
     const sendMs = this.far === null ? Number.NaN : this.far.history.sendTimeOf(seq);
     const arrival = this.tracker.onPacket(seq, rtpTimestampInt32(msg), now, sendMs);
     if (arrival === ARRIVAL_DUPLICATE || arrival === ARRIVAL_INVALID) return;
+    // The probe follows the decoded stream in order: a reordered packet is not decoded, the next one follows a gap.
+    if (arrival === ARRIVAL_LATE) this.audio?.skip();
     // Counted once per unique packet, like everything below.
     if (pt !== this.expectedPayloadType) this.wrongPayloadType++;
     this.counters.received++;
@@ -294,7 +304,10 @@ export class Leg implements SendListener {
       this.recordTransitJitter(this.tracker.transitJitterMs);
     }
     if (this.verifyPayload) this.checkPayload(msg, length, offset, seq);
-    if (this.audio !== null && pt === this.expectedPayloadType) this.checkAudio(msg, length, offset);
+    if (this.audio !== null && arrival !== ARRIVAL_LATE) {
+      if (pt === this.expectedPayloadType) this.listen(msg, length, offset, seq, now);
+      else this.audio.skip();
+    }
   };
 
   /** rtpengine must pass media through untouched: same bytes as sent under the same sequence number. */
@@ -316,19 +329,13 @@ export class Leg implements SendListener {
     if (end - offset !== frame.length || msg.compare(frame, 0, frame.length, offset, end) !== 0) this.payloadMismatches++;
   }
 
-  private checkAudio(msg: Buffer, length: number, offset: number): void {
-    const audio = this.audio!;
-    audio.seen++;
-    if (audio.seen <= AUDIO_SKIP_FRAMES || audio.detector.blocks >= AUDIO_CHECK_FRAMES) return;
+  private listen(msg: Buffer, length: number, offset: number, seq: number, now: number): void {
     const end = rtpPayloadEnd(msg, length);
-    if (end <= offset) return;
-    if (audio.decoder === null) audio.decoder = createDecoder(this.media.receive.codec);
-    audio.detector.add(audio.decoder.decode(msg.subarray(offset, end)));
-    if (audio.detector.blocks >= AUDIO_CHECK_FRAMES) {
-      // Opus decoders hold WASM memory: release as soon as the check is done.
-      audio.decoder.close();
-      audio.decoder = null;
+    if (end <= offset) {
+      this.audio!.skip();
+      return;
     }
+    this.audio!.onPacket(seq, msg.subarray(offset, end), now, this.far === null ? null : this.far.markerSends);
   }
 
   private sendRtcp(nowMs: number): void {
@@ -415,7 +422,13 @@ export class Leg implements SendListener {
       this.holdingBuffers = false;
       this.io.freePackets(this.buffers);
     }
-    this.audio?.decoder?.close();
+    this.audio?.close();
+  }
+
+  private audioResult(): LegResult['received']['audio'] {
+    if (this.audio === null) return { checked: false, frames: 0, ratio: null, delays: 0, delayMeanMs: null, delayMaxMs: null };
+    const a = this.audio.result();
+    return { checked: true, frames: a.toneFrames, ratio: a.toneRatio, delays: a.delays, delayMeanMs: a.delayMeanMs, delayMaxMs: a.delayMaxMs };
   }
 
   /** The last sequence number this leg used, or -1 before its first packet. */
@@ -465,9 +478,7 @@ export class Leg implements SendListener {
         transitJitterMs: t.transitJitterMs,
         latencyMeanMs: this.latencyCount > 0 ? this.latencySumMs / this.latencyCount : null,
         latencyMaxMs: this.latencyCount > 0 ? this.latencyMaxMs : null,
-        audio: this.audio === null
-          ? { checked: false, frames: 0, ratio: null }
-          : { checked: true, frames: this.audio.detector.blocks, ratio: this.audio.detector.blocks > 0 ? this.audio.detector.ratio : null },
+        audio: this.audioResult(),
       },
       rtcp: { ...this.rtcpStats, sent: this.rtcpStats.sent - Math.min(rtcp.sendFailed, this.rtcpStats.sent) },
     };

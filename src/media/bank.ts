@@ -7,7 +7,9 @@ import type { CodecProfile } from '../profile.js';
 import { encodeToneLoop } from './codec.js';
 
 /** 25 frames of 20 ms: long enough that encoder state varies, short enough to encode quickly. A tone at a
- * multiple of 50 Hz has whole periods in every 20 ms frame, so the loop joins without a click. */
+ * multiple of 50 Hz has whole periods in every 20 ms frame, so the loop joins without a click. Frame 0 of every
+ * loop carries the marker tone (codec.ts MARKER_FRAME, marker.ts), so the audio holds an edge every
+ * LOOP_FRAMES x 20 ms = 500 ms: the period within which marker.ts's audio delay is unambiguous. */
 export const LOOP_FRAMES = 25;
 
 export type MediaBank = Record<string, Uint8Array[]>;

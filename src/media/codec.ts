@@ -13,7 +13,7 @@
 import { createRequire } from 'node:module';
 import type { CodecProfile } from '../profile.js';
 import { decodeAlaw, decodeUlaw, encodeAlaw, encodeUlaw } from './g711.js';
-import { TONE_AMPLITUDE_MINUS_10_DBFS, fillTone } from './tone.js';
+import { TONE_AMPLITUDE_MINUS_10_DBFS, fillTone, markerFrequencyHz } from './tone.js';
 
 export interface FrameEncoder {
   /** pcm: one ptime of mono samples at profile.sampleRate. Returns a new array the caller owns. */
@@ -45,6 +45,10 @@ const EMPTY_PCM = new Int16Array(0);
 // libopus request codes (opus_defines.h).
 const OPUS_APPLICATION_VOIP = 2048;
 const OPUS_SET_BITRATE = 4002;
+/** OPUS_SET_FORCE_MODE_REQUEST (opus_private.h, handled by opus_encoder_ctl; opus_demo's -forcemode). */
+const OPUS_SET_FORCE_MODE = 11002;
+/** MODE_HYBRID (opus_private.h): SILK below 8 kHz plus CELT above, what VOIP at 32 kbit/s fullband mostly picks. */
+const OPUS_MODE_HYBRID = 1001;
 const OPUS_RATES: readonly number[] = [8000, 12000, 16000, 24000, 48000];
 /** opus_encode's output bound in the opusscript build. */
 const OPUS_MAX_PACKET = 1276 * 3;
@@ -109,9 +113,11 @@ class OpusFrameEncoder implements FrameEncoder {
   private readonly inPtr: number;
   private readonly outPtr: number;
 
+  /** forceMode: an OPUS_SET_FORCE_MODE value, or undefined to let the encoder choose per frame. */
   constructor(
     private readonly sampleRate: number,
     bitrate: number,
+    forceMode?: number,
   ) {
     checkOpusRate(sampleRate);
     this.native = loadOpus();
@@ -120,6 +126,13 @@ class OpusFrameEncoder implements FrameEncoder {
     if (rc < 0) {
       this.native.OpusScriptHandler.destroy_handler(this.handler);
       throw new RangeError(`opus bitrate ${bitrate}: ${opusError(rc)}`);
+    }
+    if (forceMode !== undefined) {
+      const mode = this.handler._encoder_ctl(OPUS_SET_FORCE_MODE, forceMode);
+      if (mode < 0) {
+        this.native.OpusScriptHandler.destroy_handler(this.handler);
+        throw new RangeError(`opus mode ${forceMode}: ${opusError(mode)}`);
+      }
     }
     // Two 16-bit slots per input sample (the handler's byte-per-slot convention).
     this.inPtr = this.native._malloc(OPUS_MAX_FRAME * 4);
@@ -288,11 +301,6 @@ export function createDecoder(profile: CodecProfile): FrameDecoder {
   }
 }
 
-/**
- * `frames` consecutive ptime frames of a -10 dBFS tone, each payload its own ArrayBuffer (safe to transfer or
- * keep). With a frequency that fits whole periods in a frame (multiples of 50 Hz at 20 ms) the loop joins
- * cleanly when replayed. The encoder is closed before returning.
- */
 /** Added to one sample per frame (see markToneFrame): about a fifth of the tone's peak. */
 const FRAME_MARK = 2048;
 
@@ -307,15 +315,69 @@ export function markToneFrame(pcm: Int16Array, k: number): void {
   pcm[i] = Math.max(-32768, Math.min(32767, pcm[i]! + (pcm[i]! >= 0 ? -FRAME_MARK : FRAME_MARK)));
 }
 
-export function encodeToneLoop(profile: CodecProfile, freqHz: number, frames: number): Uint8Array[] {
-  const encoder = createEncoder(profile);
+/** The frame of every tone loop that carries the marker tone instead of the stream's tone. */
+export const MARKER_FRAME = 0;
+
+/**
+ * PCM of frame k of a tone loop: the -10 dBFS tone, or in the marker frame (k === MARKER_FRAME, when `marker`) the
+ * marker tone (markerFrequencyHz) at the same level and inverted, -sin; then markToneFrame. Both sines have whole
+ * periods in a 20 ms frame and start every frame at phase 0, so the waveform stays continuous (value 0 at every
+ * frame boundary) and the audio switches tone -> marker exactly at the first sample of frame 0 and back at the first
+ * sample of frame 1.
+ *
+ * Why inverted: right after the edge the marker's first samples then have the opposite sign of the tone's would-be
+ * continuation, so src/media/marker.ts can tell on which side of the edge every sample lies. With the same sign, a
+ * tone and marker summing to about 4 kHz (1500 and 2500 Hz) have nearly equal first samples and the edge blurs
+ * (measured over every grid tone, worst onset error: same sign 1 sample in G.711 and in opus; inverted 0.00 samples
+ * in G.711, 0.37 through opus).
+ */
+export function fillToneLoopFrame(pcm: Int16Array, sampleRate: number, toneHz: number, k: number, marker: boolean): void {
+  if (marker && k === MARKER_FRAME) {
+    fillTone(pcm, markerFrequencyHz(toneHz), sampleRate, -TONE_AMPLITUDE_MINUS_10_DBFS, k * pcm.length);
+  } else {
+    fillTone(pcm, toneHz, sampleRate, TONE_AMPLITUDE_MINUS_10_DBFS, k * pcm.length);
+  }
+  markToneFrame(pcm, k);
+}
+
+export interface ToneLoopOptions {
+  /**
+   * Frame MARKER_FRAME carries the marker tone (see fillToneLoopFrame); default true for loops of 2 frames or more
+   * (a 1-frame loop has no edge to mark and stays the plain tone). Needs a tone on the 50 Hz grid in 300..3400 Hz.
+   */
+  marker?: boolean;
+}
+
+/**
+ * `frames` consecutive ptime frames of a -10 dBFS tone, frame 0 carrying the marker (ToneLoopOptions), each payload
+ * its own ArrayBuffer (safe to transfer or keep). With a frequency that fits whole periods in a frame (multiples of
+ * 50 Hz at 20 ms) the loop joins cleanly when replayed. The encoder is closed before returning.
+ *
+ * Opus specifics, both for a loop that replays like one continuous stream:
+ * - The encoder is run over the loop once before the frames that are kept (pre-roll). Opus looks 312 samples
+ *   (6.5 ms at 48 kHz) ahead, so packet k holds the end of frame k-1 and most of frame k; from a fresh encoder
+ *   packet 0 would hold 6.5 ms of the encoder's start-up silence instead of the end of the last frame, a gap at
+ *   every loop seam (every 500 ms) right before the marker.
+ * - The mode is forced to hybrid (what VOIP at 32 kbit/s picks for these tones at first anyway). Left free, the
+ *   speech/music classifier flips hybrid and CELT from frame to frame after a few hundred ms of pure tone, and a
+ *   mode switch at the marker garbles its edge (measured: onsets off by 20 samples).
+ */
+export function encodeToneLoop(profile: CodecProfile, freqHz: number, frames: number, options: ToneLoopOptions = {}): Uint8Array[] {
+  const marker = options.marker ?? frames >= 2;
+  const opus = profile.media === 'opus';
+  const encoder = opus ? new OpusFrameEncoder(profile.sampleRate, profile.bitrate, OPUS_MODE_HYBRID) : createEncoder(profile);
   try {
     const samples = frameSamples(profile);
     const pcm = new Int16Array(samples);
+    if (opus) {
+      for (let k = 0; k < frames; k++) {
+        fillToneLoopFrame(pcm, profile.sampleRate, freqHz, k, marker);
+        encoder.encode(pcm);
+      }
+    }
     const out: Uint8Array[] = [];
     for (let k = 0; k < frames; k++) {
-      fillTone(pcm, freqHz, profile.sampleRate, TONE_AMPLITUDE_MINUS_10_DBFS, k * samples);
-      markToneFrame(pcm, k);
+      fillToneLoopFrame(pcm, profile.sampleRate, freqHz, k, marker);
       out.push(encoder.encode(pcm));
     }
     return out;

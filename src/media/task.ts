@@ -104,7 +104,11 @@ export interface ReceivedStream {
   /** One-way latency by matching sequence numbers with the far leg's actual send times. */
   latencyMeanMs: number | null;
   latencyMaxMs: number | null;
-  audio: { checked: boolean; frames: number; ratio: number | null };
+  /**
+   * Tone check (frames checked, share of energy at the far tone) and audio delay (markers found in the decoded
+   * audio, their mean and worst delay against the far leg's marker send times, ms: src/media/audio-probe.ts).
+   */
+  audio: { checked: boolean; frames: number; ratio: number | null; delays: number; delayMeanMs: number | null; delayMaxMs: number | null };
 }
 
 export interface RtcpLegStats {
@@ -188,6 +192,6 @@ export function emptyReceived(): ReceivedStream {
     transitJitterMs: 0,
     latencyMeanMs: null,
     latencyMaxMs: null,
-    audio: { checked: false, frames: 0, ratio: null },
+    audio: { checked: false, frames: 0, ratio: null, delays: 0, delayMeanMs: null, delayMaxMs: null },
   };
 }

@@ -259,6 +259,8 @@ interface Request {
   nextGapMs: number;
   sends: number;
   timer: NodeJS.Timeout | null;
+  /** The pending timer is the one armed for the deadline: when it fires, the request has timed out. */
+  finalTimer: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -357,7 +359,7 @@ export class NgClient {
       return Promise.reject(err);
     }
     return new Promise<NgDict>((resolve, reject) => {
-      const req: Request = { cookie, timing, createdAt: performance.now(), command, bytes, resolve, reject, firstSentAt: 0, deadline: 0, nextGapMs: this.retransmitMs, sends: 0, timer: null };
+      const req: Request = { cookie, timing, createdAt: performance.now(), command, bytes, resolve, reject, firstSentAt: 0, deadline: 0, nextGapMs: this.retransmitMs, sends: 0, timer: null, finalTimer: false };
       if (this.inFlightByCookie.size < this.maxInFlight) this.start(req);
       else this.waiting.push(req);
     });
@@ -419,6 +421,7 @@ export class NgClient {
     req.deadline = req.firstSentAt + this.timeoutMs;
     this.inFlightByCookie.set(req.cookie, req);
     this.transmit(req);
+    req.finalTimer = req.nextGapMs >= this.timeoutMs;
     req.timer = setTimeout(() => this.onTimer(req), Math.min(req.nextGapMs, this.timeoutMs));
   }
 
@@ -433,14 +436,16 @@ export class NgClient {
   private onTimer(req: Request): void {
     req.timer = null;
     const now = performance.now();
-    // Timers may fire a little early; a sub-millisecond remainder is not worth another send.
-    if (now >= req.deadline - 1) {
+    // The timer armed for the deadline itself ends the request, even if it fires a little early (libuv rounds to
+    // whole milliseconds): one more send then could not be answered in time anyway.
+    if (req.finalTimer || now >= req.deadline - 1) {
       this.settle(req, new NgTimeoutError(req.command, this.endpoint, now - req.firstSentAt, req.sends));
       return;
     }
     // The same bytes with the same cookie: rtpengine answers a duplicate from its reply cache, never twice over.
     this.transmit(req);
     req.nextGapMs *= 2;
+    req.finalTimer = req.nextGapMs >= req.deadline - now;
     req.timer = setTimeout(() => this.onTimer(req), Math.min(req.nextGapMs, req.deadline - now));
   }
 

@@ -157,6 +157,7 @@ function figure(title: string, caption: string, svg: string, note = '', problem 
 
 const PERCENTILE_CHARTS: readonly { metric: MetricName; title: string }[] = [
   { metric: 'latencyMs', title: 'One-way latency' },
+  { metric: 'audioDelayMs', title: 'Audio delay (marker in the audio)' },
   { metric: 'jitterMs', title: 'Jitter (RFC 3550)' },
   { metric: 'transitJitterMs', title: 'Transit jitter' },
   { metric: 'setupMs', title: 'Call setup (offer + answer)' },

@@ -14,6 +14,7 @@ const ROWS: { key: keyof Summary; label: string; digits: number }[] = [
   { key: 'firstMediaMs', label: 'first media ms (per leg)', digits: 1 },
   { key: 'mediaStartWaitMs', label: 'media start wait ms (generator)', digits: 1 },
   { key: 'latencyMs', label: 'latency ms (one way)', digits: 2 },
+  { key: 'audioDelayMs', label: 'audio delay ms (marker in audio)', digits: 2 },
   { key: 'jitterMs', label: 'jitter ms (RFC 3550)', digits: 2 },
   { key: 'transitJitterMs', label: 'transit jitter ms', digits: 2 },
   { key: 'lossPct', label: 'loss % (per stream)', digits: 3 },
@@ -62,6 +63,8 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
     `calls    attempted ${s.calls.attempted}, ok ${s.calls.ok}, failed ${s.calls.failed}${causes.length ? ` (${causes.join('; ')})` : ''}` +
       `${s.calls.interrupted ? `, interrupted ${s.calls.interrupted} (stopped by the user, not failures)` : ''}`,
   );
+  // Each cause once, in words: a count alone ("codec mismatch: 10") does not say what to do.
+  for (const [cause, message] of Object.entries(s.calls.firstFailure)) lines.push(`  ${cause}: ${message}`);
   const p = s.packets;
   const d = s.generator.drops;
   const generatorLost = p.missing - p.lost;
@@ -97,6 +100,7 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       `${late ? `, send lateness p50 ${late.p50.toFixed(2)} / p99 ${late.p99.toFixed(2)} / max ${late.max.toFixed(1)} ms` : ''}`,
   );
   if (g.saturated) lines.push(`WARNING  ${g.saturated}`);
+  for (const w of s.toolLimits) lines.push(`NOTE     ${w}`);
   if (g.limited !== null) lines.push(`!! ${g.limited}`);
   for (const c of verdict.checks) {
     lines.push(`SLO      ${c.flag} ${c.limit}: ${c.actual === null ? 'no data' : round(c.actual)} ${c.passed ? 'ok' : 'MISSED'}`);

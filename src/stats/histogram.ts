@@ -30,6 +30,7 @@ export const METRICS = Object.freeze({
   mediaStartWaitMs: ms(600_000, "from a call's setup to its media starting in a media thread (the generator's own delay)"),
   firstMediaMs: ms(120_000, "from when a call's first frame was due in its media thread to the first media packet received on a leg"),
   latencyMs: ms(60_000, 'one-way latency per packet: receive time minus send time of the same seq'),
+  audioDelayMs: ms(60_000, 'audio delay per marker found in the decoded audio: its onset minus when the far leg sent it (no sequence numbers)'),
   jitterMs: ms(60_000, 'RFC 3550 A.8 interarrival jitter, in ms, per packet once the estimator has settled (16 packets)'),
   transitJitterMs: ms(60_000, 'variation of receive time minus actual send time (excludes generator lateness), from the 17th packet'),
   sendLatenessMs: ms(60_000, 'how late each send was against its schedule (generator health)'),

@@ -47,7 +47,11 @@ export interface StreamRecord extends Pick<ReceivedStream, Carried> {
   mos: number | null;
   /** False when no packet could be matched for latency (MOS then assumes no delay). */
   mosLatencyKnown: boolean;
-  audio: { checked: boolean; ratio: number | null; passed: boolean | null };
+  /**
+   * Decoded audio: the tone check, and the audio delay measured from the markers in the audio itself (no sequence
+   * numbers): markers found, mean and worst delay, ms; null where no marker was found.
+   */
+  audio: { checked: boolean; ratio: number | null; passed: boolean | null; delays: number; delayMeanMs: number | null; delayMaxMs: number | null };
 }
 
 /** The bottom of the MOS scale: what a listener who hears nothing gives. */
@@ -123,6 +127,9 @@ export function streamRecord(sender: LegResult, receiver: LegResult, transcoded:
       checked: rx.audio.checked && rx.audio.ratio !== null,
       ratio: rx.audio.ratio,
       passed: rx.audio.ratio === null ? null : rx.audio.ratio >= AUDIO_PASS_RATIO,
+      delays: rx.audio.delays,
+      delayMeanMs: rx.audio.delayMeanMs,
+      delayMaxMs: rx.audio.delayMaxMs,
     },
   };
 }

@@ -46,7 +46,15 @@ export interface Summary {
   interrupted: boolean;
   wallMs: number;
   /** interrupted: calls that were fine until the run was stopped (Ctrl-C); not failures. */
-  calls: { attempted: number; ok: number; failed: number; interrupted: number; failedByCause: Record<string, number> };
+  calls: {
+    attempted: number;
+    ok: number;
+    failed: number;
+    interrupted: number;
+    failedByCause: Record<string, number>;
+    /** The first failure's message per cause: what happened, in words, and what to do where there is something to do. */
+    firstFailure: Record<string, string>;
+  };
   /**
    * sent: packets the kernel took. missing: sent (less the transcoding tail) but never received, whoever lost them;
    * lost: of those, what the system under test (and the network) lost, i.e. missing less the generator's own
@@ -62,6 +70,8 @@ export interface Summary {
   jitterMs: Percentiles | null;
   transitJitterMs: Percentiles | null;
   latencyMs: Percentiles | null;
+  /** Audio delay per marker found in the decoded audio (the far leg's marker send to its onset): no sequence numbers. */
+  audioDelayMs: Percentiles | null;
   offerMs: Percentiles | null;
   answerMs: Percentiles | null;
   setupMs: Percentiles | null;
@@ -75,6 +85,8 @@ export interface Summary {
   rtpengineMos: Percentiles | null;
   audioCheck: { checked: number; passed: number; failed: number };
   generator: GeneratorHealth;
+  /** Where rtp-bench's own limits (not the system under test) shaped a figure, in words with the flag to change. */
+  toolLimits: string[];
 }
 
 export interface MeshSummary {
@@ -103,7 +115,12 @@ export interface RunMeasure {
   interrupted: boolean;
   /** An rtpengine (or mesh) runs on this machine and competes with the generator for its cores. */
   localSystemUnderTest: boolean;
+  /** --ng-in-flight: ng requests beyond it wait in rtp-bench's queue. */
+  ngInFlight: number;
 }
+
+/** A wait in rtp-bench's own queues above this (p99) is worth telling the user about. */
+const OWN_WAIT_NOTABLE_MS = 1;
 
 /** Send lateness p99 above this means the pacing loop could not keep up (a healthy Node loop stays under ~2 ms). */
 const LATENESS_SATURATED_MS = 5;
@@ -125,6 +142,7 @@ const RUN_QUEUE_WAIT_MS_PER_S = 100;
 
 export function summarize(records: readonly CallRecord[], metrics: MetricSet, measure: RunMeasure): Summary {
   const failedByCause: Record<string, number> = {};
+  const firstFailure: Record<string, string> = {};
   const packets = { sent: 0, received: 0, missing: 0, lost: 0, lossPct: 0, transcodingTail: 0, duplicates: 0, late: 0, malformed: 0, sequenceJumps: 0, startOfCallLost: 0, streamsWithStartLoss: 0, wrongPayloadType: 0, payloadMismatches: 0 };
   const drops: GeneratorDropTotals = { sendFailed: 0, skipped: 0, receiveQueue: 0, truncated: 0 };
   const rtcp = { sent: 0, received: 0, malformed: 0 };
@@ -134,7 +152,10 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
   for (const call of records) {
     if (call.status === 'ok') ok++;
     else if (call.status === 'interrupted') interrupted++;
-    else if (call.failure) failedByCause[call.failure.cause] = (failedByCause[call.failure.cause] ?? 0) + 1;
+    else if (call.failure) {
+      failedByCause[call.failure.cause] = (failedByCause[call.failure.cause] ?? 0) + 1;
+      firstFailure[call.failure.cause] ??= call.failure.message;
+    }
     record(metrics, 'ngQueueMs', call.ngQueueMs);
     record(metrics, 'offerMs', call.offerMs);
     record(metrics, 'answerMs', call.answerMs);
@@ -201,7 +222,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
   return {
     interrupted: measure.interrupted,
     wallMs: measure.wallMs,
-    calls: { attempted: records.length, ok, failed: records.length - ok - interrupted, interrupted, failedByCause },
+    calls: { attempted: records.length, ok, failed: records.length - ok - interrupted, interrupted, failedByCause, firstFailure },
     packets,
     rtcp,
     ng: { retransmissions: measure.ngRetransmissions },
@@ -210,6 +231,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     jitterMs: metrics.summary('jitterMs'),
     transitJitterMs: metrics.summary('transitJitterMs'),
     latencyMs: metrics.summary('latencyMs'),
+    audioDelayMs: metrics.summary('audioDelayMs'),
     offerMs: metrics.summary('offerMs'),
     answerMs: metrics.summary('answerMs'),
     setupMs: metrics.summary('setupMs'),
@@ -220,6 +242,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     mos: metrics.summary('mos'),
     rtpengineMos: metrics.summary('rtpengineMos'),
     audioCheck,
+    toolLimits: toolLimits(metrics, measure.ngInFlight),
     generator: {
       threads: measure.threads,
       io: measure.io,
@@ -254,6 +277,26 @@ function meshSummary(records: readonly CallRecord[], metrics: MetricSet): MeshSu
     firstMediaMs: metrics.summary('meshFirstMediaMs'),
     throttledMs: metrics.summary('meshThrottledMs'),
   };
+}
+
+/** Where rtp-bench's own bounds held calls back: said, so that a figure is not read as the system's when it is ours. */
+function toolLimits(metrics: MetricSet, ngInFlight: number): string[] {
+  const out: string[] = [];
+  const ng = metrics.summary('ngQueueMs');
+  if (ng !== null && ng.p99 > OWN_WAIT_NOTABLE_MS) {
+    out.push(
+      `ng requests waited in rtp-bench's own queue (--ng-in-flight ${ngInFlight} reached; p99 ${ng.p99.toFixed(1)} ms per call): ` +
+        'offer, answer and delete times leave that wait out, but calls were set up later than planned; raise --ng-in-flight if rtpengine can take more',
+    );
+  }
+  const mesh = metrics.summary('meshThrottledMs');
+  if (mesh !== null && mesh.p99 > OWN_WAIT_NOTABLE_MS) {
+    out.push(
+      `mesh requests waited for rtp-bench's own rate and concurrency limits (p99 ${mesh.p99.toFixed(1)} ms per call): the mesh figures leave that wait out; ` +
+        'raise --mesh-rate and --mesh-concurrency if the API server allows',
+    );
+  }
+  return out;
 }
 
 export interface GeneratorEvidence {

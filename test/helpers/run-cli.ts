@@ -64,3 +64,18 @@ export async function waitFor<T>(what: string, check: () => Promise<T | null | u
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * What to show when a run's exit code is not the expected one: its stderr, and when its stdout is the --json
+ * summary, the generator's verdict and the failures by cause (a run limited by a loaded machine says so here).
+ */
+export function why(r: { code: number | null; stderr: string; stdout: string }): string {
+  let verdict = '';
+  try {
+    const s = jsonSummary(r.stdout);
+    verdict = `\ngenerator: ${s.generator.limited ?? s.generator.saturated ?? 'ok'}\nfailed: ${JSON.stringify(s.calls.failedByCause)}`;
+  } catch {
+    // Not a --json run, or it ended before its summary.
+  }
+  return `exit ${r.code}\n${r.stderr}${verdict}`;
+}

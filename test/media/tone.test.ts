@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TONE_AMPLITUDE_MINUS_10_DBFS, ToneDetector, fillTone, toneFrequencyHz } from '../../src/media/tone.js';
+import {
+  MARKER_OFFSET_HZ,
+  TONE_AMPLITUDE_MINUS_10_DBFS,
+  TONE_EXCLUDE_FRACTION,
+  ToneDetector,
+  fillTone,
+  markerFrequencyHz,
+  toneFrequencyHz,
+} from '../../src/media/tone.js';
 import { prng } from '../helpers/prng.js';
 
 
@@ -130,4 +138,84 @@ test('ToneDetector at 48 kHz over a 20 ms block', () => {
   const o = new ToneDetector(1000, 48000);
   o.add(tone(2550, 48000, 960));
   assert.ok(o.ratio < 0.001);
+});
+
+test('markerFrequencyHz: literal values, then the rule\'s properties for every grid tone', () => {
+  assert.deepEqual(
+    [300, 1000, 1800, 1850, 2550, 3350, 3400].map(markerFrequencyHz),
+    [1300, 2000, 2800, 850, 1550, 2350, 2400],
+  );
+  for (let tone = 300; tone <= 3400; tone += 50) {
+    const m = markerFrequencyHz(tone);
+    assert.equal(m % 50, 0, `${tone}: on the grid (whole periods per 20 ms frame)`);
+    assert.ok(m >= 300 && m <= 3400, `${tone}: ${m} in band`);
+    assert.equal(Math.abs(m - tone), MARKER_OFFSET_HZ, `${tone}: ${m}`);
+    // Orthogonal over the detector's 80-sample (100 Hz bin) window: sum and difference on the 100 Hz grid.
+    assert.equal((m + tone) % 100, 0);
+    // A whole 20 ms frame of the marker: starts and ends at phase 0 (continuous with the tone frames).
+    const frame = new Int16Array(161);
+    fillTone(frame, m, 8000, TONE_AMPLITUDE_MINUS_10_DBFS, 0);
+    assert.equal(frame[0], 0);
+    assert.equal(frame[160], 0);
+  }
+  for (let call = 0; call < 31; call++) {
+    const a = toneFrequencyHz(call, 'a');
+    const b = toneFrequencyHz(call, 'b');
+    for (const m of [markerFrequencyHz(a), markerFrequencyHz(b)]) {
+      assert.ok(m !== a && m !== b, `call ${call}: marker ${m} is neither leg's tone`);
+      assert.ok(Math.abs(m - a) >= 500 && Math.abs(m - b) >= 500, `call ${call}: marker ${m} near ${a}/${b}`);
+    }
+  }
+  for (const bad of [250, 3450, 1010, 1000.5, Number.NaN]) assert.throws(() => markerFrequencyHz(bad), RangeError, `${bad}`);
+});
+
+test('ToneDetector with excludeHz: marker blocks left out, bounded, other blocks as before', () => {
+  const toneBlock = tone(1000, 8000, 160, TONE_AMPLITUDE_MINUS_10_DBFS);
+  const markerBlock = tone(2000, 8000, 160, -TONE_AMPLITUDE_MINUS_10_DBFS);
+  // 24 marker samples then the tone: (24/160)^2 = 2% of the energy at 2 kHz, over the 1% threshold.
+  const partial = Int16Array.from(toneBlock);
+  partial.set(markerBlock.subarray(0, 24), 0);
+  const plain = new ToneDetector(1000, 8000);
+  const excl = new ToneDetector(1000, 8000, { excludeHz: 2000 });
+  assert.equal(excl.excludeHz, 2000);
+  assert.ok(Number.isNaN(plain.excludeHz));
+  for (let k = 0; k < 50; k++) {
+    const block = k % 25 === 0 ? markerBlock : k % 25 === 1 ? partial : toneBlock;
+    plain.add(block);
+    excl.add(block);
+  }
+  assert.equal(plain.blocks, 50);
+  assert.equal(plain.excludedBlocks, 0);
+  assert.ok(plain.ratio < 0.97, `every block counts without the option: ${plain.ratio}`);
+  assert.equal(excl.blocks, 46);
+  assert.equal(excl.excludedBlocks, 4);
+  assert.ok(excl.ratio > 0.9999, `${excl.ratio}`);
+  assert.ok(TONE_EXCLUDE_FRACTION === 0.01);
+  // 8 samples of the marker, (8/160)^2 = 0.25%, stay below it and count.
+  const few = Int16Array.from(toneBlock);
+  few.set(markerBlock.subarray(0, 8), 0);
+  const f = new ToneDetector(1000, 8000, { excludeHz: 2000 });
+  f.add(few);
+  assert.equal(f.blocks, 1);
+
+  // A stream that is all at the excluded frequency cannot hide: after 2, one block in 8 is left out at most.
+  const hiding = new ToneDetector(1000, 8000, { excludeHz: 2000 });
+  for (let k = 0; k < 90; k++) hiding.add(markerBlock);
+  assert.equal(hiding.excludedBlocks + hiding.blocks, 90);
+  assert.ok(hiding.excludedBlocks <= 2 + hiding.blocks / 8 + 1, `${hiding.excludedBlocks} excluded`);
+  assert.ok(hiding.blocks >= 78);
+  assert.ok(hiding.ratio < 0.001);
+  // Noise is not excluded more than the budget either, and its ratio stays noise.
+  const rand = prng(9);
+  const noise = new ToneDetector(1000, 8000, { excludeHz: 2000 });
+  const block = new Int16Array(160);
+  for (let b = 0; b < 200; b++) {
+    for (let i = 0; i < 160; i++) block[i] = Math.round((rand() * 2 - 1) * 10000);
+    noise.add(block);
+  }
+  assert.ok(noise.ratio > 0.005 && noise.ratio < 0.025, `noise ${noise.ratio}`);
+  noise.reset();
+  assert.equal(noise.excludedBlocks, 0);
+  assert.throws(() => new ToneDetector(1000, 8000, { excludeHz: 1000 }), RangeError);
+  assert.throws(() => new ToneDetector(1000, 8000, { excludeHz: 0 }), RangeError);
 });

@@ -63,7 +63,7 @@ function stream(direction: string, codecSent: string, codecReceived: string, sen
     latencyMaxMs: 30,
     r: 93,
     mos: 4.4 - lossPct / 10,
-    audio: { checked: true, ratio: 0.99, passed: true },
+    audio: { checked: true, ratio: 0.99, passed: true, delays: 3, delayMeanMs: 26.5, delayMaxMs: 26.9 },
   };
 }
 
@@ -114,6 +114,7 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
   const base = options.latencyMs ?? 20;
   for (let i = 0; i < (options.packets ?? 2000); i++) {
     metrics.record('latencyMs', base + random() * 4 + (i % 100 === 0 ? 30 : 0));
+    if (i % 25 === 0) metrics.record('audioDelayMs', base + 6.5 + random());
     metrics.record('jitterMs', random() * 2);
     metrics.record('transitJitterMs', random() * 1.5);
     metrics.record('sendLatenessMs', random() * 1.2);
@@ -129,6 +130,7 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
     interrupted: options.interrupted ?? false,
     contention: null,
     localSystemUnderTest: workers > 0,
+    ngInFlight: 64,
   });
   return {
     runId,

@@ -37,15 +37,15 @@ function figureWith(page: string, title: string): string {
   return found;
 }
 
-test('renderHtml: one page, one SVG per chart, all nine charts for two complete runs', () => {
+test('renderHtml: one page, one SVG per chart, all ten charts for two complete runs', () => {
   const page = renderHtml(twoRuns());
   assert.match(page, /^<!DOCTYPE html>/);
   assert.ok(page.trimEnd().endsWith('</html>'));
   const figures = count(page, '<figure class="chart">');
-  assert.equal(figures, 9, '5 percentile charts, setup, loss and latency per call, calls by outcome');
+  assert.equal(figures, 10, '6 percentile charts, setup, loss and latency per call, calls by outcome');
   assert.equal(count(page, '<svg'), figures);
   assert.equal(count(page, '</svg>'), figures);
-  for (const metric of ['latencyMs', 'jitterMs', 'transitJitterMs', 'setupMs', 'sendLatenessMs']) {
+  for (const metric of ['latencyMs', 'audioDelayMs', 'jitterMs', 'transitJitterMs', 'setupMs', 'sendLatenessMs']) {
     const figure = figureWith(page, `(${metric})`);
     assert.equal(count(figure, '<path d="M'), 2, `${metric}: one line per run`);
     assert.ok(figure.includes('>50%<') && figure.includes('>99%<'), `${metric}: percentile ticks`);
@@ -111,7 +111,7 @@ test('renderHtml: absent metrics are skipped, not drawn as zero', () => {
   };
   const page = renderHtml([withoutLateness(one), withoutLateness(two)]);
   assert.equal(page.includes('(sendLatenessMs)'), false, 'no chart for a metric no run recorded');
-  assert.equal(count(page, '<svg'), 8);
+  assert.equal(count(page, '<svg'), 9);
 
   // Recorded by one run only: that run's line, and the other named as not recorded.
   const { jitterMs: _j, ...noJitter } = two.histograms;

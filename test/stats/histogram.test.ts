@@ -34,6 +34,7 @@ test('METRICS: units, scales and ranges as documented', () => {
     mediaStartWaitMs: ['ms', 1000, 600_000],
     firstMediaMs: ['ms', 1000, 120_000],
     latencyMs: ['ms', 1000, 60_000],
+    audioDelayMs: ['ms', 1000, 60_000],
     jitterMs: ['ms', 1000, 60_000],
     transitJitterMs: ['ms', 1000, 60_000],
     sendLatenessMs: ['ms', 1000, 60_000],

@@ -21,6 +21,7 @@ function measure(cpuPct: number, threads = 1): RunMeasure {
     interrupted: false,
     contention: null,
     localSystemUnderTest: true,
+    ngInFlight: 64,
   };
 }
 
@@ -111,7 +112,7 @@ function stream(over: Partial<StreamRecord>): StreamRecord {
     generatorDrops: { sendFailed: 0, skipped: 0, receiveQueue: 0, truncated: 0 }, duplicates: 0, late: 0, expectedA3: 100, lostA3: 0,
     sequenceJumps: 0, startLost: 0, malformed: 0, wrongPayloadType: 0, payloadMismatches: 0, payloadType: 0, jitterMs: 0, meanJitterMs: 0,
     maxJitterMs: 0, transitJitterMs: 0, latencyMeanMs: 1, latencyMaxMs: 1, r: 93, mos: 4.4, mosLatencyKnown: true,
-    audio: { checked: false, ratio: null, passed: null },
+    audio: { checked: false, ratio: null, passed: null, delays: 0, delayMeanMs: null, delayMaxMs: null },
     ...over,
   };
 }
@@ -131,7 +132,7 @@ test('interrupted calls are counted apart from failures; drops and loss add up a
     call(2, 'failed', [stream({}), stream({ direction: 'b->a', received: 0, missing: 100, lost: 100, lossPct: 100, r: 0, mos: 1, mosLatencyKnown: false, latencyMeanMs: null })], 'no media b->a'),
   ];
   const s = summarize(records, new MetricSet(), measure(20));
-  assert.deepEqual(s.calls, { attempted: 3, ok: 1, failed: 1, interrupted: 1, failedByCause: { 'no media b->a': 1 } });
+  assert.deepEqual(s.calls, { attempted: 3, ok: 1, failed: 1, interrupted: 1, failedByCause: { 'no media b->a': 1 }, firstFailure: { 'no media b->a': 'no media b->a' } });
   assert.equal(s.packets.sent, 600);
   assert.equal(s.packets.missing, 110);
   assert.equal(s.packets.lost, 104);
@@ -143,4 +144,14 @@ test('interrupted calls are counted apart from failures; drops and loss add up a
 test('a stream whose receive-queue drops could not be read makes the total unknown, not zero', () => {
   const records = [call(0, 'ok', [stream({ generatorDrops: { sendFailed: 0, skipped: 0, receiveQueue: null, truncated: 0 } }), stream({ direction: 'b->a' })])];
   assert.equal(summarize(records, new MetricSet(), measure(20)).generator.drops.receiveQueue, null);
+});
+
+test("waits in rtp-bench's own ng queue are said, with the flag; none, nothing said", () => {
+  const queued = [call(0, 'ok', [stream({}), stream({ direction: 'b->a' })]), call(1, 'ok', [stream({}), stream({ direction: 'b->a' })])];
+  queued[1]!.ngQueueMs = 35;
+  const s = summarize(queued, new MetricSet(), measure(20));
+  assert.ok(Math.abs(s.ngQueueMs!.max - 35) < 0.04, 'HDR keeps 3 significant digits');
+  assert.deepEqual(s.toolLimits.length, 1);
+  assert.match(s.toolLimits[0]!, /^ng requests waited in rtp-bench's own queue \(--ng-in-flight 64 reached; p99 35\.0 ms per call\).*raise --ng-in-flight/);
+  assert.deepEqual(summarize([queued[0]!], new MetricSet(), measure(20)).toolLimits, []);
 });

@@ -451,6 +451,16 @@ describe(`Leg over real UDP through a misbehaving relay (${ioName} I/O)`, { conc
     assert.ok(call.b.received.latencyMeanMs! >= delayMs - 1);
     // A constant delay is no jitter: the transit jitter stays small while the latency jumped by 40 ms.
     assert.ok(call.metrics.b.summary('transitJitterMs')!.p50 < 10);
+    // The second, independent view: the marker found in the decoded audio (frame 25; frame 0 opens the stream and
+    // has no tone before it) plays out as late as its packet arrived, with no sequence number involved.
+    const audioB = call.b.received.audio;
+    const audioA = call.a.received.audio;
+    t.diagnostic(`audio delay: delayed ${audioB.delayMeanMs} ms (${audioB.delays} markers), direct ${audioA.delayMeanMs} ms (${audioA.delays})`);
+    assert.equal(audioB.delays, 1);
+    assert.ok(audioB.delayMeanMs! >= delayMs - 1 && audioB.delayMeanMs! <= delayed.max + 0.25, `delayed audio ${audioB.delayMeanMs} ms`);
+    assert.equal(audioA.delays, 1);
+    assert.ok(audioA.delayMeanMs! < 10, `direct audio ${audioA.delayMeanMs} ms`);
+    assert.equal(call.metrics.b.count('audioDelayMs'), 1, 'one histogram sample per marker found');
   });
 
   test('RTCP through the relay: SR each way, reports about the own stream with a round trip, malformed RTCP counted', async (t) => {
@@ -584,4 +594,47 @@ describe(`Leg payload check across a reordered wrap (${ioName} I/O)`, () => {
     assert.equal(rb.payloadMismatches, 0);
   });
 });
+}
+
+/**
+ * A thread's room: a leg takes its packet buffers when it is made and gives them back when it closes, also when it
+ * never opened (a port taken). With native I/O the room is the send arena; a full one refuses the next leg with a
+ * message that says what to do, and the block of a leg that failed to open can be used again.
+ */
+if (nativeTransportError() === null) {
+  test('native arena: a leg whose open failed returns its block; a full arena refuses the next leg with the flag to use', async () => {
+    const { io } = createMediaIo('native');
+    const metrics = new MetricSet({ packed: true });
+    const counters: LegCounters = { sent: 0, received: 0, rtcpSent: 0, rtcpReceived: 0, malformed: 0, latenessMaxMs: 0 };
+    const relayLike = { port: () => 9 } as unknown as Relay;
+    const make = (): Leg => new Leg(media('a', relayLike, { frames: 1 }), HOST, FRAMES.a, metrics, counters, { enabled: false, intervalMs: 5000, cname: 'x' }, io);
+    // Fill the arena but for one block.
+    const held: Buffer[][] = [];
+    for (;;) {
+      try {
+        held.push(io.allocPackets([64]));
+      } catch (err) {
+        assert.match((err as Error).message, /send arena is full \(4096 calls per thread at most\): add --threads/);
+        break;
+      }
+    }
+    io.freePackets(held.pop()!);
+    const squatter = createSocket('udp4');
+    await new Promise<void>((resolve) => squatter.bind({ address: HOST, port: 0 }, resolve));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const leg = make();
+        leg.media.rtpPort = squatter.address().port;
+        await assert.rejects(leg.open(), /EADDRINUSE/);
+        leg.close();
+      }
+      // Still room for exactly one leg: each failed leg gave its block back.
+      const last = make();
+      assert.throws(() => make(), /send arena is full/);
+      last.close();
+    } finally {
+      squatter.close();
+      for (const buffers of held) io.freePackets(buffers);
+    }
+  });
 }
