@@ -257,8 +257,9 @@ const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
 
 const EPILOGUE = [
   'Durations: 500ms, 20s, 2m, 1h, 1m30s. Rates: 10/s, 600/min, 10 (per second).',
-  'The embedded rtpengine listens for ng on a free port of 127.0.0.1 (127.0.0.2, ... for more --workers), media on 10000-19999;',
-  'clients use 20000-29999 (moved up when another run holds them). Results: ./results/<run id>.json and .html unless --output.',
+  'The embedded rtpengine gets loopback addresses of its own (127.R.S.1, .2, ... per --workers, random per run), ng on a free',
+  'port, media on 10000-19999; clients use 127.0.0.1:20000-29999 (moved up when another run holds them).',
+  'Results: ./results/<run id>.json and .html in the current folder unless --output.',
   'Exit codes: 0 done; 1 an SLO missed, or a call failed (--max-failed to allow some), or none succeeded; 2 bad command line;',
   '3 the run could not start (or its results could not be written anywhere); 4 the generator limited the run (its figures',
   'are not the system\'s: see the verdict); 130 interrupted (partial results written).',

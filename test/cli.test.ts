@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +94,28 @@ test('an unknown flag: exit 2, nothing started, even when the rest would run', (
     assert.equal(existsSync(marker), false, 'no rtpengine was started');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a misspelt flag gets the closest known one', () => {
+  const { status, stderr } = cli(['--calls', '1', '--codecpair', 'opus:pcmu']);
+  assert.equal(status, 2);
+  assert.equal(stderr, `rtp-bench: unknown option --codecpair: did you mean --codec-pair?\n${HINT}\n`);
+});
+
+test('cleanup without --mesh says what it can clean, instead of trying a Kubernetes cluster', () => {
+  const { status, stdout, stderr } = cli(['cleanup']);
+  assert.equal(status, 2);
+  assert.equal(stdout, '');
+  assert.match(stderr, /^rtp-bench: cleanup removes what a crashed run left; say where: --mesh local .*--mesh rest --mesh-config FILE .*--mesh kubernetes/);
+});
+
+test('--help states the exit codes the README states', () => {
+  const help = cli(['--help']).stdout.replace(/\s+/g, ' ');
+  const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  for (const [code, words] of [['1', 'a call failed'], ['2', 'bad command line'], ['3', 'could not start'], ['4', 'the generator limited the run'], ['130', 'interrupted']] as const) {
+    assert.match(help, new RegExp(`${code} [^;]*${words}`), `--help on exit ${code}`);
+    assert.match(readme, new RegExp(`${code} [^;]*${words}`), `README on exit ${code}`);
   }
 });
 

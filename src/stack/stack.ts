@@ -138,7 +138,13 @@ export function embeddedPortRanges(calls: number, workers: number, given: { min:
   }
   const perWorker = Math.ceil((Math.ceil(calls / workers) * PORTS_PER_CALL * PORT_HEADROOM) / 2) * 2 + 16;
   if (EMBEDDED_PORT_BASE + perWorker * workers > EMBEDDED_PORT_TOP + 1) {
-    throw new StackError(`${calls} calls need ${perWorker * workers} rtpengine ports, more than ${EMBEDDED_PORT_BASE}-${EMBEDDED_PORT_TOP} holds: give a bigger range with --rtpengine-ports`);
+    const top = EMBEDDED_PORT_BASE + perWorker * workers - 1;
+    throw new StackError(
+      `${calls} calls need ${perWorker * workers} rtpengine media ports, more than ${EMBEDDED_PORT_BASE}-${EMBEDDED_PORT_TOP} holds: ` +
+        (top <= 65535
+          ? `give --rtpengine-ports ${EMBEDDED_PORT_BASE}-${top} (the embedded workers have loopback addresses of their own, so it may overlap --local-ports)`
+          : `more than one address holds: use --workers ${Math.ceil((perWorker * workers) / (65535 - EMBEDDED_PORT_BASE))} or more, or fewer --calls`),
+    );
   }
   return Array.from({ length: workers }, (_, i) => ({ min: EMBEDDED_PORT_BASE + i * perWorker, max: EMBEDDED_PORT_BASE + (i + 1) * perWorker - 1 }));
 }

@@ -192,7 +192,8 @@ export function mosFromR(r: number): number {
   if (Number.isNaN(r)) return Number.NaN;
   if (r < 0) return 1;
   if (r > 100) return 4.5;
-  return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6;
+  // The Annex B polynomial dips below 1 for 0 < R < 6.5 (at R = 3 it gives 0.989): the scale's floor is 1.
+  return Math.max(1, 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6);
 }
 
 export interface StreamQuality {

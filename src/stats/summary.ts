@@ -335,7 +335,7 @@ export function judgeGenerator(e: GeneratorEvidence): { limited: string | null; 
     if (busyThreads) return `its ${e.threads} media thread(s) were busy (${e.cpuPct.toFixed(0)}% CPU): add --threads, or run it on a bigger machine`;
     if (waited) {
       const who = e.localSystemUnderTest ? 'the rtpengine (or mesh) on this machine and any other process' : 'other processes on this machine';
-      return `starved of CPU: its threads waited ${(c!.runQueueWaitMsPerSec! / 10).toFixed(0)}% of the time for a core that ${who} used (run the generator on its own cores or machine)`;
+      return `starved of CPU: its threads waited ${(c!.runQueueWaitMsPerSec! / 1000).toFixed(2)} s per second between them for a core that ${who} used (run the generator on its own cores or machine)`;
     }
     if (c !== null && c.cap !== null) return `starved of CPU, probably by its cgroup's cap of ${formatCores(c.cap.cores)} (${c.cap.cgroup})`;
     return `starved of CPU at ${e.cpuPct.toFixed(0)}% use: something kept its threads from running (another process, a CPU cap, a stopped process)`;

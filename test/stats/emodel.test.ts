@@ -42,6 +42,8 @@ test('mosFromR: Annex B known answers', () => {
   assert.ok(Math.abs(mosFromR(50) - 2.575) < 1e-12); // 2.58 to two decimals
   assert.equal(mosFromR(0), 1);
   assert.equal(mosFromR(-10), 1);
+  // The polynomial alone would give 0.989 at R = 3: below the scale.
+  for (let r = 0; r <= 10; r += 0.5) assert.ok(mosFromR(r) >= 1, `MOS at R ${r} is ${mosFromR(r)}`);
   assert.equal(mosFromR(100), 4.5);
   assert.equal(mosFromR(120), 4.5);
   for (let r = 10; r < 100; r += 5) assert.ok(mosFromR(r + 5) > mosFromR(r), `MOS must rise with R at ${r}`);

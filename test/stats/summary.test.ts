@@ -65,7 +65,7 @@ test('a CPU cap that throttled it: limited, and the cap is named with its cgroup
 
 test('threads waiting in the run queue: other processes (the local rtpengine) are named, not the generator', () => {
   const v = judgeGenerator(evidence({ latenessP99Ms: 75, cpuPct: 30, contention: { runQueueWaitMsPerSec: 400, throttledShare: null, cap: null }, localSystemUnderTest: true }));
-  assert.match(v.limited ?? '', /Its sends were 75 ms late at p99: starved of CPU: its threads waited 40% of the time for a core that the rtpengine \(or mesh\) on this machine and any other process used/);
+  assert.match(v.limited ?? '', /Its sends were 75 ms late at p99: starved of CPU: its threads waited 0\.40 s per second between them for a core that the rtpengine \(or mesh\) on this machine and any other process used/);
   const remote = judgeGenerator(evidence({ latenessP99Ms: 75, cpuPct: 30, contention: { runQueueWaitMsPerSec: 400, throttledShare: null, cap: null } }));
   assert.match(remote.limited ?? '', /a core that other processes on this machine used/);
 });
