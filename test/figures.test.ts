@@ -42,7 +42,7 @@ test('every codec pair of pcmu, pcma and opus: calls ok, no loss, the far tone h
         assert.equal(s.packets.received + s.packets.transcodingTail, s.packets.sent, pair);
       }
     }
-    t.diagnostic(`\n${matrix.join('\n')}`);
+    for (const row of matrix) t.diagnostic(row);
   } finally {
     out.cleanup();
     await engine.stop();
