@@ -160,7 +160,23 @@ function checkOptions(o: StartRtpengineOptions): void {
   if (!Number.isInteger(level) || level < 0 || level > 7) throw new RangeError(`rtpengine log level ${level} must be 0-7`);
 }
 
+/** Tries with a new automatically chosen ng port when another socket took the one chosen before rtpengine bound it. */
+const NG_PORT_ATTEMPTS = 3;
+
 export async function startRtpengine(o: StartRtpengineOptions): Promise<LocalRtpengine> {
+  if (o.ngPort !== undefined) return startRtpengineOnce(o);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRtpengineOnce(o);
+    } catch (err) {
+      // The port was free when picked (the kernel's ephemeral choice), but any socket may be given it next.
+      const taken = err instanceof RtpengineStartError && err.logTail.some((l) => /NG control connection port .*Address already in use/.test(l));
+      if (!taken || attempt >= NG_PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startRtpengineOnce(o: StartRtpengineOptions): Promise<LocalRtpengine> {
   checkOptions(o);
   const binary = o.binary ?? 'rtpengine';
   // Also proves the binary exists before anything is spawned for real.

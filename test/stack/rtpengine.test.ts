@@ -158,6 +158,31 @@ test('a daemon that dies during start-up: the error has its exit code and its la
   });
 });
 
+test('an ng port taken by someone else between its choice and the bind: a new port is chosen, up to three times', async () => {
+  const dir = await tempDir('rtp-bench-race-');
+  const tries = join(dir, 'tries');
+  // Fails like rtpengine 10.5 does when its ng port is taken, the first two times; then is the real daemon.
+  const binary = await fakeRtpengine(
+    `echo x >> ${tries}\nif [ $(wc -l < ${tries}) -le 2 ]; then\n` +
+      `  echo "[1.0] CRIT: [core] Fatal error: Failed to open UDP NG control connection port (127.0.0.1:1): Address already in use" >&2\n  exit 255\nfi\n` +
+      'exec rtpengine "$@"',
+  );
+  const engine = await startRtpengine({ binary, address: '127.0.0.1', portMin: 30600, portMax: 30619 });
+  try {
+    assert.equal((await readFile(tries, 'utf8')).trim().split('\n').length, 3);
+    const ng = await NgClient.open({ host: '127.0.0.1', port: engine.ngPort });
+    await ng.ping();
+    await ng.close();
+  } finally {
+    await engine.stop();
+  }
+  // Taken every time: it gives up after three ports, with rtpengine's own words.
+  await writeFile(tries, '');
+  const always = await fakeRtpengine(`echo x >> ${tries}\necho "[1.0] CRIT: [core] Fatal error: Failed to open UDP NG control connection port (127.0.0.1:1): Address already in use" >&2\nexit 255`);
+  await assert.rejects(startRtpengine({ binary: always, address: '127.0.0.1', portMin: 30600, portMax: 30619 }), /Address already in use/);
+  assert.equal((await readFile(tries, 'utf8')).trim().split('\n').length, 3);
+});
+
 test('a daemon that never answers: killed at the deadline, the error shows its log', async () => {
   const pidFile = join(await tempDir('rtp-bench-pid-'), 'pid');
   const binary = await fakeRtpengine(`echo $$ > ${pidFile}\necho "NOTICE: still thinking" >&2\nexec sleep 60`);
