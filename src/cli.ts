@@ -142,6 +142,7 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
     describe: 'Results file',
     defaultText: 'results/<run id>.json',
   },
+  csv: { group: OUTPUT, value: 'a file name, e.g. run.csv', describe: 'Also write the timeline (one row a second: calls, packets, loss, latency, each worker) as CSV' },
   json: { group: OUTPUT, describe: 'Print the summary as JSON on stdout instead of the table' },
   progress: {
     group: OUTPUT,

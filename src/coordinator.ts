@@ -31,6 +31,8 @@ import { renderHtml, htmlPathFor } from './report/html.js';
 import { checkSlo } from './report/slo.js';
 import { P_RECEIVED, P_SENT } from './media/control.js';
 import { contentionBetween, sampleContention, type ContentionSample } from './cpu-contention.js';
+import { TimelineRecorder, timelineChannelName } from './timeline.js';
+import { timelineCsv, workerFigures } from './stats/timeline.js';
 
 export const EXIT_OK = 0;
 export const EXIT_SLO = 1;
@@ -87,7 +89,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     const demand = generatorDemand(plan);
     if (demand !== null) status(demand);
     const bank = buildMediaBank(bankEntries(plan));
-    pool = new MediaPool(plan.threads, bank, plan.io, plan.mediaPriority);
+    pool = new MediaPool(plan.threads, bank, plan.io, plan.mediaPriority, timelineChannelName());
     if (plan.target.kind !== 'direct') {
       try {
         mesh = await openMesh(plan, status);
@@ -134,6 +136,8 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       startPerf + rampMs,
       plan.holdMs,
     );
+    const timeline = new TimelineRecorder(pool.timelineChannel, pool.control, stack?.workers ?? []);
+    timeline.start(performance.timeOrigin + startPerf);
     const records: CallRecord[] = [];
     const inFlight: Promise<void>[] = [];
     const tally = { started: 0, ok: 0, failed: 0 };
@@ -156,7 +160,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
           placeCall(ctx, i, performance.timeOrigin + due).then((record) => {
             records.push(record);
             if (record.status === 'ok') tally.ok++;
-            else tally.failed++;
+            else if (record.status === 'failed') tally.failed++;
           }),
         );
       }
@@ -166,7 +170,11 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     }
 
     const wallMs = performance.now() - wallStart;
+    const points = await timeline.stop();
     const { cost, window, from, to } = costs.result();
+    // The workers' steady state: the same window the generator's cost is taken over (after the ramp, before the end).
+    const holdFrom = (rampMs + Math.min(1000, plan.holdMs * 0.2)) / 1000;
+    const holdTo = (rampMs + plan.holdMs - Math.min(500, plan.holdMs * 0.1)) / 1000;
     records.sort((x, y) => x.index - y.index);
     const summary = summarize(records, metrics, {
       wallMs,
@@ -180,13 +188,14 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       interrupted: stopSignal !== null,
       localSystemUnderTest: plan.target.kind === 'embedded',
       ngInFlight: plan.ngInFlight,
+      workers: workerFigures(points, window === 'hold' ? holdFrom : 0, window === 'hold' ? holdTo : Number.POSITIVE_INFINITY),
     });
     const environment = await describeEnvironment(stack);
-    const results: Results = { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), calls: records };
+    const results: Results = { runId, startedAt: startedAt.toISOString(), plan, environment, summary, histograms: metrics.encode(), timeline: points, calls: records };
     const verdict = checkSlo(plan.slo, summary);
     // The table first: whatever happens to the files, the person at the terminal has the figures.
     if (!plan.json) io.out.write(renderSummary(plan, summary, environment, verdict));
-    const written = await writeResultFiles(results, plan.output ?? defaultResultsPath(runId), io.err);
+    const written = await writeResultFiles(results, plan.output ?? defaultResultsPath(runId), plan.csv, io.err);
     if (plan.json) io.out.write(`${JSON.stringify({ runId, results: written?.[0] ?? null, summary, slo: verdict }, null, 2)}\n`);
     if (written !== null) status(`results: ${written[0]}\ncharts:  ${written[1]}`);
     if (stopSignal !== null) return EXIT_INTERRUPTED;
@@ -228,12 +237,13 @@ interface CostAndContention {
  * The results file and its charts, where the plan says; if that fails at the end after all, in a fresh folder
  * under the system's temporary directory, said loudly. Returns the two paths, or null when nothing could be written.
  */
-async function writeResultFiles(results: Results, output: string, err: NodeJS.WriteStream): Promise<[string, string] | null> {
+async function writeResultFiles(results: Results, output: string, csv: string | null, err: NodeJS.WriteStream): Promise<[string, string] | null> {
   try {
     const written = await writeRunFiles([
       { path: output, text: resultsText(results) },
       // The same figures as charts: what a person opens first.
       { path: htmlPathFor(output), text: renderHtml([results]) },
+      ...(csv === null ? [] : [{ path: csv, text: timelineCsv(results.timeline) }]),
     ]);
     if (written.fallbackReason !== null) err.write(`rtp-bench: ${written.fallbackReason}; the results were written to ${written.paths[0]} instead\n`);
     return [written.paths[0]!, written.paths[1]!];

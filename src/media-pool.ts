@@ -7,12 +7,14 @@ import { createControl, ControlView } from './media/control.js';
 import type { MediaBank } from './media/bank.js';
 import type { CallMediaResult, CallMediaTask } from './media/task.js';
 import type { IoChoice, MediaPriority } from './run-plan.js';
+import type { MediaWorkerData } from '../workers/media-worker.js';
 
 export class MediaPool {
   readonly control: ControlView;
   private readonly pool: Piscina<CallMediaTask, CallMediaResult>;
 
-  constructor(threads: number, bank: MediaBank, io: IoChoice, priority: MediaPriority) {
+  /** `timelineChannel`: the BroadcastChannel name the threads post their per-second histograms on. */
+  constructor(threads: number, bank: MediaBank, io: IoChoice, priority: MediaPriority, readonly timelineChannel: string) {
     const buffer = createControl();
     this.control = new ControlView(buffer);
     this.pool = new Piscina({
@@ -24,7 +26,7 @@ export class MediaPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       // In the default mode an idle thread blocks in Atomics.wait and stops servicing its sockets and timers.
       atomics: 'disabled',
-      workerData: { control: buffer, bank, io, priority },
+      workerData: { control: buffer, bank, io, priority, timelineChannel } satisfies MediaWorkerData,
       maxQueue: Number.POSITIVE_INFINITY,
     });
   }

@@ -48,6 +48,7 @@ export interface CliOptions {
   localPorts?: string;
   rtcp?: string;
   output?: string;
+  csv?: string;
   json?: boolean;
   progress?: string;
   quiet?: boolean;
@@ -281,6 +282,18 @@ function outputFile(value: string | undefined): string | null {
   }
 }
 
+/** --csv FILE: the timeline as CSV, checked like --output (its folder must exist and take a file). */
+function csvFile(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (value.trim() === '') fail('csv', value, 'is empty', 'a file name whose folder exists, e.g. results/run.csv');
+  try {
+    return checkOutputFile(value);
+  } catch (err) {
+    if (!(err instanceof OutputLocationError)) throw err;
+    throw new PlanError(`--csv ${quoteValue(value)}: ${err.message}`);
+  }
+}
+
 function oneOf<T extends string>(key: CliOptionName, value: string, allowed: readonly T[]): T {
   const found = allowed.find((mode) => mode === value.trim().toLowerCase());
   if (found === undefined) fail(key, value, 'is not a known mode', `one of ${allowed.join(', ')}`);
@@ -445,6 +458,7 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     localPortsExplicit: options.localPorts !== undefined,
     rtcp,
     output: outputFile(options.output),
+    csv: csvFile(options.csv),
     json: options.json === true,
     progress: progress(options),
     slo: slo(options),

@@ -103,8 +103,10 @@ export interface RunPlan {
   /** --local-ports was given: the range is the user's and is never moved (the default moves when it is taken). */
   localPortsExplicit: boolean;
   rtcp: RtcpMode;
-  /** Results file; null: results/<run id>.json under the package root. */
+  /** Results file; null: results/<run id>.json under the current folder. */
   output: string | null;
+  /** The timeline (one row a second) as CSV too; null: not written. */
+  csv: string | null;
   /** Print the summary as JSON on stdout instead of the table. */
   json: boolean;
   /** Live progress on stderr: auto = only when stderr is a terminal. */

@@ -44,6 +44,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     localPortsExplicit: false,
     rtcp: 'on',
     output: null,
+    csv: null,
     json: false,
     progress: 'auto',
     // A failed call fails the run unless --max-failed allows some (as SIPp).

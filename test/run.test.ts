@@ -66,7 +66,18 @@ test('10 opus:pcmu calls: rtpengine transcodes, each leg hears the other leg\'s 
     // One frame of transcoding delay: about 20-30 ms one way (docs/rtpengine-behaviour.md#one-frame-held-the-last-frame-never-sent).
     assert.ok(s.latencyMs !== null && s.latencyMs.p50 > 15 && s.latencyMs.p50 < 60, `latency p50 ${s.latencyMs?.p50}`);
 
+    // rtpengine's own view, scraped from its /metrics during the hold: every call transcoded both ways, in userspace.
+    assert.equal(s.workers.length, 1);
+    const [worker] = s.workers;
+    assert.equal(worker!.transcoded, 20, 'two transcoded media per call, by rtpengine\'s own count');
+    assert.equal(worker!.streamsUserspace, 20);
+    assert.equal(worker!.streamsKernel, 0, 'no kernel forwarding here (--table=-1)');
+    assert.ok(worker!.cpuMsPerCallSecond !== null && worker!.cpuMsPerCallSecond > 1, `rtpengine CPU per call-second ${worker!.cpuMsPerCallSecond}`);
+
     const results = readResults(out.file);
+    // One point a second, the calls up in it, and the latency of that second.
+    assert.ok(results.timeline.length >= 3, `timeline points ${results.timeline.length}`);
+    assert.ok(results.timeline.some((p) => p.callsUp === 10 && p.latencyMs !== null && p.latencyMs.p50 > 15 && p.workers[0]!.cpuPct !== null));
     for (const call of results.calls) {
       const toB = call.streams.find((x) => x.direction === 'a->b')!;
       const toA = call.streams.find((x) => x.direction === 'b->a')!;

@@ -23,15 +23,22 @@ export class CallMedia {
   readonly finished: Promise<void>;
 
   /** `metrics` is the thread's set, shared by all its calls (see CallMediaResult.histograms). */
-  constructor(readonly task: CallMediaTask, framesFor: FramesFor, counters: LegCounters, private readonly metrics: MetricSet, private readonly io: MediaIo) {
+  constructor(
+    readonly task: CallMediaTask,
+    framesFor: FramesFor,
+    counters: LegCounters,
+    private readonly metrics: MetricSet,
+    private readonly io: MediaIo,
+    timeline: MetricSet | null = null,
+  ) {
     const rtcp = {
       enabled: task.rtcp !== 'off',
       intervalMs: task.rtcpIntervalMs,
     };
     const [a, b] = task.legs;
     this.legs = [
-      new Leg(a, task.localIp, framesFor(a), this.metrics, counters, { ...rtcp, cname: `${a.leg}.${task.callId}@rtp-bench` }, io),
-      new Leg(b, task.localIp, framesFor(b), this.metrics, counters, { ...rtcp, cname: `${b.leg}.${task.callId}@rtp-bench` }, io),
+      new Leg(a, task.localIp, framesFor(a), this.metrics, counters, { ...rtcp, cname: `${a.leg}.${task.callId}@rtp-bench` }, io, timeline),
+      new Leg(b, task.localIp, framesFor(b), this.metrics, counters, { ...rtcp, cname: `${b.leg}.${task.callId}@rtp-bench` }, io, timeline),
     ];
     this.legs[0].far = this.legs[1];
     this.legs[1].far = this.legs[0];

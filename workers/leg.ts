@@ -157,6 +157,8 @@ export class Leg implements SendListener {
     private readonly counters: LegCounters,
     rtcp: { enabled: boolean; intervalMs: number; cname: string },
     private readonly io: MediaIo,
+    /** The thread's per-second histograms for the run's timeline (latency and send lateness), if it keeps one. */
+    timeline: MetricSet | null = null,
   ) {
     this.name = media.leg;
     const send = media.send;
@@ -173,8 +175,8 @@ export class Leg implements SendListener {
       packet.set(frames[k]!, RTP_HEADER_BYTES);
     });
     this.rtcpBuffer = this.buffers[frames.length]!;
-    this.recordLateness = metrics.recorder('sendLatenessMs');
-    this.recordLatency = metrics.recorder('latencyMs');
+    this.recordLateness = tee(metrics, timeline, 'sendLatenessMs');
+    this.recordLatency = tee(metrics, timeline, 'latencyMs');
     this.recordJitter = metrics.recorder('jitterMs');
     this.recordTransitJitter = metrics.recorder('transitJitterMs');
     this.tracker = new ReceiveTracker(media.receive.codec.clockRate);
@@ -483,6 +485,17 @@ export class Leg implements SendListener {
       rtcp: { ...this.rtcpStats, sent: this.rtcpStats.sent - Math.min(rtcp.sendFailed, this.rtcpStats.sent) },
     };
   }
+}
+
+/** A recorder into the call's set and, when there is one, the timeline's set too. */
+function tee(metrics: MetricSet, timeline: MetricSet | null, name: 'sendLatenessMs' | 'latencyMs'): (value: number) => void {
+  const one = metrics.recorder(name);
+  if (timeline === null) return one;
+  const two = timeline.recorder(name);
+  return (value) => {
+    one(value);
+    two(value);
+  };
 }
 
 const NO_COUNTERS: SocketCounters = { sendFailed: 0, lastFailedToken: -1, receiveDrops: 0, truncated: 0 };

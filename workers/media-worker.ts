@@ -5,6 +5,7 @@
  * The pool runs with atomics disabled, so an idle thread keeps servicing its sockets and timers, and with many
  * concurrent tasks per thread: a task stays pending for the whole call while its sockets live on the event loop.
  */
+import { BroadcastChannel } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { ControlView } from '../src/media/control.js';
 import { framesFromBank, type MediaBank } from '../src/media/bank.js';
@@ -18,6 +19,8 @@ import type { IoChoice, MediaPriority } from '../src/run-plan.js';
 
 export interface MediaWorkerData {
   control: SharedArrayBuffer;
+  /** The BroadcastChannel the coordinator's timeline listens on (TimelinePart messages). */
+  timelineChannel: string;
   bank: MediaBank;
   io: IoChoice;
   priority: MediaPriority;
@@ -26,7 +29,10 @@ export interface MediaWorkerData {
 const data = workerData as MediaWorkerData;
 const control = new ControlView(data.control);
 const { io } = createMediaIo(data.io);
-const scheduler = new Scheduler(control, control.claimSlot(), io);
+const timeline = new BroadcastChannel(data.timelineChannel);
+// Posting must not keep a thread alive; the pool decides when threads end.
+timeline.unref();
+const scheduler = new Scheduler(control, control.claimSlot(), io, (part) => timeline.postMessage(part));
 // Piscina runs this module in the thread itself: the priority applies to this media thread only.
 const priority = applyMediaPriority(data.priority);
 
@@ -37,7 +43,7 @@ const priority = applyMediaPriority(data.priority);
 export default async function callMedia(task: CallMediaTask): Promise<CallMediaResult> {
   let call: CallMedia;
   try {
-    call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics, io);
+    call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics, io, scheduler.timeline);
   } catch (err) {
     return failedResult(task, 'thread full', err);
   }

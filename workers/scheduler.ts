@@ -23,6 +23,7 @@ import { MetricSet } from '../src/stats/histogram.js';
 import type { CallMedia } from './call-media.js';
 import type { LegCounters } from './leg.js';
 import type { MediaIo } from './media-io.js';
+import type { TimelinePart } from '../src/media/task.js';
 
 const TICK_MS = 1;
 /**
@@ -39,6 +40,10 @@ const GOLDEN_RATIO_FRACTION = (Math.sqrt(5) - 1) / 2;
 export class Scheduler {
   /** Per-packet histograms of every call in this thread (plain typed arrays: packed ones cost 3x per record). */
   readonly metrics = new MetricSet();
+  /** The same latency and lateness again, per wall-clock second, for the run's timeline (posted, then emptied). */
+  readonly timeline = new MetricSet({ metrics: ['latencyMs', 'sendLatenessMs'] });
+  /** The wall-clock second (epoch s) whose values `timeline` holds. */
+  private timelineSecond = -1;
   readonly counters: LegCounters = { sent: 0, received: 0, rtcpSent: 0, rtcpReceived: 0, malformed: 0, latenessMaxMs: 0 };
   private readonly calls: CallMedia[] = [];
   private running = false;
@@ -50,7 +55,13 @@ export class Scheduler {
   /** RFC 3550 loss of calls that have finished, so the live figure does not drop when a call ends. */
   private lostOfFinishedCalls = 0;
 
-  constructor(private readonly control: ControlView, private readonly slot: number, readonly io: MediaIo) {}
+  constructor(
+    private readonly control: ControlView,
+    private readonly slot: number,
+    readonly io: MediaIo,
+    /** Where the per-second histograms go (the coordinator's timeline); null: none kept. */
+    private readonly postTimeline: ((part: TimelinePart) => void) | null = null,
+  ) {}
 
   /**
    * Starts the call's media at a phase of its own within the packet interval. Arrivals come on a regular schedule
@@ -103,11 +114,29 @@ export class Scheduler {
     if (calls.length === 0 && this.running) {
       this.stopTicking();
       this.publish(now);
+      // Nothing more will come from this thread until its next call: hand over the second in progress too.
+      this.postSecond(now, true);
     }
   };
 
+  /**
+   * Once a wall-clock second is over, its values go to the coordinator. Publishing runs every 250 ms, so a value
+   * recorded in the first quarter second after a boundary may be counted in the second before: the timeline's
+   * resolution, not an error in any total (the run's totals come from the calls' own results).
+   */
+  private postSecond(now: number, flushAll = false): void {
+    if (this.postTimeline === null) return;
+    const second = Math.floor((performance.timeOrigin + now) / 1000);
+    if (this.timelineSecond < 0) this.timelineSecond = second;
+    if (second === this.timelineSecond && !flushAll) return;
+    const { histograms } = this.timeline.takeEncoded();
+    if (Object.keys(histograms).length > 0) this.postTimeline({ epochSecond: this.timelineSecond, histograms });
+    this.timelineSecond = second;
+  }
+
   private publish(now: number): void {
     this.nextPublishMs = now + PUBLISH_EVERY_MS;
+    this.postSecond(now);
     const c = this.counters;
     let lost = this.lostOfFinishedCalls;
     for (const call of this.calls) lost += call.lostSoFar;

@@ -195,3 +195,13 @@ export function emptyReceived(): ReceivedStream {
     audio: { checked: false, frames: 0, ratio: null, delays: 0, delayMeanMs: null, delayMaxMs: null },
   };
 }
+
+/**
+ * What a media thread posts once a wall-clock second is over, for the run's timeline: that second's latency and
+ * send-lateness histograms (MetricSet.takeEncoded()), from every call in the thread.
+ */
+export interface TimelinePart {
+  /** Epoch seconds: the second the values were recorded in. */
+  epochSecond: number;
+  histograms: Partial<Record<MetricName, string>>;
+}

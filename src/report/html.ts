@@ -7,6 +7,7 @@
 import { METRICS, type MetricName } from '../stats/histogram.js';
 import type { CallRecord } from '../call.js';
 import type { Results } from './results.js';
+import type { TimelinePoint } from '../stats/timeline.js';
 import { comparisonRows, describeRun, ratioText } from './compare.js';
 import {
   LOG_AXIS_RATIO,
@@ -296,7 +297,89 @@ function perCallChart(runs: readonly Results[], title: string, caption: string, 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// (c) Calls by outcome.
+// (c) Over time: the timeline, one point a second.
+
+interface TimeSeries {
+  label: string;
+  color: string;
+  dash: string;
+  points: { t: number; v: number }[];
+}
+
+function timeChart(title: string, caption: string, unit: string, series: readonly TimeSeries[]): string | null {
+  const drawn = series.filter((s) => s.points.length > 0);
+  if (drawn.length === 0) return null;
+  const all = drawn.flatMap((s) => s.points);
+  const xAxis = niceTicks(0, Math.max(1, ...all.map((p) => p.t)), 6);
+  const yNice = niceTicks(0, Math.max(...all.map((p) => p.v)), 5);
+  const legend: LegendEntry[] = drawn.map((s) => ({ label: s.label, color: s.color, mark: 'line', dash: s.dash }));
+  const f = frame(legend);
+  const x = linearScale(xAxis.min, xAxis.max, f.plotLeft, f.plotRight);
+  const y = linearScale(yNice.min, yNice.max, f.plotBottom, f.plotTop);
+  const out: string[] = [svgOpen(f.height, `${title}, over the run's time`)];
+  out.push(yAxisSvg(f, yNice.ticks, yNice.ticks.map((t) => formatTick(t, yNice.step)), y, unit));
+  for (const t of xAxis.ticks) {
+    const px = x(t).toFixed(1);
+    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
+    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(formatTick(t, xAxis.step))}</text>`);
+  }
+  out.push(xTitleSvg(f, 'seconds since the first call'));
+  out.push(plotBorderSvg(f));
+  for (const s of drawn) {
+    const px = s.points.map((p): Point => ({ x: x(p.t), y: y(p.v) }));
+    out.push(`<path d="${pathFromPoints(px)}" fill="none" stroke="${s.color}" stroke-width="1.8" stroke-linejoin="round"${s.dash}><title>${esc(s.label)}</title></path>`);
+  }
+  out.push(legendSvg(legend, f.plotLeft, f.legendTop));
+  out.push('</svg>');
+  return figure(title, caption, out.join(''));
+}
+
+/** One series per run of a figure of each timeline point (points without it are left out). */
+function perRun(runs: readonly Results[], label: string, value: (p: TimelinePoint) => number | null | undefined, dash = ''): TimeSeries[] {
+  return runs.map((r, i) => ({
+    label: `${runLabel(r, i)} ${label}`,
+    color: runColor(i),
+    dash: dash || runDash(i),
+    points: (r.timeline ?? []).flatMap((p) => {
+      const v = value(p);
+      return v === null || v === undefined || !Number.isFinite(v) ? [] : [{ t: p.t, v }];
+    }),
+  }));
+}
+
+function timeCharts(runs: readonly Results[]): string[] {
+  const dashed = ' stroke-dasharray="5 3"';
+  // With one run, each worker's CPU gets its own line; with several, each run's workers are added up.
+  const cpu: TimeSeries[] =
+    runs.length === 1
+      ? [...new Set((runs[0]!.timeline ?? []).flatMap((p) => p.workers.map((w) => w.name)))].map((name, k) => ({
+          label: `rtpengine ${name}`,
+          color: RUN_COLORS[k % RUN_COLORS.length]!,
+          dash: '',
+          points: (runs[0]!.timeline ?? []).flatMap((p) => {
+            const v = p.workers.find((w) => w.name === name)?.cpuPct;
+            return v === null || v === undefined ? [] : [{ t: p.t, v }];
+          }),
+        }))
+      : perRun(runs, 'rtpengine CPU, all workers', (p) => (p.workers.some((w) => w.cpuPct !== null) ? p.workers.reduce((a, w) => a + (w.cpuPct ?? 0), 0) : null));
+  return [
+    timeChart('Calls up over time', 'calls whose media was running, sampled every second', 'calls', perRun(runs, 'calls', (p) => p.callsUp)),
+    timeChart('Packets per second', 'RTP packets each second: sent (solid) and received (dashed)', 'packets/s', [
+      ...perRun(runs, 'sent', (p) => p.sentPps),
+      ...perRun(runs, 'received', (p) => p.receivedPps, dashed),
+    ]),
+    timeChart('Latency over time', 'one-way latency of each second\'s packets: p50 (solid) and p99 (dashed), ms', 'ms', [
+      ...perRun(runs, 'p50', (p) => p.latencyMs?.p50),
+      ...perRun(runs, 'p99', (p) => p.latencyMs?.p99, dashed),
+    ]),
+    timeChart('Loss over time', "RFC 3550 loss of each second's packets, %", '%', perRun(runs, 'loss', (p) => p.lossPct)),
+    timeChart('rtpengine CPU over time', "each worker's process, percent of one core (local workers)", '% of a core', cpu),
+    timeChart('Generator send lateness over time', "p99 of each second's sends, ms", 'ms', perRun(runs, 'p99', (p) => p.sendLatenessMs?.p99)),
+  ].filter((c): c is string => c !== null);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (d) Calls by outcome.
 
 function outcomeChart(runs: readonly Results[]): string {
   const causes = [...new Set(runs.flatMap((r) => Object.keys(r.summary.calls.failedByCause)))].sort();
@@ -460,6 +543,7 @@ export function renderHtml(runs: Results[]): string {
     ),
   ].filter((c): c is string => c !== null);
   const skipped = PERCENTILE_CHARTS.length - percentile.length;
+  const time = timeCharts(runs);
   const parts = [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -476,6 +560,8 @@ export function renderHtml(runs: Results[]): string {
     percentile.length > 0
       ? `<div class="charts">${percentile.join('')}</div>${skipped > 0 ? `<p class="muted">${skipped} metric(s) with no samples in any run are not drawn.</p>` : ''}`
       : '<p class="muted">No run recorded latency, jitter, setup or send lateness samples.</p>',
+    '<h2>Over time</h2>',
+    time.length > 0 ? `<div class="charts">${time.join('')}</div>` : '<p class="muted">No timeline in any run.</p>',
     '<h2>Per call</h2>',
     perCall.length > 0 ? `<div class="charts">${perCall.join('')}</div>` : '<p class="muted">No per-call setup or loss values in any run.</p>',
     '<h2>Calls</h2>',

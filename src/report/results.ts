@@ -6,6 +6,7 @@ import type { RunPlan } from '../run-plan.js';
 import type { CallRecord } from '../call.js';
 import type { Summary } from '../stats/summary.js';
 import type { Environment } from './environment.js';
+import type { TimelinePoint } from '../stats/timeline.js';
 
 export const RESULTS_FORMAT = 2;
 
@@ -17,6 +18,8 @@ export interface Results {
   summary: Summary;
   /** Compressed HDR histograms (hdr-histogram-js base64), keyed by metric name, in the metric's recorded units. */
   histograms: Record<string, string>;
+  /** One point a second (src/stats/timeline.ts): the time charts and the CSV come from here. */
+  timeline: TimelinePoint[];
   calls: CallRecord[];
 }
 

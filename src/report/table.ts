@@ -99,6 +99,15 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       `${g.cpuUsPerPacketOp !== null ? `, ${g.cpuUsPerPacketOp.toFixed(1)} us per packet op` : ''}` +
       `${late ? `, send lateness p50 ${late.p50.toFixed(2)} / p99 ${late.p99.toFixed(2)} / max ${late.max.toFixed(1)} ms` : ''}`,
   );
+  for (const w of s.workers) {
+    const cpu = w.cpuPct === null ? '' : `, CPU ${w.cpuPct.toFixed(0)}% of a core${w.cpuMsPerCallSecond === null ? '' : ` (${w.cpuMsPerCallSecond.toFixed(2)} ms per call-second)`}`;
+    const mem = w.maxRssMiB === null ? '' : `, ${w.maxRssMiB.toFixed(0)} MiB`;
+    const own =
+      w.streamsUserspace === null
+        ? ''
+        : `; its own count: ${w.transcoded ?? 0} transcoded media, streams ${w.streamsUserspace} userspace / ${w.streamsKernel ?? 0} kernel, ${w.packetErrors ?? 0} packet errors`;
+    lines.push(`worker   ${w.name}: ${w.meanCalls.toFixed(1)} calls${cpu}${mem}${own}`);
+  }
   if (g.saturated) lines.push(`WARNING  ${g.saturated}`);
   for (const w of s.toolLimits) lines.push(`NOTE     ${w}`);
   if (g.limited !== null) lines.push(`!! ${g.limited}`);

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { createServer, isIPv6, type AddressInfo } from 'node:net';
 import { NgClient, NgUnreachableError } from '../ng/client.js';
 import { netnsExec, runNodeIn } from './netns.js';
 import { DaemonStartError, formatTail, spawnDaemon, type Daemon } from './daemon.js';
@@ -17,6 +17,11 @@ export interface StartRtpengineOptions {
   address: string;
   /** ng port; default: a free one. */
   ngPort?: number;
+  /**
+   * --listen-http (its Prometheus /metrics, and its web CLI): a TCP port, 'auto' for a free one, or absent for none.
+   * Not in a namespace (this process could not tell whether the port is free there).
+   */
+  httpPort?: number | 'auto';
   portMin: number;
   portMax: number;
   /** -L: 5 (notice) by default; 7 makes the control plane about 4x slower. */
@@ -35,6 +40,8 @@ export interface StartRtpengineOptions {
 export interface LocalRtpengine {
   address: string;
   ngPort: number;
+  /** Where its Prometheus text is served (http://address:port/metrics); null without --listen-http. */
+  metricsUrl: string | null;
   pid: number;
   /** As the binary reports it, e.g. "10.5.3.5-1+deb12u1". */
   version: string;
@@ -81,6 +88,20 @@ export async function freeUdpPort(address: string): Promise<number> {
     return socket.address().port;
   } finally {
     socket.close();
+  }
+}
+
+/** A TCP port nobody listens on at `address` right now (the kernel's choice). */
+export async function freeTcpPort(address: string): Promise<number> {
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, address, () => resolve());
+    });
+    return (server.address() as AddressInfo).port;
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
   }
 }
 
@@ -196,6 +217,9 @@ async function startRtpengineOnce(o: StartRtpengineOptions): Promise<LocalRtpeng
     );
   }
   const hostPort = isIPv6(o.address) ? `[${o.address}]:${ngPort}` : `${o.address}:${ngPort}`;
+  if (o.httpPort !== undefined && o.namespace !== undefined) throw new RangeError('rtpengine in a network namespace: no --listen-http from here');
+  const httpPort = o.httpPort === 'auto' ? await freeTcpPort(o.address) : o.httpPort;
+  const httpHostPort = httpPort === undefined ? null : isIPv6(o.address) ? `[${o.address}]:${httpPort}` : `${o.address}:${httpPort}`;
   const args = [
     '--config-file=none',
     `--interface=${o.address}`,
@@ -208,6 +232,7 @@ async function startRtpengineOnce(o: StartRtpengineOptions): Promise<LocalRtpeng
     `--port-max=${o.portMax}`,
     '-L',
     String(o.logLevel ?? 5),
+    ...(httpHostPort === null ? [] : [`--listen-http=${httpHostPort}`]),
     ...(o.extraArgs ?? []),
   ];
 
@@ -249,6 +274,7 @@ async function startRtpengineOnce(o: StartRtpengineOptions): Promise<LocalRtpeng
   return {
     address: o.address,
     ngPort,
+    metricsUrl: httpHostPort === null ? null : `http://${httpHostPort}/metrics`,
     pid,
     version,
     args,

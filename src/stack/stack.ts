@@ -68,6 +68,8 @@ export class Stack {
             portMin: range.min,
             portMax: range.max,
             logLevel: target.logLevel,
+            // Its /metrics: sessions, transcoding, kernel vs userspace streams, as rtpengine itself counts them.
+            httpPort: 'auto',
           });
           const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, activeCalls: 0, version, mesh: null };
           workers.push(worker);

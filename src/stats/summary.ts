@@ -7,6 +7,7 @@ import { MetricSet, type MetricName, type Percentiles } from './histogram.js';
 import type { Cost } from './cost-window.js';
 import type { CallRecord } from '../call.js';
 import type { Contention } from '../cpu-contention.js';
+import type { WorkerFigures } from './timeline.js';
 
 export interface GeneratorHealth {
   threads: number;
@@ -87,6 +88,8 @@ export interface Summary {
   generator: GeneratorHealth;
   /** Where rtp-bench's own limits (not the system under test) shaped a figure, in words with the flag to change. */
   toolLimits: string[];
+  /** Each rtpengine worker during the hold: calls, CPU (and per call-second), memory, its own counters. */
+  workers: WorkerFigures[];
 }
 
 export interface MeshSummary {
@@ -117,6 +120,8 @@ export interface RunMeasure {
   localSystemUnderTest: boolean;
   /** --ng-in-flight: ng requests beyond it wait in rtp-bench's queue. */
   ngInFlight: number;
+  /** Each rtpengine worker over the same window (its CPU, memory and own counters: src/stats/timeline.ts). */
+  workers: WorkerFigures[];
 }
 
 /** A wait in rtp-bench's own queues above this (p99) is worth telling the user about. */
@@ -243,6 +248,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     rtpengineMos: metrics.summary('rtpengineMos'),
     audioCheck,
     toolLimits: toolLimits(metrics, measure.ngInFlight),
+    workers: measure.workers,
     generator: {
       threads: measure.threads,
       io: measure.io,

@@ -8,6 +8,7 @@ import { summarize } from '../../src/stats/summary.js';
 import type { CallRecord } from '../../src/call.js';
 import type { StreamRecord } from '../../src/stats/stream.js';
 import { RESULTS_FORMAT, type Results } from '../../src/report/results.js';
+import type { TimelinePoint } from '../../src/stats/timeline.js';
 import { prng } from '../helpers/prng.js';
 
 const HOST: HostFacts = { addresses: ['127.0.0.1'], parallelism: 2, isRoot: true };
@@ -131,6 +132,7 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
     contention: null,
     localSystemUnderTest: workers > 0,
     ngInFlight: 64,
+    workers: [],
   });
   return {
     runId,
@@ -150,8 +152,38 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
     },
     summary,
     histograms: metrics.encode() as Record<string, string>,
+    timeline: workers === 0 ? [] : timelineOf(calls, workers, base),
     calls: records,
   };
+}
+
+/** Five seconds of a run: calls ramping up, packets, latency and each worker's CPU, as the timeline records them. */
+function timelineOf(calls: number, workers: number, latencyMs: number): TimelinePoint[] {
+  return [1, 2, 3, 4, 5].map((t) => {
+    const up = Math.min(calls, t * 2);
+    return {
+      t,
+      epochSecond: 1_767_268_800 + t,
+      callsUp: up,
+      sentPps: up * 100,
+      receivedPps: up * 100 - 1,
+      lossPct: t === 3 ? 0.5 : 0,
+      latencyMs: { count: up * 100, p50: latencyMs, p99: latencyMs + 5, max: latencyMs + 9 },
+      sendLatenessMs: { count: up * 100, p50: 0.3, p99: 0.9, max: 2 },
+      workers: Array.from({ length: workers }, (_, k) => ({
+        name: `127.0.0.1:${2223 + k}`,
+        calls: Math.round(up / workers),
+        cpuPct: 3 * up,
+        rssMiB: 40,
+        sessions: Math.round(up / workers),
+        transcoded: 2 * Math.round(up / workers),
+        streamsUserspace: 2 * Math.round(up / workers),
+        streamsKernel: 0,
+        packetsPerSec: up * 100,
+        packetErrors: 0,
+      })),
+    };
+  });
 }
 
 /** What writeResults puts on disk. */

@@ -37,12 +37,12 @@ function figureWith(page: string, title: string): string {
   return found;
 }
 
-test('renderHtml: one page, one SVG per chart, all ten charts for two complete runs', () => {
+test('renderHtml: one page, one SVG per chart, all sixteen charts for two complete runs', () => {
   const page = renderHtml(twoRuns());
   assert.match(page, /^<!DOCTYPE html>/);
   assert.ok(page.trimEnd().endsWith('</html>'));
   const figures = count(page, '<figure class="chart">');
-  assert.equal(figures, 10, '6 percentile charts, setup, loss and latency per call, calls by outcome');
+  assert.equal(figures, 16, '6 percentile charts, 6 over time, setup, loss and latency per call, calls by outcome');
   assert.equal(count(page, '<svg'), figures);
   assert.equal(count(page, '</svg>'), figures);
   for (const metric of ['latencyMs', 'audioDelayMs', 'jitterMs', 'transitJitterMs', 'setupMs', 'sendLatenessMs']) {
@@ -53,6 +53,15 @@ test('renderHtml: one page, one SVG per chart, all ten charts for two complete r
   figureWith(page, 'Setup time per call');
   figureWith(page, 'Loss per call');
   figureWith(page, 'Calls by outcome');
+  // Over time: one line per run, two (p50 and p99, or sent and received) where the caption says so.
+  assert.equal(count(figureWith(page, 'Calls up over time'), '<path d="M'), 2);
+  assert.equal(count(figureWith(page, 'Latency over time'), '<path d="M'), 4);
+  assert.equal(count(figureWith(page, 'Packets per second'), '<path d="M'), 4);
+  // Several runs: each run's workers added up, one line per run.
+  assert.equal(count(figureWith(page, 'rtpengine CPU over time'), '<path d="M'), 2);
+  // One run: one line per worker.
+  const single = renderHtml([twoRuns()[1]!]);
+  assert.equal(count(figureWith(single, 'rtpengine CPU over time'), '<path d="M'), 2, 'two workers, two lines');
   // One dot per call that carried media, at the mean of its directions' mean latency.
   const latency = figureWith(page, 'One-way latency per call');
   const runs = twoRuns();
@@ -111,7 +120,7 @@ test('renderHtml: absent metrics are skipped, not drawn as zero', () => {
   };
   const page = renderHtml([withoutLateness(one), withoutLateness(two)]);
   assert.equal(page.includes('(sendLatenessMs)'), false, 'no chart for a metric no run recorded');
-  assert.equal(count(page, '<svg'), 9);
+  assert.equal(count(page, '<svg'), 15);
 
   // Recorded by one run only: that run's line, and the other named as not recorded.
   const { jitterMs: _j, ...noJitter } = two.histograms;
@@ -130,7 +139,7 @@ test('renderHtml: absent metrics are skipped, not drawn as zero', () => {
   assert.ok(withCal.includes('none (calibration)'));
 
   const nothing = fixtureResults({ runId: '20260101-140000-dddd', calls: 2, packets: 0, failed: [{ index: 0, cause: 'ng timeout', message: 'x' }, { index: 1, cause: 'ng timeout', message: 'y' }] });
-  const empty = renderHtml([{ ...nothing, histograms: {} }]);
+  const empty = renderHtml([{ ...nothing, histograms: {}, timeline: [] }]);
   assert.equal(count(empty, '<svg'), 1, 'only calls by outcome');
   assert.ok(empty.includes('No run recorded latency'));
 });

@@ -22,6 +22,7 @@ function measure(cpuPct: number, threads = 1): RunMeasure {
     contention: null,
     localSystemUnderTest: true,
     ngInFlight: 64,
+    workers: [],
   };
 }
 

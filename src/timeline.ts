@@ -1,0 +1,124 @@
+/**
+ * Takes the run's timeline: at every wall-clock second, the media threads' live counters (the control block), each
+ * rtpengine worker's CPU and memory (local daemons, /proc) and its own counters (/metrics, when it serves them);
+ * and, from the media threads over a BroadcastChannel, the latency and send-lateness histograms of each second.
+ * stop() turns it all into points (src/stats/timeline.ts).
+ */
+import { BroadcastChannel } from 'node:worker_threads';
+import { randomBytes } from 'node:crypto';
+import { MetricSet } from './stats/histogram.js';
+import { pointsFrom, type CounterSample, type TimelinePoint } from './stats/timeline.js';
+import { readProcessUsage, scrapeRtpengine } from './stack/worker-usage.js';
+import { P_LIVE_CALLS, P_LOST_A3, P_RECEIVED, P_SENT, type ControlView } from './media/control.js';
+import type { TimelinePart } from './media/task.js';
+import type { Worker } from './stack/stack.js';
+
+/** A new channel name for one run's threads and timeline (two runs in one process must not hear each other). */
+export function timelineChannelName(): string {
+  return `rtp-bench-timeline-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** How long a scrape of a worker's /metrics may take; a slow one is left out of that second. */
+const SCRAPE_TIMEOUT_MS = 400;
+
+export class TimelineRecorder {
+  private readonly samples: CounterSample[] = [];
+  private readonly seconds = new Map<number, MetricSet>();
+  private readonly channel: BroadcastChannel;
+  private timer: NodeJS.Timeout | null = null;
+  private startEpochMs = 0;
+  private stopped = false;
+  private inFlight: Promise<void> = Promise.resolve();
+
+  constructor(
+    channelName: string,
+    private readonly control: ControlView,
+    private readonly workers: readonly Worker[],
+  ) {
+    this.channel = new BroadcastChannel(channelName);
+    this.channel.unref();
+    this.channel.onmessage = (event: unknown) => {
+      const part = (event as { data: TimelinePart }).data;
+      let set = this.seconds.get(part.epochSecond);
+      if (set === undefined) {
+        set = new MetricSet();
+        this.seconds.set(part.epochSecond, set);
+      }
+      set.merge(part.histograms, { clamped: 0, rejected: 0 });
+    };
+  }
+
+  /** Samples at every wall-clock second from now on; `startEpochMs` is the run's start, t = 0 of the points. */
+  start(startEpochMs: number): void {
+    this.startEpochMs = startEpochMs;
+    this.inFlight = this.sample();
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    // A few ms past the boundary, so that the second's last values are in.
+    this.timer = setTimeout(() => {
+      this.inFlight = this.inFlight.then(() => this.sample());
+      this.arm();
+    }, 1000 - (now % 1000) + 5);
+    this.timer.unref();
+  }
+
+  private async sample(): Promise<void> {
+    const atMs = Date.now();
+    const c = this.control;
+    const workers = await Promise.all(
+      this.workers.map(async (w) => {
+        const usage = w.local === null ? null : readProcessUsage(w.local.pid);
+        const metrics = w.local?.metricsUrl ? await scrapeRtpengine(w.local.metricsUrl, SCRAPE_TIMEOUT_MS) : null;
+        return {
+          name: w.name,
+          calls: w.activeCalls,
+          cpuMs: usage?.cpuMs ?? null,
+          rssBytes: usage?.rssBytes ?? null,
+          metrics:
+            metrics === null
+              ? null
+              : {
+                  sessions: metrics.sessionsOwn + metrics.sessionsForeign,
+                  transcoded: metrics.transcodedMedia,
+                  streamsUserspace: metrics.streamsUserspace,
+                  streamsKernel: metrics.streamsKernel,
+                  packets: metrics.packetsUserspace + metrics.packetsKernel,
+                  packetErrors: metrics.packetErrors,
+                },
+        };
+      }),
+    );
+    this.samples.push({
+      epochSecond: Math.floor(atMs / 1000),
+      atMs,
+      callsUp: c.total(P_LIVE_CALLS),
+      sent: c.total(P_SENT),
+      received: c.total(P_RECEIVED),
+      lostA3: c.total(P_LOST_A3),
+      workers,
+    });
+  }
+
+  /** Takes a last sample, stops, and returns the points. */
+  async stop(): Promise<TimelinePoint[]> {
+    if (!this.stopped) {
+      this.stopped = true;
+      if (this.timer !== null) clearTimeout(this.timer);
+      await this.inFlight;
+      await this.sample();
+    }
+    this.channel.close();
+    return pointsFrom(this.samples, this.startEpochMs, (second) => {
+      const set = this.seconds.get(second);
+      const pick = (name: 'latencyMs' | 'sendLatenessMs'): TimelinePoint['latencyMs'] => {
+        const p = set?.summary(name) ?? null;
+        return p === null ? null : { count: p.count, p50: p.p50, p99: p.p99, max: p.max };
+      };
+      return { latencyMs: pick('latencyMs'), sendLatenessMs: pick('sendLatenessMs') };
+    });
+  }
+}
