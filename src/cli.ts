@@ -106,6 +106,17 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
     describe: 'Log level of the started rtpengine, 0-7',
     defaultText: DEFAULTS.rtpengineLogLevel,
   },
+  workerCpu: {
+    group: RTPENGINE,
+    value: 'cores, e.g. 0.5',
+    describe: 'Cap each started rtpengine at this much CPU (a cgroup of its own; root), so that scaling shows on a small machine',
+  },
+  workerThreads: {
+    group: RTPENGINE,
+    value: 'N, a whole number from 1 to 64',
+    describe: "Each started rtpengine's --num-threads (its poller threads)",
+    defaultText: "rtpengine's own: max(cores, 4)",
+  },
   threads: {
     group: MEDIA,
     value: `N, a whole number from ${LIMITS.threads.min} to ${LIMITS.threads.max}`,
@@ -238,7 +249,7 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
 };
 
 const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
-const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
+const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
 const COMMANDS = ['calibrate', 'report', 'cleanup'];

@@ -261,6 +261,13 @@ function generatorDemand(plan: RunPlan): string | null {
   const packetOpsPerSec = plan.calls * 2 * 2 * (1000 / Math.min(plan.codecPair.a.ptimeMs, plan.codecPair.b.ptimeMs));
   const cores = (packetOpsPerSec * (plan.io === 'dgram' ? DGRAM_US_PER_PACKET_OP : GENERATOR_US_PER_PACKET_OP)) / 1e6;
   const usable = Math.min(plan.threads, availableParallelism());
+  const target = plan.target;
+  if (target.kind === 'embedded' && target.cpuCores !== null && target.workers * target.cpuCores + cores > availableParallelism()) {
+    return (
+      `warning: ${target.workers} worker(s) capped at ${target.cpuCores} core(s) each and the generator (about ${cores.toFixed(1)} core(s)) need more than ` +
+      `this machine's ${availableParallelism()} cores: the run measures contention between them, not scaling; lower --worker-cpu or --workers`
+    );
+  }
   if (cores <= usable * 0.8) return null;
   return (
     `warning: ${plan.calls} calls are about ${Math.round(packetOpsPerSec).toLocaleString('en')} packet operations a second, ` +

@@ -43,6 +43,8 @@ export interface CliOptions {
   rtpenginePorts?: string;
   rtpengineBin?: string;
   rtpengineLogLevel?: string;
+  workerCpu?: string;
+  workerThreads?: string;
   threads?: string;
   localIp?: string;
   localPorts?: string;
@@ -125,6 +127,8 @@ export const LIMITS = {
   headStartMs: { min: 0, max: 60_000 },
   meshRetryTimeoutMs: { min: 10, max: 60_000 },
   meshConcurrency: { min: 1, max: 1000 },
+  workerCpu: { min: 0.01, max: 256 },
+  workerThreads: { min: 1, max: 64 },
 } as const;
 
 /**
@@ -141,7 +145,7 @@ const RTCP_MODES: readonly RtcpMode[] = ['on', 'off', 'generate'];
 const PROGRESS_MODES: readonly RunPlan['progress'][] = ['auto', 'on', 'off'];
 
 /** The flags that only make sense when rtp-bench starts rtpengine itself. */
-const EMBEDDED_ONLY: readonly CliOptionName[] = ['workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel'];
+const EMBEDDED_ONLY: readonly CliOptionName[] = ['workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads'];
 
 /** What buildPlan reads from the machine; tests pass their own. */
 export interface HostFacts {
@@ -304,7 +308,7 @@ function given(options: CliOptions, key: CliOptionName): boolean {
   return options[key] !== undefined;
 }
 
-function target(command: Command, options: CliOptions, calls: number, mesh: MeshPlan | null): Target {
+function target(command: Command, options: CliOptions, calls: number, mesh: MeshPlan | null, host: HostFacts): Target {
   const embeddedFlags = EMBEDDED_ONLY.filter((key) => given(options, key));
   if (mesh !== null && mesh.kind !== 'local') {
     const first = (['rtpengine', ...EMBEDDED_ONLY] as const).find((key) => given(options, key));
@@ -356,7 +360,14 @@ function target(command: Command, options: CliOptions, calls: number, mesh: Mesh
     // calls fail with "Ran out of ports" and are counted); the stack warns when it starts.
     portRange = mediaPorts('rtpenginePorts', options.rtpenginePorts);
   }
-  return { kind: 'embedded', workers, binary, portRange, logLevel };
+  let cpuCores: number | null = null;
+  if (options.workerCpu !== undefined) {
+    if (!host.isRoot) throw new PlanError('--worker-cpu needs root (it makes a cgroup per rtpengine worker): run as root, or drop it');
+    if (mesh?.kind === 'local') throw new PlanError('--worker-cpu does not apply to --mesh local yet: its workers run in network namespaces of their own; drop it');
+    cpuCores = decimal('workerCpu', options.workerCpu, LIMITS.workerCpu, `the CPU each rtpengine may use, in cores, from ${LIMITS.workerCpu.min} to ${LIMITS.workerCpu.max}, e.g. 0.5`);
+  }
+  const threads = options.workerThreads === undefined ? null : integer('workerThreads', options.workerThreads, LIMITS.workerThreads, "rtpengine's --num-threads");
+  return { kind: 'embedded', workers, binary, portRange, logLevel, cpuCores, threads };
 }
 
 function slo(options: CliOptions): Slo {
@@ -399,7 +410,7 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
   }
   const calls = integer('calls', options.calls, LIMITS.calls, 'concurrent calls');
   const mesh = meshPlan(command, options, host);
-  const planTarget = target(command, options, calls, mesh);
+  const planTarget = target(command, options, calls, mesh, host);
 
   const rampPerSec = withUnits('ramp', options.ramp ?? DEFAULTS.ramp, parseRate);
   const holdMs = duration('hold', options.hold ?? DEFAULTS.hold, LIMITS.holdMs, 'a duration from 0 to 24h, e.g. 20s, 2m or 1m30s');

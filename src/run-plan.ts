@@ -52,6 +52,10 @@ export type Target =
       /** Media ports of all workers together, split evenly between them; null: sized for the calls. */
       portRange: PortRange | null;
       logLevel: number;
+      /** Each worker's CPU cap in cores (a cgroup of its own, src/stack/cpu-cap.ts); null: uncapped. */
+      cpuCores: number | null;
+      /** rtpengine's --num-threads (its poller threads); null: its default, max(cores, 4). */
+      threads: number | null;
     }
   /** Already-running rtpengine instances: the ng address of each. */
   | { kind: 'remote'; endpoints: Endpoint[] }

@@ -35,7 +35,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     rampPerSec: 10,
     holdMs: 20_000,
     codecPair: pair,
-    target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5 },
+    target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5, cpuCores: null, threads: null },
     threads: 1,
     io: 'auto',
     mediaPriority: 'normal',

@@ -2,7 +2,8 @@
  * Where the calls go: the rtpengine workers of a run, each with its ng client, and which worker takes the next
  * call. Embedded workers are started here and stopped at the end; remote ones are only pinged.
  */
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { createCpuCap, type CpuCap } from './cpu-cap.js';
 import { NgClient } from '../ng/client.js';
 import { startRtpengine, rtpengineVersion, type LocalRtpengine } from './rtpengine.js';
 import { PORTS_PER_CALL } from '../ports.js';
@@ -14,6 +15,8 @@ export interface Worker {
   name: string;
   ng: NgClient;
   local: LocalRtpengine | null;
+  /** Its CPU cap (--worker-cpu), a cgroup removed when it stops; null: uncapped or not local. */
+  cap: CpuCap | null;
   activeCalls: number;
   version: string | null;
   /** Behind a mesh: the worker (pod) the call's objects pin its media to, the one whose rtpengine took the offer. */
@@ -58,6 +61,7 @@ export class Stack {
           onStatus(`warning: --rtpengine-ports gives each rtpengine room for ${fits} calls but up to ${share} go to each: expect "Ran out of ports" failures`);
         }
         const subnet = loopbackSubnet();
+        const capName = `rtp-bench-${process.pid}-${randomBytes(3).toString('hex')}`;
         for (let i = 0; i < target.workers; i++) {
           const range = ranges[i]!;
           const address = `${subnet}.${i + 1}`;
@@ -70,9 +74,16 @@ export class Stack {
             logLevel: target.logLevel,
             // Its /metrics: sessions, transcoding, kernel vs userspace streams, as rtpengine itself counts them.
             httpPort: 'auto',
+            extraArgs: target.threads === null ? [] : [`--num-threads=${target.threads}`],
           });
-          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, activeCalls: 0, version, mesh: null };
+          // Pushed before anything else can fail, so that stop() stops it.
+          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, cap: null, activeCalls: 0, version, mesh: null };
           workers.push(worker);
+          if (target.cpuCores !== null) {
+            worker.cap = createCpuCap(`${capName}-w${i + 1}`, target.cpuCores);
+            worker.cap.add(local.pid);
+            onStatus(`rtpengine on ${address} capped at ${target.cpuCores} core(s) (cgroup ${worker.cap.path})`);
+          }
         }
       } else {
         const reach: { endpoint: Endpoint; mesh: MeshWorker | null }[] =
@@ -82,7 +93,7 @@ export class Stack {
         if (reach.length === 0) throw new StackError('the mesh has no rtpengine workers');
         for (const { endpoint, mesh } of reach) {
           const ng = await openClient(plan, endpoint);
-          workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, activeCalls: 0, version: null, mesh });
+          workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, cap: null, activeCalls: 0, version: null, mesh });
           await ng.ping();
         }
       }
@@ -109,6 +120,7 @@ export class Stack {
     for (const w of this.workers) {
       await w.ng.close();
       await w.local?.stop();
+      w.cap?.remove();
     }
   }
 }
