@@ -72,16 +72,21 @@ export class CallMedia {
     return Math.min(a.send.codec.ptimeMs, b.send.codec.ptimeMs);
   }
 
-  /** Returns false once the call has stopped sending (the scheduler then drops it). */
-  service(nowMs: number, stop: boolean): boolean {
+  /**
+   * Returns false once the call has stopped sending (the scheduler then drops it). `stop`: the run is being
+   * interrupted; `ended`: this call was told to end now (a capacity step shrinking the population), which is an end
+   * like its end time, not an interruption.
+   */
+  service(nowMs: number, stop: boolean, ended = false): boolean {
     if (this.draining) return false;
-    if (stop || nowMs >= this.endAtMs) {
-      this.stoppedEarly = stop && nowMs < this.endAtMs;
+    const endAt = ended ? Math.min(nowMs, this.endAtMs) : this.endAtMs;
+    if (stop || nowMs >= endAt) {
+      this.stoppedEarly = stop && nowMs < endAt;
       if (!this.stoppedEarly) {
         // The frames due between the previous tick and the end belong to the call: sent now, or counted as skipped
         // when the thread came too late for them, never silently left out.
-        this.legs[0].service(nowMs, this.endAtMs);
-        this.legs[1].service(nowMs, this.endAtMs);
+        this.legs[0].service(nowMs, endAt);
+        this.legs[1].service(nowMs, endAt);
       }
       this.draining = true;
       this.endEpochMs = performance.timeOrigin + nowMs;

@@ -99,7 +99,7 @@ export class Scheduler {
     const calls = this.calls;
     for (let i = 0; i < calls.length; ) {
       const call = calls[i]!;
-      if (call.service(now, stop)) {
+      if (call.service(now, stop, this.control.callStopped(call.task.callIndex))) {
         i++;
         continue;
       }

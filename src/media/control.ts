@@ -3,8 +3,9 @@
  * result: the stop signal (Ctrl-C, the end of the run) and live progress counters. Final numbers never come
  * from here: they come back as task results.
  *
- * Layout: an Int32 header (stop flag, next free slot) and one Float64 slot per media thread. Each slot has a single
- * writer (its thread), so plain stores are enough; the coordinator only reads them for the progress line.
+ * Layout: an Int32 header (stop flag, next free slot), one Float64 slot per media thread, and one stop byte per
+ * call index (a capacity search ends single calls of a running population). Each thread slot has a single writer
+ * (its thread), so plain stores are enough; the coordinator only reads them for the progress line and timeline.
  */
 export const MAX_THREADS = 64;
 
@@ -25,18 +26,32 @@ export const SLOT_FIELDS = 8;
 
 const HEADER_BYTES = HEADER_INTS * 4;
 const SLOT_BYTES = SLOT_FIELDS * 8;
+/** Call indexes a run can stop one by one (the plan's --calls limit). */
+export const MAX_CALL_INDEXES = 100_000;
 
 export function createControl(): SharedArrayBuffer {
-  return new SharedArrayBuffer(HEADER_BYTES + MAX_THREADS * SLOT_BYTES);
+  return new SharedArrayBuffer(HEADER_BYTES + MAX_THREADS * SLOT_BYTES + MAX_CALL_INDEXES);
 }
 
 export class ControlView {
   private readonly header: Int32Array;
   private readonly slots: Float64Array;
+  private readonly callStops: Uint8Array;
 
   constructor(buffer: SharedArrayBuffer) {
     this.header = new Int32Array(buffer, 0, HEADER_INTS);
     this.slots = new Float64Array(buffer, HEADER_BYTES, MAX_THREADS * SLOT_FIELDS);
+    this.callStops = new Uint8Array(buffer, HEADER_BYTES + MAX_THREADS * SLOT_BYTES, MAX_CALL_INDEXES);
+  }
+
+  /** Ends one call's media at its thread's next tick, as if its end time had come (not an interruption). */
+  stopCall(index: number): void {
+    Atomics.store(this.callStops, index, 1);
+  }
+
+  /** HOT (once per call per tick). */
+  callStopped(index: number): boolean {
+    return this.callStops[index] !== 0;
   }
 
   requestStop(): void {

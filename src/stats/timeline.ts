@@ -133,7 +133,14 @@ export function workerFigures(points: readonly TimelinePoint[], fromT: number, t
     const cpus = ws.flatMap((w) => (w.cpuPct === null ? [] : [w.cpuPct]));
     const meanCalls = mean(ws.map((w) => w.calls)) ?? 0;
     const cpuPct = mean(cpus);
-    const last = ws[ws.length - 1];
+    // The last value each counter had in the window (a scrape that timed out leaves a second without one).
+    const last = <K extends 'streamsKernel' | 'streamsUserspace' | 'transcoded' | 'packetErrors'>(key: K): number | null => {
+      for (let i = ws.length - 1; i >= 0; i--) {
+        const v = ws[i]![key];
+        if (v !== null) return v;
+      }
+      return null;
+    };
     const rss = ws.flatMap((w) => (w.rssMiB === null ? [] : [w.rssMiB]));
     return {
       name,
@@ -142,10 +149,10 @@ export function workerFigures(points: readonly TimelinePoint[], fromT: number, t
       // CPU% of a core is ms of CPU per 10 ms... per second it is cpuPct * 10 ms; per call-second divide by calls.
       cpuMsPerCallSecond: cpuPct === null || meanCalls <= 0 ? null : (cpuPct * 10) / meanCalls,
       maxRssMiB: rss.length === 0 ? null : Math.max(...rss),
-      streamsKernel: last?.streamsKernel ?? null,
-      streamsUserspace: last?.streamsUserspace ?? null,
-      transcoded: last?.transcoded ?? null,
-      packetErrors: last?.packetErrors ?? null,
+      streamsKernel: last('streamsKernel'),
+      streamsUserspace: last('streamsUserspace'),
+      transcoded: last('transcoded'),
+      packetErrors: last('packetErrors'),
     };
   });
 }
