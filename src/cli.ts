@@ -21,6 +21,9 @@ import {
 } from './plan.js';
 import { INTERNAL_PLAN_FLAG, type CleanupRequest, type InternalPlan, type RunPlan } from './run-plan.js';
 import { quoteValue } from './units.js';
+import { closestName } from './closest.js';
+
+export { closestName } from './closest.js';
 
 /**
  * Thrown by parseCommandLine for --help and --version: not a failure, but there is no plan to run either.
@@ -371,41 +374,6 @@ function parser(args: readonly string[], onCommand: (command: Command | 'report'
       if (error instanceof PlanError) throw error;
       throw new PlanError(explainYargsFailure(message ?? error?.message ?? 'invalid command line', args));
     });
-}
-
-function levenshtein(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? Math.max(a.length, b.length);
-}
-
-/** The known name closest to a typo: same letters ignoring dashes and case, a unique prefix, or 1-2 edits away. */
-export function closestName(typed: string, known: readonly string[]): string | undefined {
-  const norm = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
-  const t = norm(typed);
-  if (t === '') return undefined;
-  const same = known.find((name) => norm(name) === t);
-  if (same !== undefined) return same;
-  const prefixed = known.filter((name) => norm(name).startsWith(t));
-  if (t.length >= 3 && prefixed.length === 1) return prefixed[0];
-  const limit = t.length <= 4 ? 1 : 2;
-  let best: string | undefined;
-  let bestDistance = limit + 1;
-  for (const name of known) {
-    const d = levenshtein(t, norm(name));
-    if (d < bestDistance) {
-      best = name;
-      bestDistance = d;
-    }
-  }
-  return best;
 }
 
 function knownFlags(): string[] {
