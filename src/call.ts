@@ -90,6 +90,8 @@ export interface CallContext {
   ioSeen: Set<string>;
   /** The media threads' scheduling as they reported it (CallMediaResult.priority). */
   prioritySeen: Set<string>;
+  /** Told as soon as a call is set up (before its media), for a capacity step's setup figures; optional. */
+  onEstablished?: (record: CallRecord) => void;
 }
 
 export interface CallMesh {
@@ -165,6 +167,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
         const t1 = performance.now();
         record.setupMs = t1 - t0 - record.ngQueueMs - (record.mesh?.throttledMs ?? 0);
         establishedEpoch = performance.timeOrigin + t1;
+        ctx.onEstablished?.(record);
       } catch (err) {
         record.failure = failureOf(progress.stage, err);
         return record;

@@ -22,6 +22,8 @@ import {
 import { INTERNAL_PLAN_FLAG, type CleanupRequest, type InternalPlan, type RunPlan } from './run-plan.js';
 import { quoteValue } from './units.js';
 import { closestName } from './closest.js';
+import { buildCapacityPlan, CAPACITY_DEFAULTS, type CapacityPlan } from './capacity/plan.js';
+import { DEFAULT_SLO_TEXT } from './capacity/slo.js';
 
 export { closestName } from './closest.js';
 
@@ -54,6 +56,7 @@ const OUTPUT = 'Output:';
 const SLOS = 'SLOs (any one missed: exit 1):';
 const CONTROL = 'Control plane:';
 const MESH = 'Mesh (l7mp; default: none, media straight to rtpengine):';
+const CAPACITY = 'Capacity search (rtp-bench capacity):';
 
 /** Every CliOptions key has exactly one entry, so yargs, --help and plan.ts cannot drift apart. */
 const OPTIONS: Record<CliOptionName, OptionSpec> = {
@@ -243,6 +246,16 @@ const OPTIONS: Record<CliOptionName, OptionSpec> = {
     defaultText: DEFAULTS.meshConcurrency,
   },
   meshRate: { group: MESH, value: 'a rate like 50/s', describe: 'Kubernetes API requests per second at most', defaultText: DEFAULTS.meshRate },
+  slo: {
+    group: CAPACITY,
+    value: "terms like 'latency.p99<60ms,loss<0.1%,mos.p50>=4'",
+    describe: 'The SLO a step must meet: METRIC OP VALUE terms, comma-separated (metrics: latency, audioDelay, jitter, transitJitter, setup, mos .p50/.p99/...; loss; failed)',
+    defaultText: DEFAULT_SLO_TEXT,
+  },
+  start: { group: CAPACITY, value: 'N calls', describe: 'Calls of the first step', defaultText: 'min(10, --max)' },
+  max: { group: CAPACITY, value: 'N calls', describe: 'Most calls a step may hold (also sizes threads and ports)', defaultText: CAPACITY_DEFAULTS.max },
+  stepHold: { group: CAPACITY, value: 'a duration like 20s', describe: 'How long each step is measured once its calls are up', defaultText: CAPACITY_DEFAULTS.stepHold },
+  resolution: { group: CAPACITY, value: 'N calls or N%', describe: 'Stop bisecting when the answer is this close', defaultText: CAPACITY_DEFAULTS.resolution },
   meshMediaAddress: {
     group: MESH,
     value: 'an IPv4 address',
@@ -255,7 +268,11 @@ const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
 const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
-const COMMANDS = ['calibrate', 'report', 'cleanup'];
+const COMMANDS = ['calibrate', 'capacity', 'report', 'cleanup'];
+/** Flags of the capacity command alone, hidden elsewhere (plan.ts says why they do not apply). */
+const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
+/** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */
+const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed'];
 
 /**
  * Shown as a comment line above each command (as kubectl does): yargs' two-column examples give the command only
@@ -310,10 +327,11 @@ type WithUsageConfiguration = Argv & { usageConfiguration(config: { 'hide-types'
 /** What the command line asks for: a run (or calibration) with its plan, or a report on results files. */
 export type Invocation =
   | { command: Command; plan: RunPlan }
+  | { command: 'capacity'; plan: RunPlan; capacity: CapacityPlan }
   | { command: 'report'; files: string[]; html: string | undefined }
   | { command: 'cleanup'; request: CleanupRequest };
 
-function parser(args: readonly string[], onCommand: (command: Command | 'report' | 'cleanup') => void): Argv {
+function parser(args: readonly string[], onCommand: (command: Command | 'capacity' | 'report' | 'cleanup') => void): Argv {
   const width = Math.min(110, process.stdout.columns || 110);
   // Every flag's value is text that plan.ts parses, so yargs' [string] tags would say nothing; defaults are
   // spelled out in each description instead (hide-types hides yargs' [default:] along with the type).
@@ -330,14 +348,20 @@ function parser(args: readonly string[], onCommand: (command: Command | 'report'
     .command(
       '$0',
       'Place --calls concurrent calls through rtpengine with real audio both ways, hold them, report',
-      (y) => withOptions(y, []),
+      (y) => withOptions(y, CAPACITY_KEYS),
       () => onCommand('run'),
     )
     .command(
       'calibrate',
       'Measure the generator alone: the same load, legs sending straight to each other, no rtpengine',
-      (y) => withOptions(y, RTPENGINE_KEYS),
+      (y) => withOptions(y, [...RTPENGINE_KEYS, ...CAPACITY_KEYS]),
       () => onCommand('calibrate'),
+    )
+    .command(
+      'capacity',
+      'Find the most concurrent calls that meet an SLO: steps of calls held on a running population, grown then bisected',
+      (y) => withOptions(y, NOT_CAPACITY_KEYS),
+      () => onCommand('capacity'),
     )
     .command(
       'report [files..]',
@@ -463,13 +487,13 @@ function readOptions(argv: Record<string, unknown>, args: readonly string[]): Cl
  */
 export function parseCommandLine(argv: string[]): { command: Command; plan: RunPlan } {
   const invocation = parseInvocation(argv);
-  if (invocation.command === 'report' || invocation.command === 'cleanup') throw new PlanError(`${invocation.command} has no run plan: use parseInvocation`);
+  if (invocation.command !== 'run' && invocation.command !== 'calibrate') throw new PlanError(`${invocation.command} is not a single run: use parseInvocation`);
   return invocation;
 }
 
 /** parseCommandLine for every command, report included. */
 export function parseInvocation(argv: string[]): Invocation {
-  let command: Command | 'report' | 'cleanup' | undefined;
+  let command: Command | 'capacity' | 'report' | 'cleanup' | undefined;
   let output = '';
   const parsed = parser(argv, (chosen) => {
     command = chosen;
@@ -481,14 +505,15 @@ export function parseInvocation(argv: string[]): Invocation {
   if (command === undefined) throw new Error('rtp-bench: yargs chose no command and printed nothing');
   if (command === 'report') return reportInvocation(parsed);
   if (command === 'cleanup') return { command, request: cleanupRequest(parsed) };
-  const chosen: Command = command;
+  const chosen = command;
   // strict mode does not look past "--", and rtp-bench has no place for a positional argument there either.
   const positionals = (Array.isArray(parsed['_']) ? parsed['_'] : []).map(String);
-  const extra = chosen === 'calibrate' ? positionals.slice(1) : positionals;
+  const extra = chosen === 'run' ? positionals : positionals.slice(1);
   if (extra[0] !== undefined) {
-    throw new PlanError(`unexpected argument ${quoteValue(extra[0])}: rtp-bench takes flags, and calibrate as its only command`);
+    throw new PlanError(`unexpected argument ${quoteValue(extra[0])}: rtp-bench takes flags after its command (calibrate, capacity, report, cleanup, or none)`);
   }
   const options = readOptions(parsed, argv);
+  if (chosen === 'capacity') return { command: chosen, ...buildCapacityPlan(options) };
   return { command: chosen, plan: buildPlan(chosen, options) };
 }
 
@@ -560,6 +585,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   if (invocation.command === 'cleanup') {
     const { runCleanup } = await import('./mesh/cleanup.js');
     process.exitCode = await runCleanup(invocation.request);
+    return;
+  }
+  if (invocation.command === 'capacity') {
+    const { runCapacity } = await import('./commands/capacity.js');
+    process.exitCode = await runCapacity(invocation.plan, invocation.capacity);
     return;
   }
   // Loaded only now: the coordinator pulls in piscina, the Kubernetes client and the rest, none of which --help or a

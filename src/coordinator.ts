@@ -6,7 +6,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { randomBytes } from 'node:crypto';
 import type { RunPlan } from './run-plan.js';
 import { placeCall, type CallRecord } from './call.js';
 import { runWithLocalMesh } from './mesh/local-run.js';
@@ -21,7 +20,7 @@ import { renderHtml, htmlPathFor } from './report/html.js';
 import { checkSlo } from './report/slo.js';
 import { contentionBetween, sampleContention, type ContentionSample } from './cpu-contention.js';
 import { timelineCsv, workerFigures } from './stats/timeline.js';
-import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, type RunIo } from './session.js';
+import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from './session.js';
 
 export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, type RunIo } from './session.js';
 
@@ -160,9 +159,4 @@ async function writeResultFiles(results: Results, output: string, csv: string | 
 function cpuUsNow(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
-}
-
-function newRunId(): string {
-  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${t}-${randomBytes(2).toString('hex')}`;
 }

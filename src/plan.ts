@@ -78,6 +78,12 @@ export interface CliOptions {
   meshConcurrency?: string;
   meshRate?: string;
   meshMediaAddress?: string;
+  /** rtp-bench capacity only (src/capacity/plan.ts). */
+  slo?: string;
+  start?: string;
+  max?: string;
+  stepHold?: string;
+  resolution?: string;
 }
 
 export type CliOptionName = keyof CliOptions;
@@ -220,7 +226,7 @@ function percent(key: CliOptionName, value: string): number {
   return withUnits(key, value, parsePercent);
 }
 
-function parseCodecPair(key: CliOptionName, value: string): CodecPair {
+export function parseCodecPair(key: CliOptionName, value: string): CodecPair {
   const known = codecNames().join(', ');
   const parts = value.split(':').map((part) => part.trim());
   if (parts.length !== 2 || parts.some((part) => part === '')) {
@@ -404,7 +410,12 @@ function audioCheckShare(value: string): number {
  * Validates the options for `command` and fills in defaults. Throws PlanError with a one-line message naming the
  * flag and value at the first problem found.
  */
+/** Flags of `rtp-bench capacity` alone. */
+export const CAPACITY_FLAGS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
+
 export function buildPlan(command: Command, options: CliOptions, host: HostFacts = currentHost()): RunPlan {
+  const stray = CAPACITY_FLAGS.find((key) => options[key] !== undefined);
+  if (stray !== undefined) throw new PlanError(`--${flagFor(stray)} only applies to rtp-bench capacity (the search for how many calls meet an SLO)`);
   if (options.calls === undefined) {
     throw new PlanError(`--calls is required: expected the number of concurrent calls, from ${LIMITS.calls.min} to ${LIMITS.calls.max}, e.g. --calls 50`);
   }

@@ -6,6 +6,7 @@
  * media (each call still gets its delete); a second signal exits at once.
  */
 import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { RunPlan } from './run-plan.js';
 import type { CallContext } from './call.js';
@@ -217,4 +218,10 @@ function bankEntries(plan: RunPlan): BankEntry[] {
     }
   }
   return entries;
+}
+
+/** A run's id: its start time to the second and 4 random hex digits, e.g. 20261207-114019-a258. */
+export function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${t}-${randomBytes(2).toString('hex')}`;
 }

@@ -103,6 +103,40 @@ export class TimelineRecorder {
     });
   }
 
+  /**
+   * The media threads' per-packet histograms of the wall-clock seconds [fromEpochS, toEpochS), merged: what a
+   * window of the run (a capacity step's steady part) measured, from its own values only.
+   */
+  windowMetrics(fromEpochS: number, toEpochS: number): MetricSet {
+    const out = new MetricSet();
+    for (const [second, set] of this.seconds) {
+      if (second >= fromEpochS && second < toEpochS) out.merge(set.encode(), { clamped: 0, rejected: 0 });
+    }
+    return out;
+  }
+
+  /** The live counters' change over the window (sent, received, RFC 3550 lost); null before two samples bracket it. */
+  windowCounters(fromEpochMs: number, toEpochMs: number): { sent: number; received: number; lostA3: number; seconds: number } | null {
+    const first = this.samples.find((s) => s.atMs >= fromEpochMs);
+    const last = [...this.samples].reverse().find((s) => s.atMs <= toEpochMs);
+    if (first === undefined || last === undefined || last.atMs <= first.atMs) return null;
+    return { sent: last.sent - first.sent, received: last.received - first.received, lostA3: last.lostA3 - first.lostA3, seconds: (last.atMs - first.atMs) / 1000 };
+  }
+
+  /** The points so far (for a window's worker figures while the run goes on). */
+  pointsSoFar(): TimelinePoint[] {
+    return pointsFrom(this.samples, this.startEpochMs, (second) => this.secondFigures(second));
+  }
+
+  private secondFigures(second: number): { latencyMs: TimelinePoint['latencyMs']; sendLatenessMs: TimelinePoint['sendLatenessMs'] } {
+    const set = this.seconds.get(second);
+    const pick = (name: 'latencyMs' | 'sendLatenessMs'): TimelinePoint['latencyMs'] => {
+      const p = set?.summary(name) ?? null;
+      return p === null ? null : { count: p.count, p50: p.p50, p99: p.p99, max: p.max };
+    };
+    return { latencyMs: pick('latencyMs'), sendLatenessMs: pick('sendLatenessMs') };
+  }
+
   /** Takes a last sample, stops, and returns the points. */
   async stop(): Promise<TimelinePoint[]> {
     if (!this.stopped) {
@@ -112,13 +146,6 @@ export class TimelineRecorder {
       await this.sample();
     }
     this.channel.close();
-    return pointsFrom(this.samples, this.startEpochMs, (second) => {
-      const set = this.seconds.get(second);
-      const pick = (name: 'latencyMs' | 'sendLatenessMs'): TimelinePoint['latencyMs'] => {
-        const p = set?.summary(name) ?? null;
-        return p === null ? null : { count: p.count, p50: p.p50, p99: p.p99, max: p.max };
-      };
-      return { latencyMs: pick('latencyMs'), sendLatenessMs: pick('sendLatenessMs') };
-    });
+    return this.pointsSoFar();
   }
 }

@@ -33,7 +33,7 @@ import { AudioProbe } from '../src/media/audio-probe.js';
 import { MarkerSendLog } from '../src/media/marker.js';
 import { MARKER_FRAME } from '../src/media/codec.js';
 import type { MetricSet } from '../src/stats/histogram.js';
-import type { LegMedia, LegResult, RtcpLegStats } from '../src/media/task.js';
+import type { LegMedia, LegResult, RtcpLegStats, TimelineMetric } from '../src/media/task.js';
 import type { MediaIo, MediaSocket, SendListener, SocketCounters } from './media-io.js';
 
 const RTCP_BUFFER_BYTES = 256;
@@ -177,11 +177,11 @@ export class Leg implements SendListener {
     this.rtcpBuffer = this.buffers[frames.length]!;
     this.recordLateness = tee(metrics, timeline, 'sendLatenessMs');
     this.recordLatency = tee(metrics, timeline, 'latencyMs');
-    this.recordJitter = metrics.recorder('jitterMs');
-    this.recordTransitJitter = metrics.recorder('transitJitterMs');
+    this.recordJitter = tee(metrics, timeline, 'jitterMs');
+    this.recordTransitJitter = tee(metrics, timeline, 'transitJitterMs');
     this.tracker = new ReceiveTracker(media.receive.codec.clockRate);
     this.expectedPayloadType = media.receive.payloadType;
-    const recordAudioDelay = metrics.recorder('audioDelayMs');
+    const recordAudioDelay = tee(metrics, timeline, 'audioDelayMs');
     this.audio = media.receive.checkAudio ? new AudioProbe(media.receive.codec, media.receive.toneHz, recordAudioDelay) : null;
     this.verifyPayload = !media.receive.transcoded;
     this.rtcpEnabled = rtcp.enabled;
@@ -488,7 +488,7 @@ export class Leg implements SendListener {
 }
 
 /** A recorder into the call's set and, when there is one, the timeline's set too. */
-function tee(metrics: MetricSet, timeline: MetricSet | null, name: 'sendLatenessMs' | 'latencyMs'): (value: number) => void {
+function tee(metrics: MetricSet, timeline: MetricSet | null, name: TimelineMetric): (value: number) => void {
   const one = metrics.recorder(name);
   if (timeline === null) return one;
   const two = timeline.recorder(name);

@@ -23,7 +23,7 @@ import { MetricSet } from '../src/stats/histogram.js';
 import type { CallMedia } from './call-media.js';
 import type { LegCounters } from './leg.js';
 import type { MediaIo } from './media-io.js';
-import type { TimelinePart } from '../src/media/task.js';
+import { TIMELINE_METRICS, type TimelinePart } from '../src/media/task.js';
 
 const TICK_MS = 1;
 /**
@@ -41,7 +41,7 @@ export class Scheduler {
   /** Per-packet histograms of every call in this thread (plain typed arrays: packed ones cost 3x per record). */
   readonly metrics = new MetricSet();
   /** The same latency and lateness again, per wall-clock second, for the run's timeline (posted, then emptied). */
-  readonly timeline = new MetricSet({ metrics: ['latencyMs', 'sendLatenessMs'] });
+  readonly timeline = new MetricSet({ metrics: TIMELINE_METRICS });
   /** The wall-clock second (epoch s) whose values `timeline` holds. */
   private timelineSecond = -1;
   readonly counters: LegCounters = { sent: 0, received: 0, rtcpSent: 0, rtcpReceived: 0, malformed: 0, latenessMaxMs: 0 };

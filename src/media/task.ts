@@ -205,3 +205,7 @@ export interface TimelinePart {
   epochSecond: number;
   histograms: Partial<Record<MetricName, string>>;
 }
+
+/** The per-packet metrics a media thread also keeps per second (a capacity step is judged on a window of seconds). */
+export const TIMELINE_METRICS = ['latencyMs', 'sendLatenessMs', 'jitterMs', 'transitJitterMs', 'audioDelayMs'] as const;
+export type TimelineMetric = (typeof TIMELINE_METRICS)[number];

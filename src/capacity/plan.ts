@@ -1,0 +1,96 @@
+/**
+ * `rtp-bench capacity` flags -> a validated CapacityPlan plus the RunPlan its steps run with (every run flag means
+ * what it means for a run: the target, the media, the ports; --calls is the search's --max, for sizing). Bad input
+ * is one PlanError line, as for a run.
+ */
+import { CAPACITY_FLAGS, PlanError, buildPlan, currentHost, flagFor, parseCodecPair, type CliOptionName, type CliOptions, type HostFacts } from '../plan.js';
+import { parseDecimal, parseDurationMs, quoteValue, UnitError } from '../units.js';
+import type { CodecPair } from '../profile.js';
+import type { RunPlan } from '../run-plan.js';
+import { DEFAULT_SLO_TEXT, SloError, parseSlo, type SloSpec } from './slo.js';
+import { SEARCH_DEFAULTS, type Resolution } from './search.js';
+
+export interface CapacityPlan {
+  slo: SloSpec;
+  /** One search per codec pair, in the order given. */
+  pairs: CodecPair[];
+  start: number;
+  max: number;
+  /** How long a step holds its population, measured (after it has settled). */
+  stepHoldMs: number;
+  resolution: Resolution;
+}
+
+export const CAPACITY_DEFAULTS = { max: '200', stepHold: '20s', resolution: '5%' } as const;
+const LIMITS = { max: { min: 1, max: 100_000 }, stepHoldMs: { min: 3000, max: 3_600_000 } } as const;
+
+/** Run flags that make no sense for a search, and what to use instead. */
+const NOT_FOR_CAPACITY: readonly [CliOptionName, string][] = [
+  ['calls', 'capacity finds the number of calls itself: give --start and --max'],
+  ['hold', 'each step holds for --step-hold'],
+  ['maxLoss', 'the SLO is --slo, e.g. --slo "loss<0.1%"'],
+  ['maxJitter', 'the SLO is --slo, e.g. --slo "transitJitter.p99<30ms"'],
+  ['maxLatency', 'the SLO is --slo, e.g. --slo "latency.p99<60ms"'],
+  ['maxSetup', 'the SLO is --slo, e.g. --slo "setup.p99<200ms"'],
+  ['minMos', 'the SLO is --slo, e.g. --slo "mos.p50>=4"'],
+  ['maxFailed', 'the SLO is --slo, e.g. --slo "failed<=1%"'],
+];
+
+function whole(key: CliOptionName, value: string, range: { min: number; max: number }, what: string): number {
+  const n = parseDecimal(value.trim());
+  if (n === undefined || !Number.isInteger(n) || n < range.min || n > range.max) {
+    throw new PlanError(`--${flagFor(key)} ${quoteValue(value)} is not ${what}: expected a whole number from ${range.min} to ${range.max}`);
+  }
+  return n;
+}
+
+function resolutionOf(value: string): Resolution {
+  const text = value.trim();
+  if (text.endsWith('%')) {
+    const pct = parseDecimal(text.slice(0, -1).trim());
+    if (pct === undefined || !(pct > 0) || pct > 50) throw new PlanError(`--resolution ${quoteValue(value)} is not a share of the answer: expected a percentage above 0 and at most 50, e.g. 5%`);
+    return { percent: pct };
+  }
+  const calls = parseDecimal(text);
+  if (calls === undefined || !Number.isInteger(calls) || calls < 1) {
+    throw new PlanError(`--resolution ${quoteValue(value)} is not a number of calls or a percentage: expected e.g. 1 (exact to the call) or 5%`);
+  }
+  return { calls };
+}
+
+export function buildCapacityPlan(options: CliOptions, host: HostFacts = currentHost()): { plan: RunPlan; capacity: CapacityPlan } {
+  for (const [key, instead] of NOT_FOR_CAPACITY) {
+    if (options[key] !== undefined) throw new PlanError(`--${flagFor(key)} does not apply to capacity: ${instead}`);
+  }
+  let slo: SloSpec;
+  const sloText = options.slo ?? DEFAULT_SLO_TEXT;
+  try {
+    slo = parseSlo(sloText);
+  } catch (err) {
+    if (!(err instanceof SloError)) throw err;
+    throw new PlanError(err.term === sloText ? `--slo ${err.message}` : `--slo ${quoteValue(sloText)}: ${err.message}`);
+  }
+  const max = whole('max', options.max ?? CAPACITY_DEFAULTS.max, LIMITS.max, 'a number of calls');
+  const start = options.start === undefined ? Math.min(SEARCH_DEFAULTS.start, max) : whole('start', options.start, { min: 1, max }, 'a number of calls no larger than --max');
+  let stepHoldMs: number;
+  try {
+    stepHoldMs = parseDurationMs(options.stepHold ?? CAPACITY_DEFAULTS.stepHold);
+  } catch (err) {
+    if (!(err instanceof UnitError)) throw err;
+    throw new PlanError(`--step-hold ${err.message}`);
+  }
+  if (stepHoldMs < LIMITS.stepHoldMs.min || stepHoldMs > LIMITS.stepHoldMs.max) {
+    throw new PlanError(`--step-hold ${quoteValue(options.stepHold ?? '')} is out of range: expected a duration from 3s to 1h (a step shorter than a few seconds measures noise)`);
+  }
+  const resolution = resolutionOf(options.resolution ?? CAPACITY_DEFAULTS.resolution);
+  const pairTexts = (options.codecPair ?? 'pcmu:pcmu').split(',').map((p) => p.trim());
+  const pairs = pairTexts.map((text) => parseCodecPair('codecPair', text));
+  const names = pairs.map((p) => `${p.a.name}:${p.b.name}`);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new PlanError(`--codec-pair names ${twice} twice: give each pair once`);
+  // The run plan sizes threads and ports for --max calls; its codec pair is the first (each search gets its own).
+  const runOptions: CliOptions = { ...options, calls: String(max), hold: '0', codecPair: pairTexts[0] ?? 'pcmu:pcmu' };
+  for (const key of CAPACITY_FLAGS) delete runOptions[key];
+  const plan = buildPlan('run', runOptions, host);
+  return { plan: { ...plan, slo: {} }, capacity: { slo, pairs, start, max, stepHoldMs, resolution } };
+}

@@ -1,0 +1,46 @@
+/**
+ * `rtp-bench capacity` against a real rtpengine whose CPU the test caps (a cgroup at 0.1 core): the knee it finds
+ * must be where rtpengine ran out of its planted CPU, not anywhere else. Short steps, a small population.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startCli, tempResults, why } from './helpers/run-cli.js';
+import { cgroupFlavour } from '../src/stack/cpu-cap.js';
+import type { CapacityResults } from '../src/commands/capacity.js';
+
+const CAP_CORES = 0.1;
+
+test('capacity of opus:pcmu on one rtpengine capped at 0.1 core: the answer passes, one more call breaks the SLO, and there rtpengine is at its cap', async (t) => {
+  if (cgroupFlavour('/sys/fs/cgroup') === null || process.getuid?.() !== 0) {
+    t.skip('needs root and a cgroup CPU controller (--worker-cpu)');
+    return;
+  }
+  const out = tempResults();
+  try {
+    const r = await startCli(
+      ['capacity', '--codec-pair', 'opus:pcmu', '--worker-cpu', String(CAP_CORES), '--start', '2', '--max', '12', '--step-hold', '3s', '--resolution', '1', '--ramp', '20/s', '--output', out.file, '--progress', 'off'],
+    ).done;
+    assert.equal(r.code, 0, why(r));
+    const results = JSON.parse(readFileSync(out.file, 'utf8')) as CapacityResults;
+    assert.equal(results.kind, 'capacity');
+    const [p] = results.profiles;
+    const answer = p!.result.maxCalls;
+    t.diagnostic(`capacity ${answer} calls; steps ${p!.result.steps.map((s) => `${s.calls}${s.pass ? '+' : '-'} cpu ${s.outcome.workers[0]?.cpuPct?.toFixed(0)}%`).join(', ')}; ${p!.cpuMsPerCallSecond?.toFixed(1)} ms CPU per call-second`);
+    assert.ok(answer !== null && answer >= 1, `an answer: ${p!.result.reason}`);
+    const passing = p!.result.steps.find((s) => s.calls === answer)!;
+    const failing = p!.result.steps.find((s) => s.calls === answer + 1);
+    assert.ok(passing.pass, 'the answer was measured passing');
+    assert.ok(failing !== undefined && !failing.pass, 'one call more was measured failing (resolution 1)');
+    // The planted truth: rtpengine may use 10% of a core. The failing step found it there.
+    const capPct = CAP_CORES * 100;
+    const cpuAtFail = failing!.outcome.workers[0]!.cpuPct!;
+    assert.ok(cpuAtFail >= capPct * 0.85 && cpuAtFail <= capPct * 1.15, `rtpengine at ${cpuAtFail}% of a core where the SLO broke, its cap is ${capPct}%`);
+    // And the answer is what that CPU buys: the cap over the CPU one call costs, give or take a call.
+    const perCall = p!.cpuMsPerCallSecond!;
+    const fits = (capPct * 10) / perCall;
+    assert.ok(Math.abs(answer - fits) <= 1.5, `answer ${answer} calls, the cap holds ${fits.toFixed(1)} calls of ${perCall.toFixed(1)} ms per call-second`);
+  } finally {
+    out.cleanup();
+  }
+});
