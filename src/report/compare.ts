@@ -208,6 +208,9 @@ export function checkResults(path: string, data: unknown): Results {
     const format = oneLine(JSON.stringify(data['format']) ?? String(data['format'])).slice(0, 40);
     throw new ResultsFileError(path, `has results format ${format}; this rtp-bench reads format ${RESULTS_FORMAT}`);
   }
+  if (data['kind'] === 'capacity') {
+    throw new ResultsFileError(path, 'is the result of a capacity search (kind: capacity): its answer and steps are in the file; report compares runs and does not read capacity results yet');
+  }
   for (const key of ['summary', 'plan']) {
     if (!isObject(data[key])) throw not(`it has no "${key}" object`);
   }

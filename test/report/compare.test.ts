@@ -102,6 +102,7 @@ test('readResultsFile: reads a results file; names the file and the problem othe
       ['other.json', '{"name": "package"}', 'is not an rtp-bench results file: it has no "format" field'],
       ['future.json', JSON.stringify({ ...JSON.parse(fileText(run)), format: 3 }), 'has results format 3; this rtp-bench reads format 2'],
       ['nosummary.json', JSON.stringify({ format: 2, runId: 'x', plan: {} }), 'is not an rtp-bench results file: it has no "summary" object'],
+      ['capacity.json', JSON.stringify({ format: 2, kind: 'capacity', runId: 'x', plan: {}, profiles: [] }), 'is the result of a capacity search (kind: capacity)'],
       ['noplan.json', JSON.stringify({ format: 2, runId: 'x', summary: run.summary }), 'is not an rtp-bench results file: it has no "plan" object'],
     ];
     for (const [name, text, problem] of cases) {
