@@ -431,7 +431,7 @@ function explainYargsFailure(message: string, args: readonly string[]): string {
           : /^\d+$/.test(token)
             ? `did you mean --calls ${token}?`
             : guess === undefined
-              ? 'rtp-bench takes flags, and calibrate as its only command'
+              ? 'rtp-bench takes flags after its command (calibrate, capacity, report, cleanup, or none)'
               : `did you mean ${guess}?`;
         return `unexpected argument ${token}: ${hint}`;
       }

@@ -178,8 +178,8 @@ test('parseCommandLine: yargs failures become one-line PlanErrors', () => {
   planError(['--calls', '5', '--json=yes'], '--json takes no value but was given --json=yes: write --json alone');
   planError(['calibrat', '--calls', '5'], 'unexpected argument calibrat: did you mean calibrate?');
   planError(['50'], 'unexpected argument 50: did you mean --calls 50?');
-  planError(['go', '--calls', '5'], 'unexpected argument go: rtp-bench takes flags, and calibrate as its only command');
-  planError(['--calls', '5', '--', 'go'], 'unexpected argument go: rtp-bench takes flags, and calibrate as its only command');
+  planError(['go', '--calls', '5'], 'unexpected argument go: rtp-bench takes flags after its command (calibrate, capacity, report, cleanup, or none)');
+  planError(['--calls', '5', '--', 'go'], 'unexpected argument go: rtp-bench takes flags after its command (calibrate, capacity, report, cleanup, or none)');
   planError(['calibrate', 'calibrate', '--calls', '5'], 'unexpected argument calibrate: calibrate is a command, given once before the flags');
 });
 

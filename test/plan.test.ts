@@ -140,7 +140,20 @@ test('the embedded rtpengine flags reach the target; --hold 0 is allowed', () =>
     binary: '/usr/bin/rtpengine',
     portRange: { min: 30000, max: 39999 },
     logLevel: 7,
+    cpuCores: null,
+    threads: null,
   });
+});
+
+test('--worker-cpu and --worker-threads reach the embedded target; only as root, only for workers rtp-bench starts', () => {
+  const t = plan({ calls: '10', workers: '2', workerCpu: '0.4', workerThreads: '2' }).target;
+  assert.deepEqual(t.kind === 'embedded' && [t.cpuCores, t.threads], [0.4, 2]);
+  assert.throws(() => plan({ calls: '10', workerCpu: '0.4' }, 'run', { ...HOST, isRoot: false }), /^PlanError: --worker-cpu needs root \(it makes a cgroup per rtpengine worker\): run as root, or drop it$/);
+  rejects({ calls: '10', workerCpu: '0' }, '--worker-cpu 0 is out of range: expected the CPU each rtpengine may use, in cores, from 0.01 to 256, e.g. 0.5');
+  rejects(
+    { calls: '10', rtpengine: '127.0.0.1:2223', workerCpu: '0.4' },
+    '--worker-cpu only applies to the rtpengine that rtp-bench starts itself, but --rtpengine 127.0.0.1:2223 names running instances: drop --worker-cpu or --rtpengine',
+  );
 });
 
 test('--threads defaults to one per 200 calls, at most one per core', () => {

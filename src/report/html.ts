@@ -139,6 +139,18 @@ function yAxisSvg(f: Frame, ticks: readonly number[], labels: readonly string[],
   return out.join('');
 }
 
+/** Vertical grid lines and labels for an x axis, plus its title. */
+function xAxisSvg(f: Frame, ticks: readonly number[], labels: readonly string[], x: (v: number) => number, title: string): string {
+  const out: string[] = [];
+  ticks.forEach((t, i) => {
+    const px = x(t).toFixed(1);
+    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
+    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(labels[i] ?? '')}</text>`);
+  });
+  out.push(xTitleSvg(f, title));
+  return out.join('');
+}
+
 function xTitleSvg(f: Frame, title: string): string {
   return `<text class="axis-title" x="${(f.plotLeft + f.plotRight) / 2}" y="${f.plotBottom + 34}" text-anchor="middle">${esc(title)}</text>`;
 }
@@ -205,12 +217,8 @@ function percentileChart(runs: readonly Results[], metric: MetricName, title: st
   const out: string[] = [svgOpen(f.height, `${title}: value by percentile, one line per run`)];
   const unit = METRICS[metric].unit;
   out.push(yAxisSvg(f, yAxis.ticks, yAxis.labels, y, yAxis.kind === 'log' ? `${unit}, log scale` : unit));
-  for (const t of percentileTicks(xMax)) {
-    const px = x(t.x).toFixed(1);
-    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
-    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(t.label)}</text>`);
-  }
-  out.push(xTitleSvg(f, 'percentile'));
+  const pTicks = percentileTicks(xMax);
+  out.push(xAxisSvg(f, pTicks.map((t) => t.x), pTicks.map((t) => t.label), x, 'percentile'));
   out.push(plotBorderSvg(f));
   // Each run's curve, in pixels, thinned to what a pixel column can show.
   series.forEach((s, i) => {
@@ -277,12 +285,7 @@ function perCallChart(runs: readonly Results[], title: string, caption: string, 
   const y = linearScale(yAxis.min, yAxis.max, f.plotBottom - 4, f.plotTop + 4);
   const out: string[] = [svgOpen(f.height, `${title}, by call index, one colour per run`)];
   out.push(yAxisSvg(f, yAxis.ticks, yAxis.labels, y, unit));
-  for (const t of xAxis.ticks) {
-    const px = x(t).toFixed(1);
-    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
-    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(formatTick(t, xAxis.step))}</text>`);
-  }
-  out.push(xTitleSvg(f, 'call index'));
+  out.push(xAxisSvg(f, xAxis.ticks, xAxis.ticks.map((t) => formatTick(t, xAxis.step)), x, 'call index'));
   out.push(plotBorderSvg(f));
   points.forEach((list, i) => {
     const color = runColor(i);
@@ -318,12 +321,7 @@ function timeChart(title: string, caption: string, unit: string, series: readonl
   const y = linearScale(yNice.min, yNice.max, f.plotBottom, f.plotTop);
   const out: string[] = [svgOpen(f.height, `${title}, over the run's time`)];
   out.push(yAxisSvg(f, yNice.ticks, yNice.ticks.map((t) => formatTick(t, yNice.step)), y, unit));
-  for (const t of xAxis.ticks) {
-    const px = x(t).toFixed(1);
-    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
-    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(formatTick(t, xAxis.step))}</text>`);
-  }
-  out.push(xTitleSvg(f, 'seconds since the first call'));
+  out.push(xAxisSvg(f, xAxis.ticks, xAxis.ticks.map((t) => formatTick(t, xAxis.step)), x, 'seconds since the first call'));
   out.push(plotBorderSvg(f));
   for (const s of drawn) {
     const px = s.points.map((p): Point => ({ x: x(p.t), y: y(p.v) }));
