@@ -22,7 +22,7 @@ import {
 import { INTERNAL_PLAN_FLAG, type CleanupRequest, type InternalPlan, type RunPlan } from './run-plan.js';
 import { quoteValue } from './units.js';
 import { closestName } from './closest.js';
-import { buildCapacityPlan, CAPACITY_DEFAULTS, type CapacityPlan } from './capacity/plan.js';
+import { buildCapacityPlan, buildScalePlan, CAPACITY_DEFAULTS, type CapacityPlan, type ScalePlan } from './capacity/plan.js';
 import { DEFAULT_SLO_TEXT } from './capacity/slo.js';
 
 export { closestName } from './closest.js';
@@ -268,7 +268,7 @@ const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
 const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
-const COMMANDS = ['calibrate', 'capacity', 'report', 'cleanup'];
+const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];
 /** Flags of the capacity command alone, hidden elsewhere (plan.ts says why they do not apply). */
 const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 /** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */
@@ -328,10 +328,11 @@ type WithUsageConfiguration = Argv & { usageConfiguration(config: { 'hide-types'
 export type Invocation =
   | { command: Command; plan: RunPlan }
   | { command: 'capacity'; plan: RunPlan; capacity: CapacityPlan }
+  | { command: 'scale'; scale: ScalePlan }
   | { command: 'report'; files: string[]; html: string | undefined }
   | { command: 'cleanup'; request: CleanupRequest };
 
-function parser(args: readonly string[], onCommand: (command: Command | 'capacity' | 'report' | 'cleanup') => void): Argv {
+function parser(args: readonly string[], onCommand: (command: Command | 'capacity' | 'scale' | 'report' | 'cleanup') => void): Argv {
   const width = Math.min(110, process.stdout.columns || 110);
   // Every flag's value is text that plan.ts parses, so yargs' [string] tags would say nothing; defaults are
   // spelled out in each description instead (hide-types hides yargs' [default:] along with the type).
@@ -362,6 +363,12 @@ function parser(args: readonly string[], onCommand: (command: Command | 'capacit
       'Find the most concurrent calls that meet an SLO: steps of calls held on a running population, grown then bisected',
       (y) => withOptions(y, NOT_CAPACITY_KEYS),
       () => onCommand('capacity'),
+    )
+    .command(
+      'scale',
+      'Does adding rtpengine workers scale it? The capacity search per --workers count (e.g. 1,2,4), with efficiency',
+      (y) => withOptions(y, [...NOT_CAPACITY_KEYS, 'rtpengine', 'mesh']),
+      () => onCommand('scale'),
     )
     .command(
       'report [files..]',
@@ -493,7 +500,7 @@ export function parseCommandLine(argv: string[]): { command: Command; plan: RunP
 
 /** parseCommandLine for every command, report included. */
 export function parseInvocation(argv: string[]): Invocation {
-  let command: Command | 'capacity' | 'report' | 'cleanup' | undefined;
+  let command: Command | 'capacity' | 'scale' | 'report' | 'cleanup' | undefined;
   let output = '';
   const parsed = parser(argv, (chosen) => {
     command = chosen;
@@ -514,6 +521,7 @@ export function parseInvocation(argv: string[]): Invocation {
   }
   const options = readOptions(parsed, argv);
   if (chosen === 'capacity') return { command: chosen, ...buildCapacityPlan(options) };
+  if (chosen === 'scale') return { command: chosen, scale: buildScalePlan(options) };
   return { command: chosen, plan: buildPlan(chosen, options) };
 }
 
@@ -585,6 +593,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   if (invocation.command === 'cleanup') {
     const { runCleanup } = await import('./mesh/cleanup.js');
     process.exitCode = await runCleanup(invocation.request);
+    return;
+  }
+  if (invocation.command === 'scale') {
+    const { runScale } = await import('./commands/scale.js');
+    process.exitCode = await runScale(invocation.scale);
     return;
   }
   if (invocation.command === 'capacity') {

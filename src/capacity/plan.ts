@@ -94,3 +94,30 @@ export function buildCapacityPlan(options: CliOptions, host: HostFacts = current
   const plan = buildPlan('run', runOptions, host);
   return { plan: { ...plan, slo: {} }, capacity: { slo, pairs, start, max, stepHoldMs, resolution } };
 }
+
+/** `rtp-bench scale`: the same search once per worker count, each with its own run plan. */
+export interface ScalePlan {
+  counts: number[];
+  searches: { workers: number; plan: RunPlan; capacity: CapacityPlan }[];
+}
+
+export function buildScalePlan(options: CliOptions, host: HostFacts = currentHost()): ScalePlan {
+  const text = options.workers ?? '1,2';
+  const counts = text.split(',').map((part) => {
+    const n = parseDecimal(part.trim());
+    if (n === undefined || !Number.isInteger(n) || n < 1 || n > 16) {
+      throw new PlanError(`--workers ${quoteValue(text)}: ${quoteValue(part.trim())} is not a worker count: expected whole numbers from 1 to 16, comma-separated, e.g. 1,2,4`);
+    }
+    return n;
+  });
+  if (new Set(counts).size !== counts.length) throw new PlanError(`--workers ${quoteValue(text)} names a count twice: give each once, e.g. 1,2,4`);
+  if (options.rtpengine !== undefined || (options.mesh !== undefined && options.mesh !== 'none')) {
+    throw new PlanError('scale starts its own rtpengine workers, as many as each --workers count: drop --rtpengine / --mesh (scale remote workers by running capacity against each set)');
+  }
+  if ((options.codecPair ?? '').includes(',')) throw new PlanError('--codec-pair: scale compares worker counts for one codec pair; give one, or run capacity for several');
+  const sorted = [...counts].sort((a, b) => a - b);
+  return {
+    counts: sorted,
+    searches: sorted.map((workers) => ({ workers, ...buildCapacityPlan({ ...options, workers: String(workers) }, host) })),
+  };
+}

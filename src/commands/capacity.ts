@@ -62,9 +62,42 @@ export async function runCapacity(plan: RunPlan, capacity: CapacityPlan, io: Run
     if (plan.progress !== 'off') io.err.write(`${line}\n`);
   };
   status(`rtp-bench capacity ${runId}: SLO ${formatSlo(capacity.slo)}; steps from ${capacity.start} up to ${capacity.max} calls, ${capacity.stepHoldMs / 1000} s each`);
+  const searched = await searchPairs(plan, capacity, io, runId, status);
+  if (typeof searched === 'number') return searched;
+  const { profiles, environment, interrupted } = searched;
+  if (profiles.length > 1) io.out.write(renderProfiles(profiles));
+  const results: CapacityResults = { format: RESULTS_FORMAT, kind: 'capacity', runId, startedAt: startedAt.toISOString(), plan, slo: formatSlo(capacity.slo), environment, profiles };
+  if (!(await writeJson(results, plan.output ?? defaultResultsPath(runId), io, status))) return EXIT_RUN_FAILED;
+  if (interrupted) return EXIT_INTERRUPTED;
+  return profiles.some((p) => p.result.generatorLimited) ? EXIT_GENERATOR_LIMITED : EXIT_OK;
+}
+
+/** A search's results file, where asked or (failing that) in a temporary folder; false when nowhere. */
+export async function writeJson(results: object, output: string, io: RunIo, status: (line: string) => void): Promise<boolean> {
+  try {
+    const written = await writeRunFiles([{ path: output, text: `${JSON.stringify(results, null, 1)}\n` }]);
+    if (written.fallbackReason !== null) io.err.write(`rtp-bench: ${written.fallbackReason}; the results were written to ${written.paths[0]} instead\n`);
+    status(`results: ${written.paths[0]}`);
+    return true;
+  } catch (err) {
+    io.err.write(`rtp-bench: the results could not be written to ${output} nor to the temporary directory: ${(err as Error).message}\n`);
+    return false;
+  }
+}
+
+/**
+ * One search per codec pair of the plan, each on a session of its own (the media bank is the pair's); prints each
+ * pair's table as it finishes. Returns the exit code instead when a session could not start.
+ */
+export async function searchPairs(
+  plan: RunPlan,
+  capacity: CapacityPlan,
+  io: RunIo,
+  runId: string,
+  status: (line: string) => void,
+): Promise<{ profiles: PairCapacity[]; environment: Environment | null; interrupted: boolean } | number> {
   const profiles: PairCapacity[] = [];
   let environment: Environment | null = null;
-  let interrupted = false;
   for (const [k, pair] of capacity.pairs.entries()) {
     const pairPlan: RunPlan = { ...plan, codecPair: pair };
     const opened = await RunSession.open(pairPlan, io, capacity.pairs.length === 1 ? runId : `${runId}-p${k + 1}`);
@@ -75,27 +108,12 @@ export async function runCapacity(plan: RunPlan, capacity: CapacityPlan, io: Run
       const found = await searchPair(session, pair, capacity, status);
       profiles.push(found);
       io.out.write(renderPair(found, session, capacity));
-      if (session.stopSignal !== null) {
-        interrupted = true;
-        break;
-      }
+      if (session.stopSignal !== null) return { profiles, environment, interrupted: true };
     } finally {
       await session.close();
     }
   }
-  if (profiles.length > 1) io.out.write(renderProfiles(profiles));
-  const results: CapacityResults = { format: RESULTS_FORMAT, kind: 'capacity', runId, startedAt: startedAt.toISOString(), plan, slo: formatSlo(capacity.slo), environment, profiles };
-  const output = plan.output ?? defaultResultsPath(runId);
-  try {
-    const written = await writeRunFiles([{ path: output, text: `${JSON.stringify(results, null, 1)}\n` }]);
-    if (written.fallbackReason !== null) io.err.write(`rtp-bench: ${written.fallbackReason}; the results were written to ${written.paths[0]} instead\n`);
-    status(`results: ${written.paths[0]}`);
-  } catch (err) {
-    io.err.write(`rtp-bench: the results could not be written to ${output} nor to the temporary directory: ${(err as Error).message}\n`);
-    return EXIT_RUN_FAILED;
-  }
-  if (interrupted) return EXIT_INTERRUPTED;
-  return profiles.some((p) => p.result.generatorLimited) ? EXIT_GENERATOR_LIMITED : EXIT_OK;
+  return { profiles, environment, interrupted: false };
 }
 
 async function searchPair(session: RunSession, pair: CodecPair, capacity: CapacityPlan, status: (line: string) => void): Promise<PairCapacity> {
