@@ -48,7 +48,7 @@ test('capacity of opus:pcmu on one rtpengine capped at 0.1 core: the answer pass
   }
 });
 
-test('scale --workers 1,2 with each rtpengine capped at 0.1 core: two workers carry about twice what one does', async (t) => {
+test('scale --workers 1,2 with each rtpengine capped at 0.2 core: two workers carry about twice what one does', async (t) => {
   if (cgroupFlavour('/sys/fs/cgroup') === null || process.getuid?.() !== 0) {
     t.skip('needs root and a cgroup CPU controller (--worker-cpu)');
     return;
@@ -56,7 +56,9 @@ test('scale --workers 1,2 with each rtpengine capped at 0.1 core: two workers ca
   const out = tempResults();
   try {
     const r = await startCli(
-      ['scale', '--workers', '1,2', '--codec-pair', 'opus:pcmu', '--worker-cpu', String(CAP_CORES), '--start', '3', '--max', '16', '--step-hold', '3s', '--resolution', '1', '--ramp', '20/s', '--output', out.file, '--progress', 'off'],
+      // 0.2 core is about 10 transcoded calls: enough that the search's one-call resolution and the knee's noise
+      // (a few calls at 0.1 core) do not swamp the factor of two.
+      ['scale', '--workers', '1,2', '--codec-pair', 'opus:pcmu', '--worker-cpu', '0.2', '--start', '4', '--max', '32', '--step-hold', '3s', '--resolution', '1', '--ramp', '20/s', '--output', out.file, '--progress', 'off'],
     ).done;
     assert.equal(r.code, 0, why(r));
     const results = JSON.parse(readFileSync(out.file, 'utf8')) as { kind: string; scale: { points: ScalePoint[] } };
@@ -65,10 +67,10 @@ test('scale --workers 1,2 with each rtpengine capped at 0.1 core: two workers ca
     t.diagnostic(`1 worker: ${one.maxCalls} calls; 2 workers: ${two.maxCalls} calls; efficiency ${two.efficiency?.toFixed(2)}`);
     assert.equal(one.workers, 1);
     assert.equal(two.workers, 2);
-    assert.ok(one.maxCalls !== null && one.maxCalls >= 2, `one worker: ${one.maxCalls}`);
-    // The planted truth: the second worker brings as much CPU as the first. A call or so either way is the search's
-    // resolution on each side.
-    assert.ok(two.efficiency !== null && two.efficiency >= 0.75 && two.efficiency <= 1.25, `efficiency ${two.efficiency}`);
+    assert.ok(one.maxCalls !== null && one.maxCalls >= 4, `one worker: ${one.maxCalls}`);
+    // The planted truth: the second worker brings as much CPU as the first. The knee of each search moves by a call
+    // or two from run to run; no scaling (0.5) or a worker counted twice (2) is far outside.
+    assert.ok(two.efficiency !== null && two.efficiency >= 0.65 && two.efficiency <= 1.4, `efficiency ${two.efficiency}`);
     assert.equal(two.efficiency, two.maxCalls! / (2 * one.maxCalls));
   } finally {
     out.cleanup();
