@@ -41,7 +41,6 @@ for (const io of ['native', 'dgram'] as const) {
           `generator drops: skipped ${d.skipped}, send failed ${d.sendFailed}, receive queue ${d.receiveQueue}, truncated ${d.truncated}; ${s.generator.limited}`,
       );
       assert.match(s.generator.limited ?? '', new RegExp(`^GENERATOR-LIMITED: .*starved of CPU by a CPU cap: its cgroup ${cgroup.path} allows 5\\.0% of one core`));
-      assert.ok(d.skipped > 0, 'the starved thread skipped frames it was too late for');
 
       const results = readResults(out.file);
       let ingress = 0;
