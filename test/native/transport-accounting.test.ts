@@ -21,21 +21,12 @@ import {
   type TransportEngine,
   type TransportOptions,
 } from '../../workers/native/transport.js';
+import { engineSkip, queue } from '../helpers/native.js';
 
 const HOST = '127.0.0.1';
 const unavailable = nativeTransportError();
 /** Longer than any UDP datagram can be (65535 with headers): send(2) refuses it with EMSGSIZE, every time. */
 const OVERSIZE = 70_000;
-
-function engineSkip(engine: TransportEngine): string | false {
-  if (unavailable) return `native transport not built: ${unavailable.message}`;
-  try {
-    new BaseTransport({ engine }).destroy();
-    return false;
-  } catch (err) {
-    return `${engine} unavailable here: ${(err as Error).message}`;
-  }
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -51,12 +42,6 @@ function busyWait(ms: number): void {
   while (performance.now() < end) {
     // spin
   }
-}
-
-function queue(t: BaseTransport, k: number, handle: number, offset: number, length: number): void {
-  t.batch[3 * k] = handle;
-  t.batch[3 * k + 1] = offset;
-  t.batch[3 * k + 2] = length;
 }
 
 function writeSeq(t: BaseTransport, offset: number, seq: number): void {

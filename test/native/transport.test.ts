@@ -22,19 +22,10 @@ import {
   type TransportOptions,
 } from '../../workers/native/transport.js';
 import { mayUseRealtime } from '../helpers/process.js';
+import { engineSkip, queue } from '../helpers/native.js';
 
 const HOST = '127.0.0.1';
 const unavailable = nativeTransportError();
-
-function engineSkip(engine: TransportEngine): string | false {
-  if (unavailable) return `native transport not built: ${unavailable.message}`;
-  try {
-    new BaseTransport({ engine }).destroy();
-    return false;
-  } catch (err) {
-    return `${engine} unavailable here: ${(err as Error).message}`;
-  }
-}
 
 interface Got {
   handle: number;
@@ -115,12 +106,6 @@ function pair(t: BaseTransport): [number, number] {
   const b = t.open(HOST, 0, HOST, t.localPort(a));
   t.connect(a, HOST, t.localPort(b));
   return [a, b];
-}
-
-function queue(t: BaseTransport, k: number, handle: number, offset: number, length: number): void {
-  t.batch[3 * k] = handle;
-  t.batch[3 * k + 1] = offset;
-  t.batch[3 * k + 2] = length;
 }
 
 for (const engine of ['io_uring', 'epoll'] as const) describe(`native transport (${engine})`, { skip: engineSkip(engine) }, () => {
