@@ -23,7 +23,6 @@ export class Population {
   private nextIndex = 0;
   /** Every call's record, as each ended (or failed to start). */
   readonly records: CallRecord[] = [];
-  private readonly pending = new Set<Promise<CallRecord>>();
   /** Call indexes whose setup is done (their media about to run or running). */
   private readonly established = new Set<number>();
   /** Calls that ended as failed so far. */
@@ -92,20 +91,19 @@ export class Population {
   /** Ends every call and waits for all of them (their deletes included). */
   async endAll(): Promise<void> {
     await this.shrinkTo(0);
-    await Promise.all([...this.pending]);
+    // Calls told to end earlier may still be deleting: they stay in `live` until their record is in.
+    await Promise.all(this.live.map((c) => c.done));
   }
 
   private place(dueEpochMs: number): LiveCall {
     const index = this.nextIndex++;
     const call: LiveCall = { index, ended: false, done: placeCall(this.ctx, index, dueEpochMs) };
     this.live.push(call);
-    this.pending.add(call.done);
     void call.done.then((record) => {
       call.ended = true;
       this.established.delete(index);
       if (record.status === 'failed') this.failed++;
       this.records.push(record);
-      this.pending.delete(call.done);
       const at = this.live.indexOf(call);
       if (at >= 0) this.live.splice(at, 1);
     });

@@ -12,16 +12,10 @@ import type { ScalePoint } from '../src/commands/scale.js';
 
 const CAP_CORES = 0.1;
 
-/** --worker-cpu can be used here: root and a cgroup CPU controller. */
-function canCap(): boolean {
-  return cgroupFlavour('/sys/fs/cgroup') !== null && process.getuid?.() === 0;
-}
+/** --worker-cpu needs root and a cgroup CPU controller: the tests skip, saying so, where there is none. */
+const SKIP = cgroupFlavour('/sys/fs/cgroup') !== null && process.getuid?.() === 0 ? false : 'needs root and a cgroup CPU controller (--worker-cpu)';
 
-test('capacity of opus:pcmu on one rtpengine capped at 0.1 core: the answer passes, one more call breaks the SLO, and there rtpengine is at its cap', async (t) => {
-  if (!canCap()) {
-    t.skip('needs root and a cgroup CPU controller (--worker-cpu)');
-    return;
-  }
+test('capacity of opus:pcmu on one rtpengine capped at 0.1 core: the answer passes, one more call breaks the SLO, and there rtpengine is at its cap', { skip: SKIP }, async (t) => {
   const out = tempResults();
   try {
     const r = await startCli(
@@ -52,11 +46,7 @@ test('capacity of opus:pcmu on one rtpengine capped at 0.1 core: the answer pass
   }
 });
 
-test('scale --workers 1,2 with each rtpengine capped at 0.2 core: two workers carry about twice what one does', async (t) => {
-  if (!canCap()) {
-    t.skip('needs root and a cgroup CPU controller (--worker-cpu)');
-    return;
-  }
+test('scale --workers 1,2 with each rtpengine capped at 0.2 core: two workers carry about twice what one does', { skip: SKIP }, async (t) => {
   const out = tempResults();
   try {
     const r = await startCli(

@@ -131,7 +131,7 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
   const name = `${pair.a.name}:${pair.b.name}`;
   let previousFailed = false;
   const runStep = async (calls: number): Promise<CapacityStep> => {
-    const before = { records: population.records.length, failed: population.records.filter((r) => r.status === 'failed').length, setups: setups.length };
+    const before = { failed: population.records.filter((r) => r.status === 'failed').length, setups: setups.length };
     const placedBefore = population.placed;
     // After a step that broke the SLO the running calls are not a fair start: rtpengine keeps a transcoded call's
     // extra delay for good once its input was late, and calls it stopped forwarding stay silent. Start afresh.
