@@ -3,7 +3,7 @@
  * then leg B's RTP and RTCP. Released blocks go to the back of the queue so a port is reused as late as possible:
  * a straggler packet for the previous call then finds no socket rather than the next call's.
  */
-import type { PortRange } from './run-plan.js';
+import type { PortRange } from './addresses.js';
 
 export const PORTS_PER_CALL = 4;
 

@@ -14,17 +14,8 @@ export type MediaPriority = 'realtime' | 'normal';
 /** on: clients send RTCP SR/RR; off: no RTCP at all; generate: clients send RTCP and rtpengine makes its own. */
 export type RtcpMode = 'on' | 'off' | 'generate';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
-
-export interface PortRange {
-  /** First port, even. */
-  min: number;
-  /** Last port, inclusive. */
-  max: number;
-}
+import type { Endpoint, PortRange } from './addresses.js';
+export type { Endpoint, PortRange } from './addresses.js';
 
 /** Service-level objectives: any one missed makes the run exit 1 (k6 thresholds, as flags). */
 export interface Slo {
@@ -129,7 +120,7 @@ export interface RunPlan {
   headStartMs: { a: number; b: number };
 }
 
-/** What `rtp-bench --internal-plan FILE` reads (the benchmark half of --mesh local, src/mesh/local-run.ts): a plan
+/** What `rtp-bench --internal-plan FILE` reads (the benchmark half of --mesh local, src/mesh/local/run.ts): a plan
  * that needs no more checking, and the run id to keep. */
 export interface InternalPlan {
   runId: string;
@@ -138,7 +129,7 @@ export interface InternalPlan {
 
 export const INTERNAL_PLAN_FLAG = '--internal-plan';
 
-/** `rtp-bench cleanup`: what to remove after a crashed run (src/mesh/cleanup.ts). */
+/** `rtp-bench cleanup`: what to remove after a crashed run (src/commands/cleanup.ts). */
 export interface CleanupRequest {
   mesh: 'kubernetes' | 'rest' | 'local';
   /** Only this run; null: every run's leftovers. */

@@ -1,7 +1,7 @@
 /**
  * What every command that places calls needs around them, set up and torn down in one place: Ctrl-C handling, the
  * pre-encoded media, the media threads, the rtpengine workers (started, reached, or behind a mesh), the client
- * ports, the run's histograms and its timeline. `run` (src/coordinator.ts) places a fixed population and ends it;
+ * ports, the run's histograms and its timeline. `run` (src/commands/run.ts) places a fixed population and ends it;
  * `capacity` (src/commands/capacity.ts) grows and shrinks one, step by step. Ctrl-C or SIGTERM stops arrivals and
  * media (each call still gets its delete); a second signal exits at once.
  */

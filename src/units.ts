@@ -4,7 +4,7 @@
  * the flag name in front and still produce one line.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import type { Endpoint, PortRange } from './run-plan.js';
+import type { Endpoint, PortRange } from './addresses.js';
 
 export class UnitError extends Error {
   override readonly name = 'UnitError';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { startRtpengine, freeUdpPortRange } from '../src/stack/rtpengine.js';
 import { jsonSummary, readResults, startCli, tempResults } from './helpers/run-cli.js';
 import { cpuCappedCgroup, inCgroup } from './helpers/cgroup.js';
-import { EXIT_GENERATOR_LIMITED } from '../src/coordinator.js';
+import { EXIT_GENERATOR_LIMITED } from '../src/commands/run.js';
 
 for (const io of ['native', 'dgram'] as const) {
   test(`${io} I/O, generator capped at 5% of a core: sent = rtpengine's received, no invented duplicates, every loss accounted, exit 4 naming the cap`, async (t) => {

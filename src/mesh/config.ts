@@ -13,10 +13,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import type { MeshProxy } from './operator.js';
+import type { MeshProxy } from './rest/operator.js';
 import type { MeshWorker } from './model.js';
-import type { Endpoint } from '../run-plan.js';
-import type { LocalMeshDescription } from './local-mesh.js';
+import type { Endpoint } from '../addresses.js';
+import type { LocalMeshDescription } from './local/description.js';
 
 export interface MeshConfigWorker extends MeshWorker {
   restUrl: string;

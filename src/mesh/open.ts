@@ -1,10 +1,10 @@
 /**
  * The mesh of a run, ready for calls: its provisioner, where clients send media, and its rtpengine workers (which
- * become the run's stack). `local` is not opened here: it runs the benchmark as a child (src/mesh/local-run.ts),
+ * become the run's stack). `local` is not opened here: it runs the benchmark as a child (src/mesh/local/run.ts),
  * which opens the local mesh as a `rest` mesh.
  */
-import { RestProvisioner } from './rest.js';
-import { KubernetesProvisioner } from './kubernetes.js';
+import { RestProvisioner } from './rest/provisioner.js';
+import { KubernetesProvisioner } from './kubernetes/provisioner.js';
 import { MeshError } from './provisioner.js';
 import { RTPENGINE_NG_PORT } from '../stack/l7mp-proxy.js';
 import { meshProxies } from './config.js';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import type { MeshCall, MeshOptions } from '../../src/mesh/model.js';
 import { proxyNameOf, type L7mpObject } from '../../src/mesh/objects.js';
-import type { MeshProxy } from '../../src/mesh/operator.js';
+import type { MeshProxy } from '../../src/mesh/rest/operator.js';
 import { startL7mpProxy, type L7mpConfig, type L7mpProxy } from '../../src/stack/l7mp-proxy.js';
 import { freeUdpPorts } from './ports.js';
 

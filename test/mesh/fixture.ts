@@ -1,6 +1,6 @@
 /** One call and a two-proxy mesh (one ingress, one worker) shared by the mesh tests. */
 import { DEFAULT_MESH_OPTIONS, type MeshCall, type MeshOptions } from '../../src/mesh/model.js';
-import type { MeshProxy } from '../../src/mesh/operator.js';
+import type { MeshProxy } from '../../src/mesh/rest/operator.js';
 
 export const WORKER_LABELS = { app: 'l7mp-worker', 'statefulset.kubernetes.io/pod-name': 'worker-0' };
 

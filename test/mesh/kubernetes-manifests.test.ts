@@ -20,9 +20,9 @@ import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/Object
 import { packageRoot } from '../../src/paths.js';
 import { DEFAULT_MESH_OPTIONS } from '../../src/mesh/model.js';
 import { callObjects } from '../../src/mesh/objects.js';
-import { KubernetesProvisioner, workerConfigMapText } from '../../src/mesh/kubernetes.js';
-import { API_PERMISSIONS } from '../../src/mesh/kube-permissions.js';
-import { cleanupRun } from '../../src/mesh/kube-cleanup.js';
+import { KubernetesProvisioner, workerConfigMapText } from '../../src/mesh/kubernetes/provisioner.js';
+import { API_PERMISSIONS } from '../../src/mesh/kubernetes/permissions.js';
+import { cleanupRun } from '../../src/mesh/kubernetes/cleanup.js';
 import { RTPENGINE_NG_PORT, workerProxyConfig } from '../../src/stack/l7mp-proxy.js';
 import { parseCommandLine } from '../../src/cli.js';
 import { K8sEmulator } from '../helpers/k8s-emulator.js';

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { LABEL_CALL, LABEL_RUN, type MeshCall } from '../../src/mesh/model.js';
 import { callObjects, L7MP_PLURALS, safeLabelValue } from '../../src/mesh/objects.js';
 import { MeshError } from '../../src/mesh/provisioner.js';
-import { COMPACT_REJECTED, KubernetesProvisioner, type KubernetesProvisionerOptions } from '../../src/mesh/kubernetes.js';
-import { KubernetesApiError, parseRetryAfter } from '../../src/mesh/kube-failures.js';
-import { loadKubeConfig } from '../../src/mesh/kube-config.js';
-import { cleanupRun } from '../../src/mesh/kube-cleanup.js';
+import { COMPACT_REJECTED, KubernetesProvisioner, type KubernetesProvisionerOptions } from '../../src/mesh/kubernetes/provisioner.js';
+import { KubernetesApiError, parseRetryAfter } from '../../src/mesh/kubernetes/failures.js';
+import { loadKubeConfig } from '../../src/mesh/kubernetes/config.js';
+import { cleanupRun } from '../../src/mesh/kubernetes/cleanup.js';
 import { K8sEmulator, type RecordedRequest } from '../helpers/k8s-emulator.js';
 import { testOptions } from './fixture.js';
 

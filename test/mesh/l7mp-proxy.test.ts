@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createSocket } from 'node:dgram';
 import type { MeshCall, MeshOptions } from '../../src/mesh/model.js';
 import { callObjects, deletionOrder, proxyNameOf, type L7mpObject } from '../../src/mesh/objects.js';
-import { addRequests, deleteRequests, isAccepted, restDeleteRequests, type MeshProxy, type RestRequest } from '../../src/mesh/operator.js';
+import { addRequests, deleteRequests, isAccepted, restDeleteRequests, type MeshProxy, type RestRequest } from '../../src/mesh/rest/operator.js';
 import { ingressProxyConfig, workerProxyConfig } from '../../src/stack/l7mp-proxy.js';
 import {
   l7mpOf,

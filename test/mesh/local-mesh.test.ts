@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { localMeshPortRanges, runInClientNamespace, startLocalMesh, type LocalMesh, type LocalMeshDescription } from '../../src/mesh/local-mesh.js';
+import { localMeshPortRanges, runInClientNamespace, startLocalMesh, type LocalMesh, type LocalMeshDescription } from '../../src/mesh/local/mesh.js';
 import { listLeftovers, listNamespaces, netnsExec, NOT_ROOT_MESSAGE, runPrefix } from '../../src/stack/netns.js';
 import { namespaceOf, newRunId, rootSnapshot } from '../helpers/netns.js';
 import { alive } from '../helpers/process.js';

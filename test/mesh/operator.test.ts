@@ -11,7 +11,7 @@ import {
   selectorMatches,
   type MeshProxy,
   type RestRequest,
-} from '../../src/mesh/operator.js';
+} from '../../src/mesh/rest/operator.js';
 import type { MeshOptions } from '../../src/mesh/model.js';
 import { INGRESS, OTHER_WORKER, WORKER, testCall, testOptions } from './fixture.js';
 

@@ -25,9 +25,9 @@ import { createServer as createHttpServer, request as httpRequest, type Server }
 import type { MeshCall, MeshOptions } from '../../src/mesh/model.js';
 import { MeshError } from '../../src/mesh/provisioner.js';
 import { callObjects, inlineClusterName, proxyNameOf } from '../../src/mesh/objects.js';
-import type { MeshProxy } from '../../src/mesh/operator.js';
-import { RestProvisioner, type RestProvisionerOptions } from '../../src/mesh/rest.js';
-import { findLeftovers, parseObjectName, removeLeftovers, type Leftover } from '../../src/mesh/leftovers.js';
+import type { MeshProxy } from '../../src/mesh/rest/operator.js';
+import { RestProvisioner, type RestProvisionerOptions } from '../../src/mesh/rest/provisioner.js';
+import { findLeftovers, parseObjectName, removeLeftovers, type Leftover } from '../../src/mesh/rest/leftovers.js';
 import { ingressProxyConfig, workerProxyConfig } from '../../src/stack/l7mp-proxy.js';
 import { RTP_HEADER_BYTES, rtpPayloadType, rtpSequence, rtpSsrc, writeRtpHeader } from '../../src/media/rtp.js';
 import { ulawEncode } from '../../src/media/g711.js';

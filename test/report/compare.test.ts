@@ -10,9 +10,9 @@ import {
   ratioText,
   readResultsFile,
   renderComparison,
-  runReport,
   terminalSafe,
 } from '../../src/report/compare.js';
+import { runReport } from '../../src/commands/report.js';
 import type { Results } from '../../src/report/results.js';
 import { fileText, fixtureResults } from './fixture.js';
 

@@ -6,23 +6,23 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunPlan } from './run-plan.js';
-import { placeCall, type CallRecord } from './call.js';
-import { runWithLocalMesh } from './mesh/local-run.js';
-import { summarize } from './stats/summary.js';
-import { CostWindow } from './stats/cost-window.js';
-import { Progress, watchProgress } from './report/progress.js';
-import { describeEnvironment } from './report/environment.js';
-import { resultsText, type Results } from './report/results.js';
-import { defaultResultsPath, writeRunFiles } from './report/output.js';
-import { renderSummary } from './report/table.js';
-import { renderHtml, htmlPathFor } from './report/html.js';
-import { checkSlo } from './report/slo.js';
-import { contentionBetween, sampleContention, type ContentionSample } from './cpu-contention.js';
-import { timelineCsv, workerFigures } from './stats/timeline.js';
-import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from './session.js';
+import type { RunPlan } from '../run-plan.js';
+import { placeCall, type CallRecord } from '../call.js';
+import { runWithLocalMesh } from '../mesh/local/run.js';
+import { summarize } from '../stats/summary.js';
+import { CostWindow } from '../stats/cost-window.js';
+import { Progress, watchProgress } from '../report/progress.js';
+import { describeEnvironment } from '../report/environment.js';
+import { resultsText, type Results } from '../report/results.js';
+import { defaultResultsPath, writeRunFiles } from '../report/output.js';
+import { renderSummary } from '../report/table.js';
+import { renderHtml, htmlPathFor } from '../report/html.js';
+import { checkSlo } from '../report/slo.js';
+import { contentionBetween, sampleContention, type ContentionSample } from '../cpu-contention.js';
+import { timelineCsv, workerFigures } from '../stats/timeline.js';
+import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from '../session.js';
 
-export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, type RunIo } from './session.js';
+export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, type RunIo } from '../session.js';
 
 /**
  * Runs one benchmark from a validated plan and returns the process exit code (0 ok, 1 an SLO missed, a call

@@ -5,9 +5,9 @@
  * CRDs or namespace, an invalid object, an overloaded server).
  */
 import { ApiException } from '@kubernetes/client-node';
-import type { L7mpObject } from './objects.js';
-import { MeshError } from './provisioner.js';
-import { L7MP_GROUP, L7MP_VERSION, RBAC_FILE, type ApiVerb } from './kube-permissions.js';
+import type { L7mpObject } from '../objects.js';
+import { MeshError } from '../provisioner.js';
+import { L7MP_GROUP, L7MP_VERSION, RBAC_FILE, type ApiVerb } from './permissions.js';
 
 /** A Kubernetes Status body (what the API server answers on failure). */
 interface KubeStatus {

@@ -9,9 +9,9 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MeshError } from './provisioner.js';
+import { MeshError } from '../provisioner.js';
 import { isAccepted, type MeshProxy, type RestRequest } from './operator.js';
-import { ConcurrencyLimit } from './rate-limit.js';
+import { ConcurrencyLimit } from '../rate-limit.js';
 
 export const DEFAULT_REST_CONCURRENCY = 16;
 export const DEFAULT_REST_REQUEST_TIMEOUT_MS = 5000;

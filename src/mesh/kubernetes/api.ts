@@ -10,11 +10,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, ServerConfiguration, createConfiguration, type KubeConfig, type Middleware, type V1Pod } from '@kubernetes/client-node';
-import { LABEL_RUN } from './model.js';
-import { DELETION_ORDER, L7MP_PLURALS, safeLabelValue, type L7mpKind, type L7mpObject } from './objects.js';
-import { MeshError } from './provisioner.js';
-import { ConcurrencyLimit, TokenBucket, defaultBurst } from './rate-limit.js';
-import { L7MP_GROUP, L7MP_VERSION, permitted } from './kube-permissions.js';
+import { LABEL_RUN } from '../model.js';
+import { DELETION_ORDER, L7MP_PLURALS, safeLabelValue, type L7mpKind, type L7mpObject } from '../objects.js';
+import { MeshError } from '../provisioner.js';
+import { ConcurrencyLimit, TokenBucket, defaultBurst } from '../rate-limit.js';
+import { L7MP_GROUP, L7MP_VERSION, permitted } from './permissions.js';
 import {
   classify,
   describeFailure,
@@ -27,7 +27,7 @@ import {
   statusOf,
   type ApiOp,
   type Failure,
-} from './kube-failures.js';
+} from './failures.js';
 
 export const KUBERNETES_DEFAULTS = {
   /** API requests in flight at most, across all calls. */

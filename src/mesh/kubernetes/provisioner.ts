@@ -8,11 +8,11 @@
  * deletes, a compact VirtualService that has a live session crashes the l7mp 0.5.7 ingress proxy.
  */
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
-import { renderL7mpConfigYaml, RTPENGINE_NG_PORT, workerProxyConfig } from '../stack/l7mp-proxy.js';
-import type { MeshCall, MeshOptions, MeshWorker } from './model.js';
-import { callObjects, CREATION_ORDER, DELETION_ORDER, deletionOrder, type L7mpKind, type L7mpObject } from './objects.js';
-import { MeshError, type MeshCost, type MeshProvisioner, type ProvisionTiming } from './provisioner.js';
-import { allowPlainHttp, loadKubeConfig, type KubeConfigChoice } from './kube-config.js';
+import { renderL7mpConfigYaml, RTPENGINE_NG_PORT, workerProxyConfig } from '../../stack/l7mp-proxy.js';
+import type { MeshCall, MeshOptions, MeshWorker } from '../model.js';
+import { callObjects, CREATION_ORDER, DELETION_ORDER, deletionOrder, type L7mpKind, type L7mpObject } from '../objects.js';
+import { MeshError, type MeshCost, type MeshProvisioner, type ProvisionTiming } from '../provisioner.js';
+import { allowPlainHttp, loadKubeConfig, type KubeConfigChoice } from './config.js';
 import {
   KubernetesApi,
   addCost,
@@ -24,8 +24,8 @@ import {
   type KubernetesApiOptions,
   type KubernetesApiStats,
   type RemoveOptions,
-} from './kube-api.js';
-import { KubernetesApiError } from './kube-failures.js';
+} from './api.js';
+import { KubernetesApiError } from './failures.js';
 
 export interface KubernetesProvisionerOptions extends KubeConfigChoice, KubernetesApiOptions, RemoveOptions {
   /** The objects' shape; namespace is where they are created. compact is refused. */
@@ -232,6 +232,6 @@ export class KubernetesProvisioner implements MeshProvisioner {
 export function workerConfigMapText(): string {
   return renderL7mpConfigYaml(
     workerProxyConfig({ ng: { listen: { port: RTPENGINE_NG_PORT }, rtpengine: { address: '127.0.0.1', port: RTPENGINE_NG_PORT } } }),
-    'l7mp worker sidecar: rendered by rtp-bench (workerConfigMapText in src/mesh/kubernetes.ts); edit there, not here',
+    'l7mp worker sidecar: rendered by rtp-bench (workerConfigMapText in src/mesh/kubernetes/provisioner.ts); edit there, not here',
   );
 }

@@ -1,5 +1,5 @@
 /**
- * `--mesh local`: build a real l7mp mesh in network namespaces (src/mesh/local-mesh.ts), run the benchmark itself
+ * `--mesh local`: build a real l7mp mesh in network namespaces (src/mesh/local/mesh.ts), run the benchmark itself
  * inside the client namespace (the generator's sockets must live there, and Node cannot enter a namespace), then
  * remove everything. The benchmark child gets its plan ready-made: the same run, as a `rest` mesh over the local
  * proxies, from the client namespace's address. Signals reach this parent and are passed on once to the child,
@@ -8,13 +8,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants, tmpdir } from 'node:os';
-import { packageRoot } from '../paths.js';
-import { startLocalMesh, localMeshPortRanges, runInClientNamespace } from './local-mesh.js';
-import { fromLocalMesh } from './config.js';
-import { netnsExec } from '../stack/netns.js';
-import { embeddedPortRanges } from '../stack/stack.js';
-import { defaultResultsPath } from '../report/output.js';
-import { INTERNAL_PLAN_FLAG, type InternalPlan, type RunPlan } from '../run-plan.js';
+import { packageRoot } from '../../paths.js';
+import { startLocalMesh, localMeshPortRanges, runInClientNamespace } from './mesh.js';
+import { fromLocalMesh } from '../config.js';
+import { netnsExec } from '../../stack/netns.js';
+import { embeddedPortRanges } from '../../stack/stack.js';
+import { defaultResultsPath } from '../../report/output.js';
+import { INTERNAL_PLAN_FLAG, type InternalPlan, type RunPlan } from '../../run-plan.js';
 
 export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (line: string) => void, err: NodeJS.WriteStream): Promise<number> {
   const { mesh, target } = plan;

@@ -3,10 +3,10 @@
  * run label and removed, with a report of what went.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { LABEL_RUN } from './model.js';
-import { DELETION_ORDER, type L7mpKind } from './objects.js';
-import { allowPlainHttp, contextNamespace, loadKubeConfig, type KubeConfigChoice } from './kube-config.js';
-import { KubernetesApi, removeLabelled, runSelector, type KubernetesApiOptions, type ListedObject, type RemoveOptions } from './kube-api.js';
+import { LABEL_RUN } from '../model.js';
+import { DELETION_ORDER, type L7mpKind } from '../objects.js';
+import { allowPlainHttp, contextNamespace, loadKubeConfig, type KubeConfigChoice } from './config.js';
+import { KubernetesApi, removeLabelled, runSelector, type KubernetesApiOptions, type ListedObject, type RemoveOptions } from './api.js';
 
 export interface CleanupOptions extends KubeConfigChoice, KubernetesApiOptions, RemoveOptions {
   /** Only this run's objects; null or absent: every object with the run label (any run). */

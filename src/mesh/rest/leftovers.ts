@@ -4,10 +4,10 @@
  * GET /api/v1/config for the names of rtp-bench's objects (parseObjectName), and removeLeftovers deletes them once
  * the leftover listeners' sessions have settled. For `rtp-bench cleanup --mesh rest` (and RestProvisioner).
  */
-import { MeshError, type MeshCost } from './provisioner.js';
-import { INGRESS_RETRY_WINDOW_MS, type L7mpKind } from './objects.js';
+import { MeshError, type MeshCost } from '../provisioner.js';
+import { INGRESS_RETRY_WINDOW_MS, type L7mpKind } from '../objects.js';
 import type { MeshProxy, RestRequest, ToleratedAnswer } from './operator.js';
-import { combined, RestClient, runSequences, type ProxyRef, type RestClientOptions, type Sequence } from './rest-client.js';
+import { combined, RestClient, runSequences, type ProxyRef, type RestClientOptions, type Sequence } from './client.js';
 import { DEFAULT_READY_POLL_INTERVAL_MS, pollUntilSettled } from './sessions.js';
 
 /** An object on a proxy that belongs to an rtp-bench call (by its name). */

@@ -14,8 +14,10 @@
  * Everything is reachable from the client namespace only: the root namespace has no route into the mesh.
  */
 import { spawn } from 'node:child_process';
-import type { PortRange } from '../run-plan.js';
-import { createNetwork, requireRoot, type NetnsNetwork } from '../stack/netns.js';
+import type { PortRange } from '../../addresses.js';
+import type { LocalMeshDescription } from './description.js';
+export type { LocalMeshDescription } from './description.js';
+import { createNetwork, requireRoot, type NetnsNetwork } from '../../stack/netns.js';
 import {
   ingressProxyConfig,
   L7MP_CONTROLLER_PORT,
@@ -24,11 +26,11 @@ import {
   workerProxyConfig,
   type L7mpLogLevel,
   type L7mpProxy,
-} from '../stack/l7mp-proxy.js';
-import { startRtpengine, type LocalRtpengine } from '../stack/rtpengine.js';
-import { withParentDeathSignal } from '../stack/daemon.js';
-import { embeddedPortRanges } from '../stack/stack.js';
-import { DEFAULT_MESH_OPTIONS, type MeshWorker } from './model.js';
+} from '../../stack/l7mp-proxy.js';
+import { startRtpengine, type LocalRtpengine } from '../../stack/rtpengine.js';
+import { withParentDeathSignal } from '../../stack/daemon.js';
+import { embeddedPortRanges } from '../../stack/stack.js';
+import { DEFAULT_MESH_OPTIONS, type MeshWorker } from '../model.js';
 
 export interface LocalMeshOptions {
   runId: string;
@@ -91,14 +93,6 @@ export interface LocalMesh {
 }
 
 /** A LocalMesh as a benchmark running inside the client namespace sees it (see runInClientNamespace). */
-export interface LocalMeshDescription {
-  runId: string;
-  clientNamespace: string;
-  clientAddress: string;
-  subnet: string;
-  ingress: { name: string; namespace: string; address: string; restUrl: string; labels: Record<string, string> };
-  workers: Array<MeshWorker & { namespace: string; restUrl: string; ng: { host: string; port: number }; rtpenginePorts: PortRange; rtpengineVersion: string }>;
-}
 
 export class LocalMeshError extends Error {
   override readonly name = 'LocalMeshError';

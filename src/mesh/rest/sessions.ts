@@ -5,8 +5,8 @@
  * call waiting on it, one GET at a time.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MeshError } from './provisioner.js';
-import { errorText, shorten, type RestClient } from './rest-client.js';
+import { MeshError } from '../provisioner.js';
+import { errorText, shorten, type RestClient } from './client.js';
 
 export const DEFAULT_READY_POLL_INTERVAL_MS = 25;
 

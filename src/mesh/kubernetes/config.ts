@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { MeshError } from './provisioner.js';
+import { MeshError } from '../provisioner.js';
 
 export interface KubeConfigChoice {
   /** A kubeconfig file; default: $KUBECONFIG, then ~/.kube/config, then the pod's service account (in-cluster). */

@@ -16,7 +16,7 @@
  * the rule itself: the other way round the rule list keeps a stale entry and every later rule behind it becomes
  * unreachable). Requests to different proxies are independent.
  */
-import type { MeshOptions } from './model.js';
+import type { MeshOptions } from '../model.js';
 import {
   proxyNameOf,
   type Cluster,
@@ -34,7 +34,7 @@ import {
   type RouteStage,
   type StaticEndpoint,
   type Target,
-} from './objects.js';
+} from '../objects.js';
 
 /** An l7mp proxy (a pod of the ingress gateway or a worker sidecar, or a local one). */
 export interface MeshProxy {

@@ -33,12 +33,12 @@
  * provisioner created and has not released. What a crashed run left on the proxies is found and removed by
  * leftovers.ts.
  */
-import type { MeshCall, MeshOptions } from './model.js';
-import { MeshError, type MeshCost, type MeshProvisioner, type ProvisionTiming } from './provisioner.js';
-import { callObjects, CREATION_ORDER, DELETION_ORDER, deletionOrder, proxyNameOf, type L7mpObject } from './objects.js';
+import type { MeshCall, MeshOptions } from '../model.js';
+import { MeshError, type MeshCost, type MeshProvisioner, type ProvisionTiming } from '../provisioner.js';
+import { callObjects, CREATION_ORDER, DELETION_ORDER, deletionOrder, proxyNameOf, type L7mpObject } from '../objects.js';
 import { addRequests, matchingProxies, restDeleteRequests, type MeshProxy, type RestRequest } from './operator.js';
-import { ConcurrencyLimit } from './rate-limit.js';
-import { combined, errorText, RestClient, runSequences, sequencesOf, type RestClientOptions, type RestRequestStats } from './rest-client.js';
+import { ConcurrencyLimit } from '../rate-limit.js';
+import { combined, errorText, RestClient, runSequences, sequencesOf, type RestClientOptions, type RestRequestStats } from './client.js';
 import {
   allConnected,
   allSettled,

@@ -3,10 +3,10 @@
  * Ctrl-C; this is for the rest: l7mp objects in a cluster (by the run label), objects on running proxies (by the
  * run's object names), network namespaces of a local mesh (by the run's name prefix) with what runs inside them.
  */
-import { cleanupRun } from './kube-cleanup.js';
-import { findLeftovers, removeLeftovers } from './leftovers.js';
-import { readMeshConfig, meshProxies, MeshConfigError } from './config.js';
-import { DEFAULT_MESH_OPTIONS } from './model.js';
+import { cleanupRun } from '../mesh/kubernetes/cleanup.js';
+import { findLeftovers, removeLeftovers } from '../mesh/rest/leftovers.js';
+import { readMeshConfig, meshProxies, MeshConfigError } from '../mesh/config.js';
+import { DEFAULT_MESH_OPTIONS } from '../mesh/model.js';
 import { NETNS_PREFIX, removeLeftovers as removeNamespaces, requireRoot, runPrefix } from '../stack/netns.js';
 import type { CleanupRequest } from '../run-plan.js';
 
