@@ -105,7 +105,8 @@ const MIN_MEDIA_MS = 1000;
 const RTCP_INTERVAL_MS = 5000;
 const DRAIN_MS = 250;
 
-export async function placeCall(ctx: CallContext, index: number, dueEpochMs: number): Promise<CallRecord> {
+/** `endAtEpochMs`: when this call's media stops (a churn call's own end); the run's common end when not given. */
+export async function placeCall(ctx: CallContext, index: number, dueEpochMs: number, endAtEpochMs: number = ctx.endAtEpochMs): Promise<CallRecord> {
   const { plan } = ctx;
   const startEpoch = epochNow();
   const record: CallRecord = {
@@ -183,7 +184,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       callIndex: index,
       localIp: plan.localIp,
       legs: [legs.a.media, legs.b.media],
-      endAtEpochMs: Math.max(ctx.endAtEpochMs, establishedEpoch + MIN_MEDIA_MS),
+      endAtEpochMs: Math.max(endAtEpochMs, establishedEpoch + MIN_MEDIA_MS),
       rtcp: plan.rtcp,
       rtcpIntervalMs: RTCP_INTERVAL_MS,
       drainMs: DRAIN_MS,

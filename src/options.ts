@@ -5,6 +5,7 @@
 import { DEFAULTS, LIMITS, type CliOptionName } from './plan.js';
 import { CAPACITY_DEFAULTS } from './capacity/plan.js';
 import { DEFAULT_SLO_TEXT } from './capacity/slo.js';
+import { MAX_DURATION_MEANS, MIN_CALL_MS } from './load/churn.js';
 
 export interface OptionSpec {
   group: string;
@@ -24,6 +25,7 @@ const SLOS = 'SLOs (any one missed: exit 1):';
 const CONTROL = 'Control plane:';
 const MESH = 'Mesh (l7mp; default: none, media straight to rtpengine):';
 const CAPACITY = 'Capacity search (rtp-bench capacity):';
+const CHURN = 'Churn (calls arriving and ending; instead of --calls, --ramp, --hold):';
 
 /** Every CliOptions key has exactly one entry, so yargs, --help and plan.ts cannot drift apart. */
 export const OPTIONS: Record<CliOptionName, OptionSpec> = {
@@ -43,6 +45,28 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
     value: 'a duration like 20s, 2m or 1m30s',
     describe: 'How long all calls stay up after the last one arrived: 20s, 2m, 1m30s, 0',
     defaultText: DEFAULTS.hold,
+  },
+  rate: {
+    group: CHURN,
+    value: 'a rate like 5/s, 300/min or 5',
+    describe: 'Churn instead of ramp and hold: new calls per second, each held --call-duration (offered load = rate x duration Erlang)',
+  },
+  callDuration: {
+    group: CHURN,
+    value: 'a duration like 30s or 2m',
+    describe: 'With --rate: how long each call is held (the mean, with --call-duration-dist exponential)',
+  },
+  callDurationDist: {
+    group: CHURN,
+    value: 'fixed or exponential',
+    describe: `With --rate: holding times all equal (fixed), or drawn from an exponential distribution (as call-centre traffic is), ${MIN_CALL_MS / 1000} s to ${MAX_DURATION_MEANS} means`,
+    defaultText: DEFAULTS.callDurationDist,
+  },
+  duration: {
+    group: CHURN,
+    value: 'a duration like 2m or 1h',
+    describe: 'With --rate: how long calls keep arriving; then the last calls finish',
+    defaultText: '2 x --call-duration (4 x with exponential)',
   },
   codecPair: {
     group: LOAD,
@@ -239,7 +263,7 @@ export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];
 /** Flags of the capacity command alone, hidden elsewhere (plan.ts says why they do not apply). */
 export const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 /** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */
-export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed'];
+export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed'];
 
 /**
  * Shown as a comment line above each command (as kubectl does): yargs' two-column examples give the command only
@@ -251,6 +275,9 @@ export const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
   ['Four local rtpengine instances, with SLOs (exit 1 if one is missed) and a JSON summary', '$0 --calls 500 --workers 4 --max-loss 0.1% --min-mos 4 --json'],
   ["Calibration: what the generator sustains alone, to tell its limits from rtpengine's", '$0 calibrate --calls 2000 --codec-pair opus:opus --hold 1m'],
   ['Compare two runs (e.g. 1 vs 2 workers) side by side, and write an HTML page with their charts', '$0 report results/RUN1.json results/RUN2.json --html compare.html'],
+  ['Churn, as in a busy hour: 2 new calls a second, each held about 30 s (60 Erlang offered), for 5 minutes', '$0 --rate 2/s --call-duration 30s --call-duration-dist exponential --duration 5m'],
+  ['How many transcoded calls one worker capped at half a core carries within an SLO', "$0 capacity --codec-pair opus:pcmu --worker-cpu 0.5 --slo 'latency.p99<60ms,loss<0.1%'"],
+  ['Does a second worker add capacity? The search for 1 and 2 workers, with the scaling efficiency', '$0 scale --workers 1,2 --worker-cpu 0.4 --codec-pair opus:pcmu'],
   ['Through a real l7mp mesh built locally (network namespaces, needs root): ingress, 2 workers', '$0 --mesh local --workers 2 --calls 20 --ramp 5/s --hold 15s --codec-pair opus:pcmu'],
 ];
 

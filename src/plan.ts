@@ -11,6 +11,7 @@ import { isIP, isIPv4 } from 'node:net';
 import { codecNames, codecPair, type CodecPair } from './profile.js';
 import type { Endpoint, MediaPriority, MeshPlan, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
+import { arrivalCount, offeredErlang, peakCalls, type ChurnPlan } from './load/churn.js';
 import { MeshConfigError, readMeshConfig } from './mesh/config.js';
 import {
   UnitError,
@@ -37,6 +38,10 @@ export interface CliOptions {
   calls?: string;
   ramp?: string;
   hold?: string;
+  rate?: string;
+  callDuration?: string;
+  callDurationDist?: string;
+  duration?: string;
   codecPair?: string;
   rtpengine?: string;
   workers?: string;
@@ -97,6 +102,7 @@ export function flagFor(key: CliOptionName): string {
 export const DEFAULTS = {
   ramp: '10/s',
   hold: '30s',
+  callDurationDist: 'fixed',
   codecPair: 'pcmu:pcmu',
   workers: '1',
   rtpengineBin: 'rtpengine',
@@ -126,6 +132,7 @@ export const LIMITS = {
   threads: { min: 1, max: 256 },
   /** Node timers overflow past 2^31 - 1 ms (24.8 days) and then fire at once; a day is plenty for a soak. */
   holdMs: { min: 0, max: 24 * 3_600_000 },
+  callDurationMs: { min: 2000, max: 24 * 3_600_000 },
   ngTimeoutMs: { min: 1, max: 600_000 },
   ngInFlight: { min: 1, max: 10_000 },
   /** G.107's E-model tops out at 4.5, so a higher floor could never be met. */
@@ -410,21 +417,59 @@ function audioCheckShare(value: string): number {
  * Validates the options for `command` and fills in defaults. Throws PlanError with a one-line message naming the
  * flag and value at the first problem found.
  */
+/** The churn flags: together they replace --calls, --ramp and --hold. */
+const CHURN_FLAGS: readonly CliOptionName[] = ['rate', 'callDuration', 'callDurationDist', 'duration'];
+
+/** --rate with --call-duration (and optionally --call-duration-dist, --duration) -> a churn plan; null without them. */
+function churnPlan(options: CliOptions): ChurnPlan | null {
+  const churnFlag = CHURN_FLAGS.find((key) => given(options, key));
+  if (churnFlag === undefined) return null;
+  if (options.rate === undefined) throw new PlanError(`--${flagFor(churnFlag)} belongs to churn, which needs --rate too: e.g. --rate 2/s --call-duration 30s`);
+  if (options.callDuration === undefined) throw new PlanError('--rate (churn) needs --call-duration: how long each call is held, e.g. --call-duration 30s');
+  const ramped = (['calls', 'ramp', 'hold'] as const).find((key) => given(options, key));
+  if (ramped !== undefined) {
+    const instead = { calls: 'the calls up follow from --rate x --call-duration', ramp: 'calls arrive at --rate', hold: 'each call is held --call-duration' }[ramped];
+    throw new PlanError(`--${ramped} does not apply to churn (--rate): ${instead}; drop --${ramped}, or drop the churn flags to ramp up and hold`);
+  }
+  const ratePerSec = withUnits('rate', options.rate, parseRate);
+  const callDurationMs = duration('callDuration', options.callDuration, LIMITS.callDurationMs, 'a duration from 2s to 24h, e.g. 30s or 3m');
+  const distribution = oneOf('callDurationDist', options.callDurationDist ?? DEFAULTS.callDurationDist, ['fixed', 'exponential'] as const);
+  const arrivalsMs =
+    options.duration === undefined
+      ? callDurationMs * (distribution === 'exponential' ? 4 : 2)
+      : duration('duration', options.duration, LIMITS.holdMs, 'a duration from 1s to 24h, e.g. 5m');
+  if (arrivalsMs < 1000) fail('duration', options.duration ?? '', 'is too short', 'a duration from 1s to 24h, e.g. 5m');
+  const plan: ChurnPlan = { ratePerSec, callDurationMs, distribution, arrivalsMs, seed: (Math.random() * 2 ** 32) >>> 0 };
+  const placed = arrivalCount(plan);
+  if (placed > LIMITS.calls.max) {
+    throw new PlanError(`--rate ${options.rate} for ${arrivalsMs / 1000} s places ${placed} calls, more than one run numbers (${LIMITS.calls.max}): shorten --duration or lower --rate`);
+  }
+  if (peakCalls(plan) > LIMITS.calls.max) {
+    throw new PlanError(`--rate ${options.rate} x --call-duration ${options.callDuration} offers ${offeredErlang(plan).toFixed(0)} Erlang, more calls at once than one run holds (${LIMITS.calls.max})`);
+  }
+  return plan;
+}
+
 /** Flags of `rtp-bench capacity` alone. */
 export const CAPACITY_FLAGS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 
 export function buildPlan(command: Command, options: CliOptions, host: HostFacts = currentHost()): RunPlan {
   const stray = CAPACITY_FLAGS.find((key) => options[key] !== undefined);
   if (stray !== undefined) throw new PlanError(`--${flagFor(stray)} only applies to rtp-bench capacity (the search for how many calls meet an SLO)`);
-  if (options.calls === undefined) {
-    throw new PlanError(`--calls is required: expected the number of concurrent calls, from ${LIMITS.calls.min} to ${LIMITS.calls.max}, e.g. --calls 50`);
+  const churn = churnPlan(options);
+  if (churn === null && options.calls === undefined) {
+    throw new PlanError(
+      `--calls is required: expected the number of concurrent calls, from ${LIMITS.calls.min} to ${LIMITS.calls.max}, e.g. --calls 50 ` +
+        '(or churn: --rate 2/s --call-duration 30s, calls arriving and ending)',
+    );
   }
-  const calls = integer('calls', options.calls, LIMITS.calls, 'concurrent calls');
+  // Churn sizes ports, threads and rtpengine's port range for the most calls it expects up at once.
+  const calls = churn === null ? integer('calls', options.calls ?? '', LIMITS.calls, 'concurrent calls') : peakCalls(churn);
   const mesh = meshPlan(command, options, host);
   const planTarget = target(command, options, calls, mesh, host);
 
-  const rampPerSec = withUnits('ramp', options.ramp ?? DEFAULTS.ramp, parseRate);
-  const holdMs = duration('hold', options.hold ?? DEFAULTS.hold, LIMITS.holdMs, 'a duration from 0 to 24h, e.g. 20s, 2m or 1m30s');
+  const rampPerSec = churn?.ratePerSec ?? withUnits('ramp', options.ramp ?? DEFAULTS.ramp, parseRate);
+  const holdMs = churn === null ? duration('hold', options.hold ?? DEFAULTS.hold, LIMITS.holdMs, 'a duration from 0 to 24h, e.g. 20s, 2m or 1m30s') : 0;
 
   const pairText = options.codecPair ?? DEFAULTS.codecPair;
   const pair = parseCodecPair('codecPair', pairText);
@@ -452,12 +497,13 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
   const fits = callsIn(localPorts);
   if (fits < calls) {
     const which = options.localPorts === undefined ? `--local-ports ${portsText} (the default)` : `--local-ports ${portsText}`;
+    const asked = churn === null ? `--calls is ${calls}` : `churn may have ${calls} calls up at once (--rate x --call-duration, with room for chance)`;
     const advice =
       calls > MAX_CALLS_PER_ADDRESS
         ? `, more than any range on one address holds (${MAX_CALLS_PER_ADDRESS}): lower --calls`
-        : ': widen the range or lower --calls';
+        : `: widen the range or lower ${churn === null ? '--calls' : '--rate or --call-duration'}`;
     throw new PlanError(
-      `${which} holds ${fits} calls (${PORTS_PER_CALL} ports each: RTP and RTCP for two legs) but --calls is ${calls}${advice}`,
+      `${which} holds ${fits} calls (${PORTS_PER_CALL} ports each: RTP and RTCP for two legs) but ${asked}${advice}`,
     );
   }
 
@@ -470,6 +516,7 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     calls,
     rampPerSec,
     holdMs,
+    churn,
     codecPair: pair,
     target: planTarget,
     threads,

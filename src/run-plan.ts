@@ -1,4 +1,5 @@
 import type { CodecPair } from './profile.js';
+import type { ChurnPlan } from './load/churn.js';
 import type { MeshOptions } from './mesh/model.js';
 import type { MeshConfig } from './mesh/config.js';
 
@@ -82,8 +83,11 @@ export interface RunPlan {
   calls: number;
   /** New calls per second while ramping up. */
   rampPerSec: number;
-  /** How long all calls stay up after the last one arrived, ms. */
+  /** How long all calls stay up after the last one arrived, ms (0 with churn). */
   holdMs: number;
+  /** Churn instead of ramp and hold: calls arrive at `churn.ratePerSec` and each ends after its own holding time.
+   * Then `calls` is the most calls expected up at once (for sizing) and `rampPerSec` the arrival rate. */
+  churn: ChurnPlan | null;
   codecPair: CodecPair;
   target: Target;
   /** Media worker threads (piscina). */

@@ -17,7 +17,7 @@ import { Stack } from './stack/stack.js';
 import { openMesh, type OpenMesh } from './mesh/open.js';
 import { nativeTransportError } from '../workers/native/transport.js';
 import { buildMediaBank, type BankEntry } from './media/bank.js';
-import { toneFrequencyHz } from './media/tone.js';
+import { TONE_SLOTS, toneFrequencyHz } from './media/tone.js';
 import { MetricSet } from './stats/histogram.js';
 import { TimelineRecorder, timelineChannelName } from './timeline.js';
 import { P_RECEIVED, P_SENT } from './media/control.js';
@@ -206,7 +206,9 @@ const DGRAM_US_PER_PACKET_OP = 8;
 function bankEntries(plan: RunPlan): BankEntry[] {
   const entries: BankEntry[] = [];
   const seen = new Set<string>();
-  for (let i = 0; i < plan.calls; i++) {
+  // Every tone a call index can get, not only the first plan.calls: a capacity search or a churn run places calls
+  // with indexes far beyond its concurrency, and a call whose tone is not in the bank could not send.
+  for (let i = 0; i < TONE_SLOTS; i++) {
     for (const [codec, toneHz] of [
       [plan.codecPair.a, toneFrequencyHz(i, 'a')],
       [plan.codecPair.b, toneFrequencyHz(i, 'b')],

@@ -34,6 +34,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     calls: 50,
     rampPerSec: 10,
     holdMs: 20_000,
+    churn: null,
     codecPair: pair,
     target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5, cpuCores: null, threads: null },
     threads: 1,
@@ -173,7 +174,7 @@ test('calibrate targets the legs directly', () => {
 
 test('--calls: missing, not a number, not whole, out of range', () => {
   const expected = 'expected concurrent calls, a whole number from 1 to 100000';
-  rejects({}, '--calls is required: expected the number of concurrent calls, from 1 to 100000, e.g. --calls 50');
+  rejects({}, '--calls is required: expected the number of concurrent calls, from 1 to 100000, e.g. --calls 50 (or churn: --rate 2/s --call-duration 30s, calls arriving and ending)');
   rejects({ calls: 'abc' }, `--calls abc is not a number: ${expected}`);
   rejects({ calls: '' }, `--calls "" is not a number: ${expected}`);
   rejects({ calls: '1e3' }, `--calls 1e3 is not a number: ${expected}`);
@@ -391,4 +392,32 @@ test('SLO values out of range', () => {
     { calls: '50', audioCheckShare: '1.5' },
     '--audio-check-share 1.5 is out of range: expected a share of calls from 0 to 1, e.g. 0.2 (or a percentage, 20%)',
   );
+});
+
+test('churn: --rate and --call-duration replace --calls, --ramp and --hold; sized for the calls it can have up at once', () => {
+  const p = plan({ rate: '4/s', callDuration: '3s' });
+  assert.equal(p.churn?.ratePerSec, 4);
+  assert.equal(p.churn?.callDurationMs, 3000);
+  assert.equal(p.churn?.distribution, 'fixed');
+  assert.equal(p.churn?.arrivalsMs, 6000, 'arrivals last two holding times by default');
+  assert.equal(p.calls, 13);
+  assert.equal(p.rampPerSec, 4);
+  assert.equal(p.holdMs, 0);
+  const e = plan({ rate: '2/s', callDuration: '30s', callDurationDist: 'Exponential', duration: '10m' });
+  assert.equal(e.churn?.distribution, 'exponential');
+  assert.equal(e.churn?.arrivalsMs, 600_000);
+  assert.equal(e.calls, Math.ceil(60 + 5 * Math.sqrt(60)) + 1);
+  assert.equal(plan({ rate: '2/s', callDuration: '30s', callDurationDist: 'exponential' }).churn?.arrivalsMs, 120_000, 'four means by default');
+  assert.equal(plan({ calls: '10' }).churn, null);
+});
+
+test('churn: each bad combination says what to give instead', () => {
+  rejects({ callDuration: '30s' }, '--call-duration belongs to churn, which needs --rate too: e.g. --rate 2/s --call-duration 30s');
+  rejects({ rate: '2/s' }, '--rate (churn) needs --call-duration: how long each call is held, e.g. --call-duration 30s');
+  rejects({ rate: '2/s', callDuration: '30s', calls: '50' }, '--calls does not apply to churn (--rate): the calls up follow from --rate x --call-duration; drop --calls, or drop the churn flags to ramp up and hold');
+  rejects({ rate: '2/s', callDuration: '30s', hold: '1m' }, '--hold does not apply to churn (--rate): each call is held --call-duration; drop --hold, or drop the churn flags to ramp up and hold');
+  rejects({ rate: '2/s', callDuration: '1s' }, '--call-duration 1s is out of range: expected a duration from 2s to 24h, e.g. 30s or 3m');
+  rejects({ rate: '2/s', callDuration: '30s', callDurationDist: 'poisson' }, '--call-duration-dist poisson is not a known mode: expected one of fixed, exponential');
+  rejects({ rate: '200/s', callDuration: '30s', duration: '10m' }, '--rate 200/s for 600 s places 120000 calls, more than one run numbers (100000): shorten --duration or lower --rate');
+  rejects({ rate: '2/s', callDuration: '30s', duration: '1h', localPorts: '20000-20099' }, '--local-ports 20000-20099 holds 25 calls (4 ports each: RTP and RTCP for two legs) but churn may have 61 calls up at once (--rate x --call-duration, with room for chance): widen the range or lower --rate or --call-duration');
 });

@@ -28,6 +28,10 @@ const LIMITS = { max: { min: 1, max: 100_000 }, stepHoldMs: { min: 3000, max: 3_
 const NOT_FOR_CAPACITY: readonly [CliOptionName, string][] = [
   ['calls', 'capacity finds the number of calls itself: give --start and --max'],
   ['hold', 'each step holds for --step-hold'],
+  ['rate', 'a search holds populations of calls; churn (--rate) is a run of its own'],
+  ['callDuration', 'a search holds populations of calls; churn (--call-duration) is a run of its own'],
+  ['callDurationDist', 'a search holds populations of calls; churn is a run of its own'],
+  ['duration', 'each step holds for --step-hold'],
   ['maxLoss', 'the SLO is --slo, e.g. --slo "loss<0.1%"'],
   ['maxJitter', 'the SLO is --slo, e.g. --slo "transitJitter.p99<30ms"'],
   ['maxLatency', 'the SLO is --slo, e.g. --slo "latency.p99<60ms"'],

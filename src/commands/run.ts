@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunPlan } from '../run-plan.js';
 import { placeCall, type CallRecord } from '../call.js';
+import { arrivals, churnFigures, offeredErlang, steadyWindow } from '../load/churn.js';
 import { runWithLocalMesh } from '../mesh/local/run.js';
 import { summarize } from '../stats/summary.js';
 import { CostWindow } from '../stats/cost-window.js';
@@ -33,49 +34,47 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
   if (plan.mesh?.kind === 'local') {
     return runWithLocalMesh(plan, runId, (line) => plan.progress !== 'off' && io.err.write(`${line}\n`), io.err);
   }
-  if (plan.progress !== 'off') {
-    io.err.write(`rtp-bench run ${runId}: ${plan.calls} calls at ${plan.rampPerSec}/s, hold ${plan.holdMs / 1000} s, ${plan.codecPair.a.name}:${plan.codecPair.b.name}\n`);
-  }
+  if (plan.progress !== 'off') io.err.write(`rtp-bench run ${runId}: ${describeLoad(plan)}, ${plan.codecPair.a.name}:${plan.codecPair.b.name}\n`);
   const opened = await RunSession.open(plan, io, runId);
   if (typeof opened === 'number') return opened;
   const session = opened;
   const { status } = session;
   try {
     const pool = session.pool!;
-    const rampMs = (plan.calls * 1000) / plan.rampPerSec;
+    const shape = loadShape(plan);
     // A short lead so the first arrival is not late by the time it takes to schedule it.
     const startPerf = performance.now() + 20;
-    const ctx = session.callContext(performance.timeOrigin + startPerf + rampMs + plan.holdMs);
+    const ctx = session.callContext(performance.timeOrigin + startPerf + shape.endMs);
 
     const costs = new CostWindow<CostAndContention>(
       () => {
         const atMs = performance.now();
         return { cpuUs: cpuUsNow(), packetOps: session.packetOps(), atMs, contention: sampleContention(atMs) };
       },
-      startPerf + rampMs,
-      plan.holdMs,
+      startPerf + shape.steady.fromMs,
+      shape.steady.toMs - shape.steady.fromMs,
     );
     const timeline = session.startTimeline(performance.timeOrigin + startPerf);
     const records: CallRecord[] = [];
     const inFlight: Promise<void>[] = [];
     const tally = { started: 0, ok: 0, failed: 0 };
     const stopProgress = watchProgress(
-      new Progress(io.err, plan.progress, plan.calls),
+      new Progress(io.err, plan.progress, shape.arrivals.length),
       pool.control,
       () => ({ ...tally, stopping: session.stopSignal !== null }),
       startPerf,
-      rampMs + plan.holdMs,
+      shape.endMs,
     );
 
     try {
-      for (let i = 0; i < plan.calls; i++) {
-        const due = startPerf + (i * 1000) / plan.rampPerSec;
+      for (const [i, arrival] of shape.arrivals.entries()) {
+        const due = startPerf + arrival.dueMs;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait, undefined, { signal: session.abort.signal }).catch(() => undefined);
         if (session.stopSignal !== null) break;
         tally.started++;
         inFlight.push(
-          placeCall(ctx, i, performance.timeOrigin + due).then((record) => {
+          placeCall(ctx, i, performance.timeOrigin + due, performance.timeOrigin + startPerf + arrival.endMs).then((record) => {
             records.push(record);
             if (record.status === 'ok') tally.ok++;
             else if (record.status === 'failed') tally.failed++;
@@ -91,8 +90,9 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     const points = await timeline.stop();
     const { cost, window, from, to } = costs.result();
     // The workers' steady state: the same window the generator's cost is taken over (after the ramp, before the end).
-    const holdFrom = (rampMs + Math.min(1000, plan.holdMs * 0.2)) / 1000;
-    const holdTo = (rampMs + plan.holdMs - Math.min(500, plan.holdMs * 0.1)) / 1000;
+    const steadyMs = shape.steady.toMs - shape.steady.fromMs;
+    const holdFrom = (shape.steady.fromMs + Math.min(1000, steadyMs * 0.2)) / 1000;
+    const holdTo = (shape.steady.toMs - Math.min(500, steadyMs * 0.1)) / 1000;
     records.sort((x, y) => x.index - y.index);
     const summary = summarize(records, session.metrics, {
       wallMs,
@@ -107,6 +107,14 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       localSystemUnderTest: plan.target.kind === 'embedded',
       ngInFlight: plan.ngInFlight,
       workers: workerFigures(points, window === 'hold' ? holdFrom : 0, window === 'hold' ? holdTo : Number.POSITIVE_INFINITY),
+      churn:
+        plan.churn === null
+          ? null
+          : churnFigures(
+              plan.churn,
+              points,
+              records.map((r) => ({ dueMs: shape.arrivals[r.index]!.dueMs, ok: r.status === 'ok', failed: r.status === 'failed' })),
+            ),
     });
     const environment = await describeEnvironment(session.stack);
     const results: Results = { runId, startedAt: session.startedAt.toISOString(), plan, environment, summary, histograms: session.metrics.encode(), timeline: points, calls: records };
@@ -159,4 +167,31 @@ async function writeResultFiles(results: Results, output: string, csv: string | 
 function cpuUsNow(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
+}
+
+/** When each call arrives and ends (ms from the start), when the last one ends, and the window the load is steady in. */
+interface LoadShape {
+  arrivals: { dueMs: number; endMs: number }[];
+  endMs: number;
+  steady: { fromMs: number; toMs: number };
+}
+
+/** Ramp and hold: calls arrive at the ramp rate and all end together. Churn: each call ends after its own holding time. */
+function loadShape(plan: RunPlan): LoadShape {
+  if (plan.churn === null) {
+    const rampMs = (plan.calls * 1000) / plan.rampPerSec;
+    const endMs = rampMs + plan.holdMs;
+    return { arrivals: Array.from({ length: plan.calls }, (_, i) => ({ dueMs: (i * 1000) / plan.rampPerSec, endMs })), endMs, steady: { fromMs: rampMs, toMs: endMs } };
+  }
+  const shape = [...arrivals(plan.churn)].map((a) => ({ dueMs: a.dueMs, endMs: a.dueMs + a.holdMs }));
+  const endMs = shape.reduce((end, a) => Math.max(end, a.endMs), 0);
+  // Without a steady window (arrivals stop before the offered load is reached), the cost is the whole run's.
+  return { arrivals: shape, endMs, steady: steadyWindow(plan.churn) ?? { fromMs: endMs, toMs: endMs } };
+}
+
+function describeLoad(plan: RunPlan): string {
+  const churn = plan.churn;
+  if (churn === null) return `${plan.calls} calls at ${plan.rampPerSec}/s, hold ${plan.holdMs / 1000} s`;
+  const held = churn.distribution === 'exponential' ? `held ${churn.callDurationMs / 1000} s on average (exponential)` : `held ${churn.callDurationMs / 1000} s`;
+  return `churn, ${churn.ratePerSec} calls/s ${held}, ${offeredErlang(churn).toFixed(1)} Erlang offered, arrivals for ${churn.arrivalsMs / 1000} s`;
 }

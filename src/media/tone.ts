@@ -11,7 +11,7 @@ export const TONE_MAX_HZ = 3400;
 /** Leg a uses 300..1800 Hz, leg b the same slot shifted up by this much, so the two never meet. */
 export const TONE_LEG_B_OFFSET_HZ = 1550;
 /** Slots per leg: 300, 350, ..., 1800. */
-const TONE_SLOTS = 31;
+export const TONE_SLOTS = 31;
 /** Coprime with TONE_SLOTS, so consecutive calls sit 350 Hz apart and 31 calls in a row all differ. */
 const TONE_STRIDE = 7;
 /** Call 0 leg a gets slot 14 = 1000 Hz, the classic test tone. */

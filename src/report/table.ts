@@ -1,4 +1,5 @@
 /** The console summary: a cli-table3 table of distributions, then counts, generator health and SLO results. */
+import type { ChurnFigures } from '../load/churn.js';
 import Table from 'cli-table3';
 import type { RunPlan } from '../run-plan.js';
 import type { Percentiles } from '../stats/histogram.js';
@@ -33,7 +34,8 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
   lines.push('');
   // First, before any figure: a run the generator limited says so where nobody can miss it.
   if (s.generator.limited !== null) lines.push(`!! ${s.generator.limited}`, '');
-  lines.push(`${s.interrupted ? 'INTERRUPTED: partial results. ' : ''}${plan.calls} calls, ${pair.a.name}:${pair.b.name}${pair.transcoded && env.rtpengine.kind !== 'none' ? ' (transcoded)' : ''}, ${where}, ${s.generator.threads} media thread(s)${threadNote(s.generator)}, ${(s.wallMs / 1000).toFixed(1)} s`);
+  const load = s.churn == null ? `${plan.calls} calls` : `${s.calls.attempted} calls arriving and ending`;
+  lines.push(`${s.interrupted ? 'INTERRUPTED: partial results. ' : ''}${load}, ${pair.a.name}:${pair.b.name}${pair.transcoded && env.rtpengine.kind !== 'none' ? ' (transcoded)' : ''}, ${where}, ${s.generator.threads} media thread(s)${threadNote(s.generator)}, ${(s.wallMs / 1000).toFixed(1)} s`);
 
   const table = new Table({
     head: ['metric', 'min', 'p50', 'p90', 'p99', 'max', 'samples'],
@@ -57,6 +59,7 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
     table.push([label, ...[p.min, p.p50, p.p90, p.p99, p.max].map((v) => v.toFixed(digits)), String(p.count)]);
   }
   lines.push(table.toString());
+  if (s.churn != null) lines.push(churnLine(s.churn));
 
   const causes = Object.entries(s.calls.failedByCause).map(([cause, n]) => `${cause}: ${n}`);
   lines.push(
@@ -129,4 +132,15 @@ function round(v: number): string {
 function threadNote(g: Summary['generator']): string {
   const parts = [g.io === null ? null : `${g.io} I/O`, g.priority].filter((p): p is string => p !== null);
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/** Churn: what was offered against what was carried, and the set-up rate under that load. */
+function churnLine(c: ChurnFigures): string {
+  const held = `${c.ratePerSec} calls/s held ${c.callDurationMs / 1000} s${c.distribution === 'exponential' ? ' on average' : ''}`;
+  if (c.window === null) return `churn: ${held}, ${c.offeredErlang.toFixed(1)} Erlang offered; arrivals stopped before that load was reached (give --duration longer than the holding time)`;
+  const carried = c.carriedErlang === null ? '-' : c.carriedErlang.toFixed(1);
+  return (
+    `churn: ${held}: ${c.offeredErlang.toFixed(1)} Erlang offered, ${carried} carried; set-ups ${(c.setupsPerSec ?? 0).toFixed(2)}/s` +
+    `${(c.failedPerSec ?? 0) > 0 ? `, failed ${(c.failedPerSec ?? 0).toFixed(2)}/s` : ''} (from ${c.window.fromT.toFixed(0)} s to ${c.window.toT.toFixed(0)} s)`
+  );
 }

@@ -3,6 +3,7 @@
  * per-stream values (setup, loss, MOS) are recorded here, one sample each; per-packet values (latency, jitter,
  * send lateness) were recorded in the media threads and merged call by call.
  */
+import type { ChurnFigures } from '../load/churn.js';
 import { MetricSet, type MetricName, type Percentiles } from './histogram.js';
 import type { Cost } from './cost-window.js';
 import type { CallRecord } from '../call.js';
@@ -90,6 +91,8 @@ export interface Summary {
   toolLimits: string[];
   /** Each rtpengine worker during the hold: calls, CPU (and per call-second), memory, its own counters. */
   workers: WorkerFigures[];
+  /** Churn runs (--rate): offered and carried Erlang, set-ups per second under load; null for ramp and hold. */
+  churn: ChurnFigures | null;
 }
 
 export interface MeshSummary {
@@ -122,6 +125,8 @@ export interface RunMeasure {
   ngInFlight: number;
   /** Each rtpengine worker over the same window (its CPU, memory and own counters: src/stats/timeline.ts). */
   workers: WorkerFigures[];
+  /** A churn run's own figures (src/load/churn.ts); absent for ramp and hold. */
+  churn?: ChurnFigures | null;
 }
 
 /** A wait in rtp-bench's own queues above this (p99) is worth telling the user about. */
@@ -249,6 +254,7 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     audioCheck,
     toolLimits: toolLimits(metrics, measure.ngInFlight),
     workers: measure.workers,
+    churn: measure.churn ?? null,
     generator: {
       threads: measure.threads,
       io: measure.io,
