@@ -4,6 +4,8 @@
  * arrivals and holding times, and the arithmetic a plan and a summary need; the run places the calls.
  */
 
+import { seededRandom } from '../random.js';
+
 export type DurationDistribution = 'fixed' | 'exponential';
 
 export interface ChurnPlan {
@@ -61,22 +63,10 @@ export function steadyWindow(plan: Pick<ChurnPlan, 'callDurationMs' | 'distribut
   return fromMs < plan.arrivalsMs ? { fromMs, toMs: plan.arrivalsMs } : null;
 }
 
-/** mulberry32: small, fast, and good enough to draw holding times reproducibly. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Every arrival of the plan, in order. */
 export function* arrivals(plan: ChurnPlan): Generator<Arrival> {
   const n = arrivalCount(plan);
-  const next = random(plan.seed);
+  const next = seededRandom(plan.seed);
   const cap = plan.callDurationMs * MAX_DURATION_MEANS;
   for (let i = 0; i < n; i++) {
     const dueMs = (i * 1000) / plan.ratePerSec;
