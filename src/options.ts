@@ -79,6 +79,11 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
     value: 'HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:22222',
     describe: 'HOST:PORT[,HOST:PORT...]: ng addresses of rtpengine instances already running, used instead',
   },
+  rtpengineMetrics: {
+    group: RTPENGINE,
+    value: 'URL[,URL...], e.g. http://10.0.0.5:2225/metrics',
+    describe: "With --rtpengine: each instance's /metrics (rtpengine --listen-http), scraped every second for its own counters",
+  },
   workers: {
     group: RTPENGINE,
     value: `N, a whole number from ${LIMITS.workers.min} to ${LIMITS.workers.max}`,
@@ -256,7 +261,7 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
 };
 
 export const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
-export const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
+export const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'rtpengineMetrics', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 export const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
 export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];

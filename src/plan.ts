@@ -44,6 +44,7 @@ export interface CliOptions {
   duration?: string;
   codecPair?: string;
   rtpengine?: string;
+  rtpengineMetrics?: string;
   workers?: string;
   rtpenginePorts?: string;
   rtpengineBin?: string;
@@ -321,6 +322,29 @@ function given(options: CliOptions, key: CliOptionName): boolean {
   return options[key] !== undefined;
 }
 
+/**
+ * --rtpengine-metrics URL[,URL...]: each remote worker's Prometheus page (rtpengine --listen-http serves /metrics),
+ * in --rtpengine's order. A URL without a path gets /metrics.
+ */
+function metricsUrls(value: string | undefined, endpoints: readonly Endpoint[]): string[] | null {
+  if (value === undefined) return null;
+  const texts = value.split(',').map((t) => t.trim());
+  if (texts.length !== endpoints.length) {
+    fail('rtpengineMetrics', value, `names ${texts.length} page(s) for ${endpoints.length} --rtpengine instance(s)`, 'one URL per instance, in the same order, e.g. http://10.0.0.5:2225/metrics');
+  }
+  return texts.map((text) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return fail('rtpengineMetrics', value, `has ${quoteValue(text)}, which is not a URL`, 'http://HOST:PORT/metrics (rtpengine --listen-http)');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('rtpengineMetrics', value, `has ${quoteValue(text)}, which is not http or https`, 'http://HOST:PORT/metrics');
+    if (url.pathname === '/') url.pathname = '/metrics';
+    return url.href;
+  });
+}
+
 function target(command: Command, options: CliOptions, calls: number, mesh: MeshPlan | null, host: HostFacts): Target {
   const embeddedFlags = EMBEDDED_ONLY.filter((key) => given(options, key));
   if (mesh !== null && mesh.kind !== 'local') {
@@ -356,7 +380,12 @@ function target(command: Command, options: CliOptions, calls: number, mesh: Mesh
       );
     }
     const endpoints: Endpoint[] = withUnits('rtpengine', options.rtpengine, parseEndpoints);
-    return { kind: 'remote', endpoints };
+    return { kind: 'remote', endpoints, metricsUrls: metricsUrls(options.rtpengineMetrics, endpoints) };
+  }
+  if (options.rtpengineMetrics !== undefined) {
+    throw new PlanError(
+      '--rtpengine-metrics names the /metrics pages of instances given with --rtpengine, one each; the rtpengine rtp-bench starts is scraped anyway: drop --rtpengine-metrics or add --rtpengine',
+    );
   }
   const workers = integer('workers', options.workers ?? DEFAULTS.workers, LIMITS.workers, 'rtpengine instances to start');
   const binary = options.rtpengineBin ?? DEFAULTS.rtpengineBin;

@@ -50,7 +50,12 @@ export type Target =
       threads: number | null;
     }
   /** Already-running rtpengine instances: the ng address of each. */
-  | { kind: 'remote'; endpoints: Endpoint[] }
+  | {
+      kind: 'remote';
+      endpoints: Endpoint[];
+      /** Each instance's Prometheus page (--rtpengine-metrics), in the same order; null: not scraped. */
+      metricsUrls: string[] | null;
+    }
   /** No rtpengine: each leg sends straight to the other leg (generator self-calibration). */
   | { kind: 'direct' }
   /** The rtpengine workers behind the mesh (plan.mesh): their ng addresses come from the mesh description

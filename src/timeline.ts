@@ -72,7 +72,7 @@ export class TimelineRecorder {
     const workers = await Promise.all(
       this.workers.map(async (w) => {
         const usage = w.local === null ? null : readProcessUsage(w.local.pid);
-        const metrics = w.local?.metricsUrl ? await scrapeRtpengine(w.local.metricsUrl, SCRAPE_TIMEOUT_MS) : null;
+        const metrics = w.metricsUrl === null ? null : await scrapeRtpengine(w.metricsUrl, SCRAPE_TIMEOUT_MS);
         return {
           name: w.name,
           calls: w.activeCalls,

@@ -158,6 +158,7 @@ test('parseCommandLine: --rtpengine may be repeated, like commas', () => {
       { host: '10.0.0.5', port: 2223 },
       { host: '10.0.0.6', port: 2223 },
     ],
+    metricsUrls: null,
   });
 });
 

@@ -96,6 +96,7 @@ test('every flag given maps onto the plan (remote target, SLOs, output)', () => 
         { host: '10.0.0.5', port: 2223 },
         { host: '::1', port: 22222 },
       ],
+      metricsUrls: null,
     });
     assert.equal(actual.calls, 1000);
     assert.equal(actual.rampPerSec, 10);
@@ -420,4 +421,17 @@ test('churn: each bad combination says what to give instead', () => {
   rejects({ rate: '2/s', callDuration: '30s', callDurationDist: 'poisson' }, '--call-duration-dist poisson is not a known mode: expected one of fixed, exponential');
   rejects({ rate: '200/s', callDuration: '30s', duration: '10m' }, '--rate 200/s for 600 s places 120000 calls, more than one run numbers (100000): shorten --duration or lower --rate');
   rejects({ rate: '2/s', callDuration: '30s', duration: '1h', localPorts: '20000-20099' }, '--local-ports 20000-20099 holds 25 calls (4 ports each: RTP and RTCP for two legs) but churn may have 61 calls up at once (--rate x --call-duration, with room for chance): widen the range or lower --rate or --call-duration');
+});
+
+test('--rtpengine-metrics: one page per --rtpengine instance, in order; /metrics when no path is given', () => {
+  const p = plan({ calls: '5', rtpengine: '10.0.0.5:2223,10.0.0.6:2223', rtpengineMetrics: 'http://10.0.0.5:2225, http://10.0.0.6:9000/prom' });
+  assert.deepEqual(p.target.kind === 'remote' ? p.target.metricsUrls : undefined, ['http://10.0.0.5:2225/metrics', 'http://10.0.0.6:9000/prom']);
+  rejects({ calls: '5', rtpengine: '10.0.0.5:2223,10.0.0.6:2223', rtpengineMetrics: 'http://10.0.0.5:2225' }, '--rtpengine-metrics http://10.0.0.5:2225 names 1 page(s) for 2 --rtpengine instance(s): expected one URL per instance, in the same order, e.g. http://10.0.0.5:2225/metrics');
+  rejects({ calls: '5', rtpengine: '10.0.0.5:2223', rtpengineMetrics: '10.0.0.5:2225' }, '--rtpengine-metrics 10.0.0.5:2225 has 10.0.0.5:2225, which is not a URL: expected http://HOST:PORT/metrics (rtpengine --listen-http)');
+  rejects({ calls: '5', rtpengine: '10.0.0.5:2223', rtpengineMetrics: 'ftp://10.0.0.5/metrics' }, '--rtpengine-metrics ftp://10.0.0.5/metrics has ftp://10.0.0.5/metrics, which is not http or https: expected http://HOST:PORT/metrics');
+  rejects({ calls: '5', rtpengine: '10.0.0.5:2223', rtpengineMetrics: 'metrics' }, '--rtpengine-metrics metrics has metrics, which is not a URL: expected http://HOST:PORT/metrics (rtpengine --listen-http)');
+  rejects(
+    { calls: '5', rtpengineMetrics: 'http://10.0.0.5:2225' },
+    '--rtpengine-metrics names the /metrics pages of instances given with --rtpengine, one each; the rtpengine rtp-bench starts is scraped anyway: drop --rtpengine-metrics or add --rtpengine',
+  );
 });

@@ -15,6 +15,8 @@ export interface Worker {
   name: string;
   ng: NgClient;
   local: LocalRtpengine | null;
+  /** Its Prometheus page (rtpengine --listen-http), scraped each second; null: none known. */
+  metricsUrl: string | null;
   /** Its CPU cap (--worker-cpu), a cgroup removed when it stops; null: uncapped or not local. */
   cap: CpuCap | null;
   activeCalls: number;
@@ -77,7 +79,7 @@ export class Stack {
             extraArgs: target.threads === null ? [] : [`--num-threads=${target.threads}`],
           });
           // Pushed before anything else can fail, so that stop() stops it.
-          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, cap: null, activeCalls: 0, version, mesh: null };
+          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, metricsUrl: local.metricsUrl, cap: null, activeCalls: 0, version, mesh: null };
           workers.push(worker);
           if (target.cpuCores !== null) {
             worker.cap = createCpuCap(`${capName}-w${i + 1}`, target.cpuCores);
@@ -91,9 +93,10 @@ export class Stack {
             ? target.endpoints.map((endpoint) => ({ endpoint, mesh: null }))
             : meshWorkers.map(({ ng, ...mesh }) => ({ endpoint: ng, mesh }));
         if (reach.length === 0) throw new StackError('the mesh has no rtpengine workers');
-        for (const { endpoint, mesh } of reach) {
+        for (const [i, { endpoint, mesh }] of reach.entries()) {
           const ng = await openClient(plan, endpoint);
-          workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, cap: null, activeCalls: 0, version: null, mesh });
+          const metricsUrl = target.kind === 'remote' ? (target.metricsUrls?.[i] ?? null) : null;
+          workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, metricsUrl, cap: null, activeCalls: 0, version: null, mesh });
           await ng.ping();
         }
       }

@@ -15,6 +15,7 @@ export interface WorkerPoint {
   rssMiB: number | null;
   /** From its /metrics (null when it serves none): sessions, transcoded media, streams by who forwards them. */
   sessions: number | null;
+  /** rtpengine_transcoded_media: counted on each side of a call, so an opus <-> PCMU call counts 2. */
   transcoded: number | null;
   streamsUserspace: number | null;
   streamsKernel: number | null;
