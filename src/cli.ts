@@ -7,7 +7,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
 import { PlanError } from './plan.js';
-import { INTERNAL_PLAN_FLAG, type InternalPlan } from './run-plan.js';
+import { INTERNAL_PLAN_FLAG, type InternalPlan } from './mesh/local/internal-plan.js';
 import { InfoRequested, parseInvocation, type Invocation } from './command-line.js';
 
 export { InfoRequested, parseCommandLine, parseInvocation, type Invocation } from './command-line.js';
@@ -18,6 +18,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   // validated before the mesh was built (src/mesh/local/run.ts). Not a user flag.
   if (argv[0] === INTERNAL_PLAN_FLAG && argv[1] !== undefined) {
     const internal = JSON.parse(readFileSync(argv[1], 'utf8')) as InternalPlan;
+    if (internal.capacity !== undefined) {
+      const { runCapacity } = await import('./commands/capacity.js');
+      process.exitCode = await runCapacity(internal.plan, internal.capacity, undefined, internal.runId);
+      return;
+    }
     const { run } = await import('./commands/run.js');
     process.exitCode = await run(internal.plan, undefined, internal.runId);
     return;

@@ -129,15 +129,6 @@ export interface RunPlan {
   headStartMs: { a: number; b: number };
 }
 
-/** What `rtp-bench --internal-plan FILE` reads (the benchmark half of --mesh local, src/mesh/local/run.ts): a plan
- * that needs no more checking, and the run id to keep. */
-export interface InternalPlan {
-  runId: string;
-  plan: RunPlan;
-}
-
-export const INTERNAL_PLAN_FLAG = '--internal-plan';
-
 /** `rtp-bench cleanup`: what to remove after a crashed run (src/commands/cleanup.ts). */
 export interface CleanupRequest {
   mesh: 'kubernetes' | 'rest' | 'local';

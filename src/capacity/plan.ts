@@ -66,9 +66,6 @@ export function buildCapacityPlan(options: CliOptions, host: HostFacts = current
   for (const [key, instead] of NOT_FOR_CAPACITY) {
     if (options[key] !== undefined) throw new PlanError(`--${flagFor(key)} does not apply to capacity: ${instead}`);
   }
-  if (options.mesh?.trim().toLowerCase() === 'local') {
-    throw new PlanError('--mesh local does not work with capacity yet (its calls run in a namespace child of their own): use --mesh rest over the same proxies, or run single loads with --mesh local');
-  }
   let slo: SloSpec;
   const sloText = options.slo ?? DEFAULT_SLO_TEXT;
   try {

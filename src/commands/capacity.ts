@@ -22,6 +22,7 @@ import { describeEnvironment, type Environment } from '../report/environment.js'
 import { defaultResultsPath, writeRunFiles } from '../report/output.js';
 import { RESULTS_FORMAT } from '../report/results.js';
 import { MAX_CALL_INDEXES } from '../media/control.js';
+import { runWithLocalMesh } from '../mesh/local/run.js';
 
 /** After a step's population is reached, this long before its window opens: ramp transients die out. */
 const SETTLE_MS = 2000;
@@ -32,7 +33,7 @@ export interface CapacityStep extends StepOutcome {
   /** The window, in seconds of the search's timeline. */
   window: { fromT: number; toT: number };
   workers: WorkerFigures[];
-  packets: { sent: number; received: number; lostA3: number } | null;
+  packets: { sent: number; received: number; lostA3: number; seconds: number } | null;
   lossPct: number | null;
 }
 
@@ -61,6 +62,9 @@ export async function runCapacity(plan: RunPlan, capacity: CapacityPlan, io: Run
   const status = (line: string): void => {
     if (plan.progress !== 'off') io.err.write(`${line}\n`);
   };
+  // The search itself runs in the local mesh's client namespace, as a run does (src/mesh/local/run.ts), and says
+  // what it does from there.
+  if (plan.mesh?.kind === 'local') return runWithLocalMesh(plan, runId, status, io.err, capacity);
   status(`rtp-bench capacity ${runId}: SLO ${formatSlo(capacity.slo)}; steps from ${capacity.start} up to ${capacity.max} calls, ${capacity.stepHoldMs / 1000} s each`);
   const searched = await searchPairs(plan, capacity, io, runId, status);
   if (typeof searched === 'number') return searched;

@@ -40,8 +40,14 @@ test('run flags a search sets itself, and bad capacity values, are refused with 
   refused({ resolution: '0%' }, '--resolution 0% is not a share of the answer: expected a percentage above 0 and at most 50, e.g. 5%');
   refused({ resolution: 'fine' }, '--resolution fine is not a number of calls or a percentage: expected e.g. 1 (exact to the call) or 5%');
   refused({ codecPair: 'opus:pcmu,opus:pcmu' }, '--codec-pair names opus:pcmu twice: give each pair once');
-  refused({ mesh: 'local' }, '--mesh local does not work with capacity yet (its calls run in a namespace child of their own): use --mesh rest over the same proxies, or run single loads with --mesh local');
+  refused({ rate: '2/s', callDuration: '30s' }, '--rate does not apply to capacity: a search holds populations of calls; churn (--rate) is a run of its own');
   assert.throws(() => buildCapacityPlan({ slo: 'latency.p99>60ms' }, HOST), /^PlanError: --slo /);
+});
+
+test('capacity through a local mesh: the plan keeps --mesh local and its workers (the search runs in the mesh\'s client namespace)', () => {
+  const { plan } = buildCapacityPlan({ mesh: 'local', workers: '2', max: '20' }, HOST);
+  assert.equal(plan.mesh?.kind, 'local');
+  assert.equal(plan.target.kind === 'embedded' && plan.target.workers, 2);
 });
 
 test("a run refuses the search's flags", () => {

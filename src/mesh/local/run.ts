@@ -14,9 +14,12 @@ import { fromLocalMesh } from '../config.js';
 import { netnsExec } from '../../stack/netns.js';
 import { embeddedPortRanges } from '../../stack/stack.js';
 import { defaultResultsPath } from '../../report/output.js';
-import { INTERNAL_PLAN_FLAG, type InternalPlan, type RunPlan } from '../../run-plan.js';
+import type { RunPlan } from '../../run-plan.js';
+import type { CapacityPlan } from '../../capacity/plan.js';
+import { INTERNAL_PLAN_FLAG, type InternalPlan } from './internal-plan.js';
 
-export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (line: string) => void, err: NodeJS.WriteStream): Promise<number> {
+/** `capacity`: the child runs that capacity search over the mesh instead of one run. */
+export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (line: string) => void, err: NodeJS.WriteStream, capacity?: CapacityPlan): Promise<number> {
   const { mesh, target } = plan;
   if (mesh?.kind !== 'local' || target.kind !== 'embedded') throw new Error('runWithLocalMesh needs a --mesh local plan');
   const abort = new AbortController();
@@ -54,7 +57,7 @@ export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (li
     };
     dir = await mkdtemp(join(tmpdir(), 'rtp-bench-mesh-'));
     const file = join(dir, 'plan.json');
-    const internal: InternalPlan = { runId, plan: childPlan };
+    const internal: InternalPlan = { runId, plan: childPlan, ...(capacity === undefined ? {} : { capacity }) };
     await writeFile(file, JSON.stringify(internal), { mode: 0o600 });
     childRunning = true;
     const child = runInClientNamespace([...netnsExec(local.clientNamespace), process.execPath, join(packageRoot(), 'dist', 'src', 'cli.js'), INTERNAL_PLAN_FLAG, file]);
