@@ -242,6 +242,13 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
     defaultText: DEFAULTS.meshConcurrency,
   },
   meshRate: { group: MESH, value: 'a rate like 50/s', describe: 'Kubernetes API requests per second at most', defaultText: DEFAULTS.meshRate },
+  fault: {
+    group: 'Faults (during the run):',
+    value: 'KIND=TARGET@TIME[:DURATION], e.g. kill-worker=1@30s',
+    describe:
+      'Repeatable: kill-worker=N@T, restart-worker=N@T (kill -9, start again), pause-worker=N@T:D (SIGSTOP for D) on an embedded worker; ' +
+      'loss=P%@T:D with --mesh local. With --redis a killed worker\'s calls move to a survivor; the results measure each call\'s media gap',
+  },
   slo: {
     group: CAPACITY,
     value: "terms like 'latency.p99<60ms,loss<0.1%,mos.p50>=4'",
@@ -263,12 +270,12 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
 export const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
 export const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'rtpengineMetrics', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
-export const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
+export const REPEATABLE: readonly CliOptionName[] = ['rtpengine', 'fault'];
 export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];
 /** Flags of the capacity command alone, hidden elsewhere (plan.ts says why they do not apply). */
 export const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 /** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */
-export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed'];
+export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed', 'fault'];
 
 /**
  * Shown as a comment line above each command (as kubectl does): yargs' two-column examples give the command only

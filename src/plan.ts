@@ -13,6 +13,7 @@ import type { Endpoint, MediaPriority, MeshPlan, PortRange, RtcpMode, RunPlan, S
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
 import { arrivalCount, offeredErlang, peakCalls, type ChurnPlan } from './load/churn.js';
 import { MeshConfigError, readMeshConfig } from './mesh/config.js';
+import { FaultSpecError, parseFaults, type FaultSite, type FaultSpec } from './faults/spec.js';
 import {
   UnitError,
   parseDecimal,
@@ -84,6 +85,8 @@ export interface CliOptions {
   meshConcurrency?: string;
   meshRate?: string;
   meshMediaAddress?: string;
+  /** --fault, repeatable (joined with commas): src/faults/spec.ts. */
+  fault?: string;
   /** rtp-bench capacity only (src/capacity/plan.ts). */
   slo?: string;
   start?: string;
@@ -565,7 +568,25 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     audioCheckShare: audioCheckShare(options.audioCheckShare ?? DEFAULTS.audioCheckShare),
     mesh,
     headStartMs: headStart(options),
+    faults: faults(command, options, planTarget, mesh, churn === null ? (calls * 1000) / rampPerSec + holdMs : churn.arrivalsMs),
   };
+}
+
+/**
+ * --fault: what goes wrong during the run, refused here when it could not be made (a worker rtp-bench did not
+ * start, a time after the run's end): src/faults/spec.ts. `runMs`: the run's length from its start.
+ */
+function faults(command: Command, options: CliOptions, target: Target, mesh: MeshPlan | null, runMs: number): FaultSpec[] {
+  if (options.fault === undefined) return [];
+  const site: FaultSite =
+    command === 'calibrate' ? 'direct' : mesh === null ? (target.kind === 'remote' ? 'remote' : 'embedded') : mesh.kind === 'local' ? 'mesh-local' : mesh.kind === 'rest' ? 'mesh-rest' : 'mesh-kubernetes';
+  const workers = target.kind === 'embedded' ? target.workers : target.kind === 'remote' ? target.endpoints.length : 1;
+  try {
+    return parseFaults(options.fault, { workers, runMs, site });
+  } catch (err) {
+    if (!(err instanceof FaultSpecError)) throw err;
+    throw new PlanError(`--fault ${err.message}`);
+  }
 }
 
 /**

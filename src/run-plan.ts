@@ -2,6 +2,7 @@ import type { CodecPair } from './profile.js';
 import type { ChurnPlan } from './load/churn.js';
 import type { MeshOptions } from './mesh/model.js';
 import type { MeshConfig } from './mesh/config.js';
+import type { FaultSpec } from './faults/spec.js';
 
 /** How media threads move packets: native = the io_uring/epoll addon (workers/native), dgram = Node's dgram, auto =
  * native when it is built and loads, else dgram. */
@@ -127,6 +128,8 @@ export interface RunPlan {
   /** How long before the other leg each leg starts sending, ms (0 and 0 normally; `--head-start b=300ms`
    * reproduces a callee that sends first, the original suite's start-of-call loss). */
   headStartMs: { a: number; b: number };
+  /** --fault: what goes wrong during the run and when (src/faults/), sorted by time; empty: nothing. */
+  faults: FaultSpec[];
 }
 
 /** `rtp-bench cleanup`: what to remove after a crashed run (src/commands/cleanup.ts). */

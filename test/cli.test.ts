@@ -162,6 +162,15 @@ test('parseCommandLine: --rtpengine may be repeated, like commas', () => {
   });
 });
 
+test('parseCommandLine: --fault may be repeated, like commas; capacity refuses it', () => {
+  const { plan } = parseCommandLine(['--calls', '5', '--hold', '5s', '--workers', '2', '--fault', 'kill-worker=1@3s', '--fault', 'pause-worker=2@1s:1s']);
+  assert.deepEqual(
+    plan.faults.map((f) => f.text),
+    ['pause-worker=2@1s:1s', 'kill-worker=1@3s'],
+  );
+  planError(['capacity', '--fault', 'kill-worker=1@3s'], '--fault does not apply to capacity: a search measures steady populations of calls; faults are for a run (drop capacity)');
+});
+
 test('parseCommandLine: yargs failures become one-line PlanErrors', () => {
   planError(['--frobnicate', '1'], 'unknown option --frobnicate');
   planError(['--calls', '5', '--call', '6'], 'unknown option --call: did you mean --calls?');

@@ -55,6 +55,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     audioCheckShare: 0.2,
     mesh: null,
     headStartMs: { a: 0, b: 0 },
+    faults: [],
   };
   const actual = plan({ calls: '50', ramp: '10/s', hold: '20s', codecPair: 'opus:pcmu' });
   assert.deepEqual(actual, expected);
@@ -434,4 +435,23 @@ test('--rtpengine-metrics: one page per --rtpengine instance, in order; /metrics
     { calls: '5', rtpengineMetrics: 'http://10.0.0.5:2225' },
     '--rtpengine-metrics names the /metrics pages of instances given with --rtpengine, one each; the rtpengine rtp-bench starts is scraped anyway: drop --rtpengine-metrics or add --rtpengine',
   );
+});
+
+test('--fault: the run\'s length and workers bound it; remote workers, churn\'s arrivals and calibrate too', () => {
+  // 10 calls at 10/s (1 s of ramp) then 5 s of hold: the run lasts 6 s from its start.
+  const base: CliOptions = { calls: '10', ramp: '10/s', hold: '5s', workers: '2' };
+  assert.deepEqual(plan({ ...base, fault: 'kill-worker=2@3s,pause-worker=1@2s:1s' }).faults, [
+    { kind: 'pause-worker', worker: 1, atMs: 2000, durationMs: 1000, text: 'pause-worker=1@2s:1s' },
+    { kind: 'kill-worker', worker: 2, atMs: 3000, durationMs: null, text: 'kill-worker=2@3s' },
+  ]);
+  assert.deepEqual(plan(base).faults, []);
+  rejects({ ...base, fault: 'kill-worker=1@6s' }, "--fault kill-worker=1@6s starts at 6 s, after the run's end (6 s after its start: the ramp plus --hold, or churn's --duration): expected a fault inside the run: an earlier time, or a longer --hold");
+  rejects({ ...base, fault: 'kill-worker=3@1s' }, '--fault kill-worker=3@1s names worker 3, but the run has 2 worker(s): expected a worker number from 1 to 2 (--workers 2)');
+  rejects(
+    { calls: '10', rtpengine: '127.0.0.1:2223', fault: 'pause-worker=1@1s:1s' },
+    "--fault pause-worker=1@1s:1s needs a worker rtp-bench started: --rtpengine names instances that are not rtp-bench's to kill or pause; drop --rtpengine to use embedded workers",
+  );
+  assert.equal(plan({ rate: '2/s', callDuration: '10s', duration: '20s', fault: 'kill-worker=1@19s' }).faults.length, 1);
+  rejects({ rate: '2/s', callDuration: '10s', duration: '20s', fault: 'kill-worker=1@21s' }, "--fault kill-worker=1@21s starts at 21 s, after the run's end (20 s after its start: the ramp plus --hold, or churn's --duration): expected a fault inside the run: an earlier time, or a longer --hold");
+  rejects({ calls: '10', fault: 'kill-worker=1@1s' }, '--fault kill-worker=1@1s cannot apply to calibrate: it has no rtpengine and no media path but its own sockets', 'calibrate');
 });

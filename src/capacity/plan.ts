@@ -38,6 +38,7 @@ const NOT_FOR_CAPACITY: readonly [CliOptionName, string][] = [
   ['maxSetup', 'the SLO is --slo, e.g. --slo "setup.p99<200ms"'],
   ['minMos', 'the SLO is --slo, e.g. --slo "mos.p50>=4"'],
   ['maxFailed', 'the SLO is --slo, e.g. --slo "failed<=1%"'],
+  ['fault', 'a search measures steady populations of calls; faults are for a run (drop capacity)'],
 ];
 
 function whole(key: CliOptionName, value: string, range: { min: number; max: number }, what: string): number {
