@@ -19,6 +19,7 @@ import type { CallMediaResult, CallMediaTask, LegMedia } from './media/task.js';
 import { summarizeDeleteStats, type RtpengineCallStats } from './stats/rtpengine-stats.js';
 import { MeshError, type MeshProvisioner, type ProvisionTiming } from './mesh/provisioner.js';
 import type { MeshCall, MeshWorker } from './mesh/model.js';
+import type { CallFailover, CallFaults } from './faults/model.js';
 
 export type CallStage = 'ports' | 'offer' | 'answer' | 'mesh' | 'media' | 'delete';
 
@@ -71,6 +72,8 @@ export interface CallRecord {
   mediaStartWaitMs: number | null;
   deleteMs: number | null;
   deleteWarning: string | null;
+  /** A fault hit this call's worker while its media ran (--fault): how its media fared (src/faults); null: none did. */
+  failover: CallFailover | null;
 }
 
 export interface CallContext {
@@ -92,6 +95,8 @@ export interface CallContext {
   prioritySeen: Set<string>;
   /** Told as soon as a call is set up (before its media), for a capacity step's setup figures; optional. */
   onEstablished?: (record: CallRecord) => void;
+  /** The run's faults (--fault): which workers take calls, where a call's later ng commands go; absent: none. */
+  faults?: CallFaults;
 }
 
 export interface CallMesh {
@@ -131,6 +136,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     deleteMs: null,
     deleteWarning: null,
     mesh: null,
+    failover: null,
   };
   const ports = ctx.ports.take();
   if (ports === null) {
@@ -138,7 +144,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     return record;
   }
   record.ports = { a: ports.aRtp, b: ports.bRtp };
-  const worker = ctx.stack?.choose() ?? null;
+  const worker = ctx.stack?.choose(ctx.faults?.unavailable) ?? null;
   if (worker) {
     worker.activeCalls++;
     record.worker = worker.name;
@@ -147,6 +153,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
   // deleted whatever happens next).
   const progress: SetupProgress = { stage: 'offer', offered: false };
   let meshCall: MeshCall | null = null;
+  let media: CallMediaResult | null = null;
   try {
     const legs = legPlans(plan, index, ports);
     let establishedEpoch = epochNow();
@@ -188,6 +195,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       rtcp: plan.rtcp,
       rtcpIntervalMs: RTCP_INTERVAL_MS,
       drainMs: DRAIN_MS,
+      faultWatchFromEpochMs: worker === null ? null : (ctx.faults?.watchFrom(worker) ?? null),
     };
     let result: CallMediaResult;
     try {
@@ -206,6 +214,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
       record.failure = { stage: 'media', ...result.error };
       return record;
     }
+    media = result;
     record.mediaMs = result.mediaEndEpochMs - result.mediaStartEpochMs;
     const [a, b] = result.legs;
     // From when the call's first frame was due in the media thread (its sockets open, its start phase passed), so
@@ -238,12 +247,34 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     }
     return record;
   } finally {
-    if (worker !== null && progress.offered) await deleteCall(worker, record);
+    // After a failover the call is the survivor's: its delete goes there (never while the first worker lives).
+    const owner = worker === null ? null : (ctx.faults?.route(worker) ?? worker);
+    if (owner !== null && progress.offered) await deleteCall(owner, record);
     // After rtpengine let go of the call; a refused provision may have left some objects, so release anyway.
     if (meshCall !== null && ctx.mesh !== null) await releaseMesh(ctx.mesh, meshCall, record);
-    if (worker) worker.activeCalls--;
+    if (owner !== null) owner.activeCalls--;
+    if (worker !== null && media !== null) noteFailover(ctx, record, worker, media);
     ctx.ports.release(ports);
   }
+}
+
+/**
+ * A fault on the call's worker while its media ran: its figures, and a call whose media did not come back fails
+ * (a call that survived stays ok, its gap measured).
+ */
+function noteFailover(ctx: CallContext, record: CallRecord, worker: Worker, media: CallMediaResult): void {
+  // rtpengine answers ok, with a warning, for a call it does not know (a worker restarted without its calls).
+  const deleted = record.deleteMs !== null && !/not found/i.test(record.deleteWarning ?? '');
+  record.failover = ctx.faults?.failover(worker, media, deleted) ?? null;
+  const lost = record.failover;
+  if (lost === null || lost.resumed || record.status === 'interrupted') return;
+  record.status = 'failed';
+  // The media is what was lost; a failed delete of the same call (a dead worker) stays in deleteWarning.
+  record.failure = {
+    stage: 'media',
+    cause: `media lost after ${lost.fault.split('=')[0]}`,
+    message: `media did not come back after ${lost.fault} on ${lost.worker}${lost.survivor === null ? ' (no survivor took its calls: --redis lets one)' : ''}`,
+  };
 }
 
 interface SetupProgress {

@@ -3,6 +3,7 @@
  * threads through task arguments and results, plus a shared control block for stop and live progress.
  */
 import { Piscina } from 'piscina';
+import { randomBytes } from 'node:crypto';
 import { createControl, ControlView } from './media/control.js';
 import type { MediaBank } from './media/bank.js';
 import type { CallMediaResult, CallMediaTask } from './media/task.js';
@@ -11,6 +12,8 @@ import type { MediaWorkerData } from '../workers/media-worker.js';
 
 export class MediaPool {
   readonly control: ControlView;
+  /** The BroadcastChannel name of fault messages to and from the threads (RepointMessage: src/faults/repoint.ts). */
+  readonly faultChannel = `rtp-bench-faults-${process.pid}-${randomBytes(4).toString('hex')}`;
   private readonly pool: Piscina<CallMediaTask, CallMediaResult>;
 
   /** `timelineChannel`: the BroadcastChannel name the threads post their per-second histograms on. */
@@ -26,7 +29,7 @@ export class MediaPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       // In the default mode an idle thread blocks in Atomics.wait and stops servicing its sockets and timers.
       atomics: 'disabled',
-      workerData: { control: buffer, bank, io, priority, timelineChannel } satisfies MediaWorkerData,
+      workerData: { control: buffer, bank, io, priority, timelineChannel, faultChannel: this.faultChannel } satisfies MediaWorkerData,
       maxQueue: Number.POSITIVE_INFINITY,
     });
   }

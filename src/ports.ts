@@ -33,7 +33,11 @@ export class PortPool {
   private head = 0;
 
   /** Blocks with a port in `inUse` (taken by another program or run when the run started) are never handed out. */
-  constructor(range: PortRange, inUse: ReadonlySet<number> = new Set()) {
+  constructor(
+    /** The client ports this pool hands out blocks of. */
+    readonly range: PortRange,
+    inUse: ReadonlySet<number> = new Set(),
+  ) {
     this.free.push(...freeBlocks(range, inUse));
   }
 

@@ -37,8 +37,8 @@ export class CallMedia {
     };
     const [a, b] = task.legs;
     this.legs = [
-      new Leg(a, task.localIp, framesFor(a), this.metrics, counters, { ...rtcp, cname: `${a.leg}.${task.callId}@rtp-bench` }, io, timeline),
-      new Leg(b, task.localIp, framesFor(b), this.metrics, counters, { ...rtcp, cname: `${b.leg}.${task.callId}@rtp-bench` }, io, timeline),
+      new Leg(a, task.localIp, framesFor(a), this.metrics, counters, { ...rtcp, cname: `${a.leg}.${task.callId}@rtp-bench` }, io, timeline, task.faultWatchFromEpochMs),
+      new Leg(b, task.localIp, framesFor(b), this.metrics, counters, { ...rtcp, cname: `${b.leg}.${task.callId}@rtp-bench` }, io, timeline, task.faultWatchFromEpochMs),
     ];
     this.legs[0].far = this.legs[1];
     this.legs[1].far = this.legs[0];
@@ -102,6 +102,11 @@ export class CallMedia {
     this.legs[0].service(nowMs);
     this.legs[1].service(nowMs);
     return true;
+  }
+
+  /** A failover's re-point (Leg.repoint): how many of the two legs moved from `from` to `to`. */
+  repoint(from: string, to: string): number {
+    return (this.legs[0].repoint(from, to) ? 1 : 0) + (this.legs[1].repoint(from, to) ? 1 : 0);
   }
 
   get lostSoFar(): number {

@@ -32,8 +32,10 @@ import { ReceiveTracker, SendHistory, ARRIVAL_DUPLICATE, ARRIVAL_INVALID, ARRIVA
 import { AudioProbe } from '../src/media/audio-probe.js';
 import { MarkerSendLog } from '../src/media/marker.js';
 import { MARKER_FRAME } from '../src/media/codec.js';
+import { audioDurationMs } from '../src/media/audio-duration.js';
+import type { MediaKind } from '../src/profile.js';
 import type { MetricSet } from '../src/stats/histogram.js';
-import type { LegMedia, LegResult, RtcpLegStats, TimelineMetric } from '../src/media/task.js';
+import type { FaultGap, LegMedia, LegResult, RtcpLegStats, TimelineMetric } from '../src/media/task.js';
 import type { MediaIo, MediaSocket, SendListener, SocketCounters } from './media-io.js';
 
 const RTCP_BUFFER_BYTES = 256;
@@ -127,6 +129,24 @@ export class Leg implements SendListener {
   /** Extended sequence number (in this tracker's numbering) of the far leg's first packet; NaN until known. */
   private farFirstExtended = Number.NaN;
 
+  // A watched fault (src/faults): a few numbers per packet, nothing allocated. See FaultGap for the audio clock.
+  private readonly receiveMedia: MediaKind;
+  /** Audio received, ms of audio time. */
+  private audioMs = 0;
+  private firstArrivalMs = Number.NaN;
+  private lastArrivalMs = Number.NaN;
+  /** (arrival - first arrival) - audio received, at the last packet: rises by what goes missing. */
+  private lastDeficitMs = 0;
+  /** performance.now() from which the gap is tracked; NaN: no fault watched. */
+  private readonly watchFromMs: number;
+  private gapMs = 0;
+  private gapFromMs = Number.NaN;
+  private gapToMs = Number.NaN;
+  private deficitBeforeGapMs = 0;
+  private minDeficitAfterGapMs = Number.POSITIVE_INFINITY;
+  /** The RTP socket's refused sends when the watch started (-1 until then): later ones are the dead worker's. */
+  private sendFailedAtWatch = -1;
+
   // RTCP.
   private readonly rtcpBuffer: Buffer;
   private readonly rtcpEnabled: boolean;
@@ -159,6 +179,8 @@ export class Leg implements SendListener {
     private readonly io: MediaIo,
     /** The thread's per-second histograms for the run's timeline (latency and send lateness), if it keeps one. */
     timeline: MetricSet | null = null,
+    /** CallMediaTask.faultWatchFromEpochMs. */
+    watchFromEpochMs: number | null = null,
   ) {
     this.name = media.leg;
     const send = media.send;
@@ -187,13 +209,35 @@ export class Leg implements SendListener {
     this.rtcpEnabled = rtcp.enabled;
     this.rtcpIntervalMs = rtcp.intervalMs;
     this.cname = rtcp.cname;
+    this.receiveMedia = media.receive.codec.media;
+    this.watchFromMs = watchFromEpochMs === null ? Number.NaN : watchFromEpochMs - performance.timeOrigin;
   }
 
   /** Binds RTP (even port) and RTCP (port + 1) and connects both to where this leg sends. */
   async open(): Promise<void> {
     const m = this.media;
-    this.rtp = await this.io.open(this.localIp, m.rtpPort, m.remoteAddress, m.remoteRtpPort, this.onRtp);
-    this.rtcp = await this.io.open(this.localIp, m.rtpPort + 1, m.remoteAddress, m.remoteRtcpPort, this.onRtcp);
+    const remote = m.remoteAddress;
+    this.rtp = await this.io.open(this.localIp, m.rtpPort, remote, m.remoteRtpPort, this.onRtp);
+    this.rtcp = await this.io.open(this.localIp, m.rtpPort + 1, remote, m.remoteRtcpPort, this.onRtcp);
+    // Re-pointed while the sockets were opening (dgram opens asynchronously).
+    if (m.remoteAddress !== remote) this.connectSockets();
+  }
+
+  /**
+   * A failover: if this leg sends to `from`, it sends to `to` from now on, on the same ports (the survivor binds the
+   * dead worker's port numbers on its own address), and takes packets only from there. Returns whether it moved.
+   */
+  repoint(from: string, to: string): boolean {
+    if (this.media.remoteAddress !== from) return false;
+    this.media.remoteAddress = to;
+    this.connectSockets();
+    return true;
+  }
+
+  private connectSockets(): void {
+    const m = this.media;
+    this.rtp?.connect(m.remoteAddress, m.remoteRtpPort);
+    this.rtcp?.connect(m.remoteAddress, m.remoteRtcpPort);
   }
 
   /** First frame goes out now; RTCP starts half an interval in (RFC 3550 6.2 halves the first interval). */
@@ -210,6 +254,8 @@ export class Leg implements SendListener {
    */
   service(nowMs: number, dueBeforeMs = Number.POSITIVE_INFINITY): void {
     const socket = this.rtp;
+    // Once, at the first tick of a watched fault (false while none is: NaN compares false).
+    if (this.sendFailedAtWatch < 0 && nowMs >= this.watchFromMs && socket !== null) this.sendFailedAtWatch = socket.sendFailures();
     while (this.nextDueMs <= nowMs && this.nextDueMs < dueBeforeMs) {
       if (socket === null) break;
       if (nowMs - this.nextDueMs > MAX_SEND_BACKLOG_MS || socket.pendingSends >= MAX_PENDING_SENDS) this.skipFrame();
@@ -294,6 +340,7 @@ export class Leg implements SendListener {
       this.firstPacketEpochMs = performance.timeOrigin + now;
       this.payloadType = pt;
     }
+    this.trackAudioClock(msg, length, offset, now);
     if (sendMs === sendMs) {
       const latency = now - sendMs;
       this.latencySumMs += latency;
@@ -311,6 +358,41 @@ export class Leg implements SendListener {
       else this.audio.skip();
     }
   };
+
+  /**
+   * HOT. The receiver's audio clock, for a watched fault's gap (FaultGap): audio received against wall time, and the
+   * longest silence that ended after the watch started. A few comparisons per packet; no allocation.
+   */
+  private trackAudioClock(msg: Buffer, length: number, offset: number, now: number): void {
+    this.audioMs += audioDurationMs(this.receiveMedia, msg, offset, rtpPayloadEnd(msg, length));
+    if (this.firstArrivalMs !== this.firstArrivalMs) this.firstArrivalMs = now;
+    const deficit = now - this.firstArrivalMs - this.audioMs;
+    // False without a watch (NaN) and for the first packet (no previous arrival).
+    if (now > this.watchFromMs) {
+      const gap = now - this.lastArrivalMs;
+      if (gap > this.gapMs) {
+        this.gapMs = gap;
+        this.gapFromMs = this.lastArrivalMs;
+        this.gapToMs = now;
+        this.deficitBeforeGapMs = this.lastDeficitMs;
+        this.minDeficitAfterGapMs = deficit;
+      } else if (deficit < this.minDeficitAfterGapMs) {
+        this.minDeficitAfterGapMs = deficit;
+      }
+    }
+    this.lastArrivalMs = now;
+    this.lastDeficitMs = deficit;
+  }
+
+  private faultGap(): FaultGap | null {
+    if (this.gapToMs !== this.gapToMs) return null;
+    return {
+      fromEpochMs: performance.timeOrigin + this.gapFromMs,
+      toEpochMs: performance.timeOrigin + this.gapToMs,
+      ms: this.gapMs,
+      lostAudioMs: Math.max(0, this.minDeficitAfterGapMs - this.deficitBeforeGapMs),
+    };
+  }
 
   /** rtpengine must pass media through untouched: same bytes as sent under the same sequence number. */
   private checkPayload(msg: Buffer, length: number, offset: number, seq: number): void {
@@ -442,7 +524,9 @@ export class Leg implements SendListener {
     const t = this.tracker;
     const rtp = this.rtp?.counters() ?? this.rtpCounters ?? NO_COUNTERS;
     const rtcp = this.rtcp?.counters() ?? this.rtcpCounters ?? NO_COUNTERS;
-    const failed = Math.min(rtp.sendFailed, this.sentPackets);
+    const refusedTotal = Math.min(rtp.sendFailed, this.sentPackets);
+    // After a watched fault, refusals are the dead worker's ICMP answers (see LegResult.sent.refused).
+    const failed = this.sendFailedAtWatch < 0 ? refusedTotal : Math.min(this.sendFailedAtWatch, refusedTotal);
     const farLast = this.far === null ? -1 : this.far.lastSeq;
     return {
       leg: this.name,
@@ -454,6 +538,7 @@ export class Leg implements SendListener {
         skipped: this.skippedFrames,
         lastSeq: this.lastSeq,
         lastFailed: this.sentPackets > 0 && rtp.lastFailedToken === this.lastSeq,
+        refused: refusedTotal - failed,
       },
       received: {
         packets: t.received,
@@ -474,6 +559,9 @@ export class Leg implements SendListener {
         ssrc: this.ssrc === null ? null : this.ssrc >>> 0,
         ssrcChanges: this.ssrcChanges,
         firstPacketEpochMs: this.firstPacketEpochMs,
+        lastPacketEpochMs: this.lastArrivalMs === this.lastArrivalMs ? performance.timeOrigin + this.lastArrivalMs : null,
+        audioMs: this.audioMs,
+        faultGap: this.faultGap(),
         jitterMs: t.jitterMs,
         meanJitterMs: t.meanJitterMs,
         maxJitterMs: t.maxJitterMs,

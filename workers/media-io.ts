@@ -55,6 +55,13 @@ export interface MediaSocket {
    */
   readonly pendingSends: number;
   counters(): SocketCounters;
+  /** SocketCounters.sendFailed alone, cheaply (no /proc read): read once when a fault is watched. */
+  sendFailures(): number;
+  /**
+   * Sends to another address from now on, and takes packets only from there (a connected socket): a failover's
+   * re-point. Throws when the address cannot be connected to.
+   */
+  connect(remoteIp: string, remotePort: number): void;
   close(): void;
 }
 
@@ -140,6 +147,8 @@ class DgramSocket implements MediaSocket {
   private issued = 0;
   private completed = 0;
   private closedCounters: SocketCounters | null = null;
+  /** While a re-point's connect completes: where to send, explicitly (an unconnected dgram socket needs it). */
+  private reconnecting: { ip: string; port: number } | null = null;
 
   constructor(
     private readonly socket: dgram.Socket,
@@ -178,7 +187,8 @@ class DgramSocket implements MediaSocket {
     this.issued++;
     // The whole buffer when possible: dgram slices (allocates) a view for an offset/length send. libuv tries the
     // send at once and queues it only when the socket is full, so "now" is when it left in all but that case.
-    if (length === packet.length) this.socket.send(packet, this.onSendDone);
+    if (this.reconnecting !== null) this.socket.send(packet, 0, length, this.reconnecting.port, this.reconnecting.ip, this.onSendDone);
+    else if (length === packet.length) this.socket.send(packet, this.onSendDone);
     else this.socket.send(packet, 0, length, this.onSendDone);
     listener?.sent(token, performance.now());
   }
@@ -191,6 +201,24 @@ class DgramSocket implements MediaSocket {
       receiveDrops: udpReceiveDrops(this.localIp, this.localPort, performance.now()),
       truncated: 0,
     };
+  }
+
+  sendFailures(): number {
+    return this.closedCounters?.sendFailed ?? this.sendFailed;
+  }
+
+  /**
+   * dgram connects asynchronously (an address lookup first, even for an IP): until its callback the socket is
+   * unconnected and sends name the address themselves. A re-point happens once per fault, not per packet.
+   */
+  connect(remoteIp: string, remotePort: number): void {
+    if (this.closedCounters !== null) return;
+    this.socket.disconnect();
+    const target = { ip: remoteIp, port: remotePort };
+    this.reconnecting = target;
+    this.socket.connect(remotePort, remoteIp, () => {
+      if (this.reconnecting === target) this.reconnecting = null;
+    });
   }
 
   close(): void {
@@ -268,6 +296,11 @@ class NativeIo implements MediaIo {
       // Native sends complete inside flush(): nothing is left pending across ticks.
       pendingSends: 0,
       counters: () => closed ?? this.countersOf(handle),
+      sendFailures: () => (closed ?? this.countersOf(handle)).sendFailed,
+      connect: (remoteIp, remotePort) => {
+        // A UDP socket may connect again: the kernel just changes its peer (in-flight sends keep the old one).
+        if (closed === null) this.transport.connect(handle, remoteIp, remotePort);
+      },
       close: () => {
         if (closed !== null) return;
         closed = this.countersOf(handle);

@@ -6,10 +6,11 @@
  * concurrent tasks per thread: a task stays pending for the whole call while its sockets live on the event loop.
  */
 import { BroadcastChannel } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
 import { workerData } from 'piscina';
 import { ControlView } from '../src/media/control.js';
 import { framesFromBank, type MediaBank } from '../src/media/bank.js';
-import type { CallMediaResult, CallMediaTask } from '../src/media/task.js';
+import type { CallMediaResult, CallMediaTask, RepointMessage, RepointedMessage } from '../src/media/task.js';
 import { CallMedia } from './call-media.js';
 import { Scheduler } from './scheduler.js';
 import { createMediaIo, type SocketOpenError } from './media-io.js';
@@ -21,6 +22,8 @@ export interface MediaWorkerData {
   control: SharedArrayBuffer;
   /** The BroadcastChannel the coordinator's timeline listens on (TimelinePart messages). */
   timelineChannel: string;
+  /** The BroadcastChannel of fault messages (RepointMessage in, RepointedMessage out). */
+  faultChannel: string;
   bank: MediaBank;
   io: IoChoice;
   priority: MediaPriority;
@@ -36,32 +39,55 @@ const scheduler = new Scheduler(control, control.claimSlot(), io, (part) => time
 // Piscina runs this module in the thread itself: the priority applies to this media thread only.
 const priority = applyMediaPriority(data.priority);
 
+/** This thread's calls from the moment their legs exist until their task returns: what a re-point moves. */
+const live = new Set<CallMedia>();
+/** Dead worker address -> survivor address, for calls whose task arrives after the re-point. */
+const redirects = new Map<string, string>();
+const faults = new BroadcastChannel(data.faultChannel);
+faults.unref();
+faults.onmessage = (event: unknown) => {
+  const message = (event as { data: RepointMessage | RepointedMessage }).data;
+  // The other threads' answers come by too.
+  if (message.type !== 'repoint') return;
+  redirects.set(message.from, message.to);
+  let legs = 0;
+  for (const call of live) legs += call.repoint(message.from, message.to);
+  const answer: RepointedMessage = { type: 'repointed', id: message.id, legs, atEpochMs: performance.timeOrigin + performance.now() };
+  faults.postMessage(answer);
+};
+
 /**
  * Never rejects for a call's own trouble: a call whose media cannot start (no room in this thread, a port taken)
  * returns an error result and fails alone; the run goes on.
  */
 export default async function callMedia(task: CallMediaTask): Promise<CallMediaResult> {
+  for (const leg of task.legs) leg.remoteAddress = redirects.get(leg.remoteAddress) ?? leg.remoteAddress;
   let call: CallMedia;
   try {
     call = new CallMedia(task, (leg) => framesFromBank(data.bank, leg.send.codec, leg.send.toneHz), scheduler.counters, scheduler.metrics, io, scheduler.timeline);
   } catch (err) {
     return failedResult(task, 'thread full', err);
   }
+  live.add(call);
   try {
-    await call.open();
-  } catch (err) {
-    return { ...call.result(), priority, error: socketFailure(err) };
+    try {
+      await call.open();
+    } catch (err) {
+      return { ...call.result(), priority, error: socketFailure(err) };
+    }
+    scheduler.add(call);
+    await call.finished;
+    return { ...call.result(), priority };
+  } finally {
+    live.delete(call);
   }
-  scheduler.add(call);
-  await call.finished;
-  return { ...call.result(), priority };
 }
 
 /** A call that never got its legs: nothing measured, and why. */
 function failedResult(task: CallMediaTask, cause: string, err: unknown): CallMediaResult {
   const none = (leg: 'a' | 'b'): CallMediaResult['legs'][0] => ({
     leg,
-    sent: { packets: 0, bytes: 0, failed: 0, skipped: 0, lastSeq: -1, lastFailed: false },
+    sent: { packets: 0, bytes: 0, failed: 0, skipped: 0, lastSeq: -1, lastFailed: false, refused: 0 },
     received: emptyReceived(),
     rtcp: { sent: 0, received: 0, malformed: 0, lastReport: null },
   });

@@ -21,6 +21,9 @@ import { renderHtml, htmlPathFor } from '../report/html.js';
 import { checkSlo } from '../report/slo.js';
 import { contentionBetween, sampleContention, type ContentionSample } from '../cpu-contention.js';
 import { timelineCsv, workerFigures } from '../stats/timeline.js';
+import { FaultRuntime } from '../faults/runtime.js';
+import { MediaRepointer } from '../faults/repoint.js';
+import { markFaults } from '../faults/summary.js';
 import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from '../session.js';
 
 export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, type RunIo } from '../session.js';
@@ -39,12 +42,14 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
   if (typeof opened === 'number') return opened;
   const session = opened;
   const { status } = session;
+  const faults = faultsOf(session);
   try {
     const pool = session.pool!;
     const shape = loadShape(plan);
     // A short lead so the first arrival is not late by the time it takes to schedule it.
     const startPerf = performance.now() + 20;
     const ctx = session.callContext(performance.timeOrigin + startPerf + shape.endMs);
+    if (faults !== null) ctx.faults = faults;
 
     const costs = new CostWindow<CostAndContention>(
       () => {
@@ -55,6 +60,9 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       shape.steady.toMs - shape.steady.fromMs,
     );
     const timeline = session.startTimeline(performance.timeOrigin + startPerf);
+    faults?.start(performance.timeOrigin + startPerf);
+    // Ctrl-C: a paused worker resumes and a loss burst ends now, so that every call can still be deleted.
+    session.abort.signal.addEventListener('abort', () => void faults?.stop(), { once: true });
     const records: CallRecord[] = [];
     const inFlight: Promise<void>[] = [];
     const tally = { started: 0, ok: 0, failed: 0 };
@@ -87,7 +95,8 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     }
 
     const wallMs = performance.now() - session.wallStart;
-    const points = await timeline.stop();
+    const faultRecords = (await faults?.stop()) ?? [];
+    const points = markFaults(await timeline.stop(), faultRecords);
     const { cost, window, from, to } = costs.result();
     // The workers' steady state: the same window the generator's cost is taken over (after the ramp, before the end).
     const steadyMs = shape.steady.toMs - shape.steady.fromMs;
@@ -105,6 +114,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       priority: [...ctx.prioritySeen].sort().join(', ') || null,
       interrupted: session.stopSignal !== null,
       localSystemUnderTest: plan.target.kind === 'embedded',
+      faults: faultRecords,
       ngInFlight: plan.ngInFlight,
       workers: workerFigures(points, window === 'hold' ? holdFrom : 0, window === 'hold' ? holdTo : Number.POSITIVE_INFINITY),
       churn:
@@ -133,8 +143,28 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     }
     return verdict.passed ? EXIT_OK : EXIT_SLO;
   } finally {
+    await faults?.stop();
+    faults?.close();
     await session.close();
   }
+}
+
+/** The run's --fault list at work (src/faults/runtime.ts); null without faults. */
+function faultsOf(session: RunSession): FaultRuntime | null {
+  const { plan } = session;
+  if (plan.faults.length === 0) return null;
+  return new FaultRuntime({
+    faults: plan.faults,
+    stack: session.stack,
+    binary: plan.target.kind === 'embedded' ? plan.target.binary : 'rtpengine',
+    // A survivor holds every worker's calls only when the workers replicate them (--redis).
+    takeover: false,
+    repointer: new MediaRepointer(session.pool!.faultChannel),
+    threads: session.pool!.threads,
+    clientPorts: session.ports!.range,
+    runId: session.runId,
+    status: session.status,
+  });
 }
 
 interface CostAndContention {

@@ -58,6 +58,12 @@ export interface CallMediaTask {
   rtcpIntervalMs: number;
   /** After the last send, keep receiving this long for packets still in flight. */
   drainMs: number;
+  /**
+   * A fault planned for this call's rtpengine worker (src/faults): from this time (epoch ms) each leg tracks the
+   * longest silence in what it receives (ReceivedStream.faultGap), and sends its kernel refuses from then on are the
+   * dead worker's (LegResult.sent.refused), not the generator's. Null: no fault watched.
+   */
+  faultWatchFromEpochMs: number | null;
 }
 
 /** What one leg received: one direction of the call, measured at its receiving end. */
@@ -95,6 +101,16 @@ export interface ReceivedStream {
   ssrcChanges: number;
   /** Epoch ms of the first RTP packet; null if none came. */
   firstPacketEpochMs: number | null;
+  /** Epoch ms of the last unique RTP packet; null if none came. */
+  lastPacketEpochMs: number | null;
+  /**
+   * Audio received, in ms of audio time, each unique packet counted by its payload (src/media/audio-duration.ts:
+   * G.711 bytes / 8, opus from its TOC byte), whatever the packet size or SSRC.
+   */
+  audioMs: number;
+  /** With a watched fault (CallMediaTask.faultWatchFromEpochMs): the longest silence that ended after the watch
+   * started; null without a watch, or when no packet came after it. */
+  faultGap: FaultGap | null;
   /** RFC 3550 A.8 interarrival jitter at the end, and over the stream. */
   jitterMs: number;
   meanJitterMs: number;
@@ -109,6 +125,20 @@ export interface ReceivedStream {
    * audio, their mean and worst delay against the far leg's marker send times, ms: src/media/audio-probe.ts).
    */
   audio: { checked: boolean; frames: number; ratio: number | null; delays: number; delayMeanMs: number | null; delayMaxMs: number | null };
+}
+
+/**
+ * The longest silence a leg heard around a fault: from the last packet before it (fromEpochMs) to the first after
+ * it (toEpochMs). lostAudioMs: how much audio time went missing with it, the receiver's audio clock against wall
+ * time: (arrival - first arrival) - audio received, its lowest value from the gap's end onwards minus its value
+ * just before the gap. Audio that arrives late in a burst (a paused worker's backlog) is not lost; 60 ms packets
+ * instead of 20 ms ones lose nothing; a frame a survivor never had is 20 ms.
+ */
+export interface FaultGap {
+  fromEpochMs: number;
+  toEpochMs: number;
+  ms: number;
+  lostAudioMs: number;
 }
 
 export interface RtcpLegStats {
@@ -133,6 +163,12 @@ export interface LegResult {
     lastSeq: number;
     /** The kernel refused the packet with lastSeq. */
     lastFailed: boolean;
+    /**
+     * Sends the kernel refused after the watched fault (CallMediaTask.faultWatchFromEpochMs): a dead worker's closed
+     * ports answer with ICMP port unreachable, and the socket refuses the next send. Counted in `packets` (the
+     * system lost them, as it would have lost them had they left), not in `failed` (the generator's).
+     */
+    refused: number;
   };
   received: ReceivedStream;
   rtcp: RtcpLegStats;
@@ -186,6 +222,9 @@ export function emptyReceived(): ReceivedStream {
     ssrc: null,
     ssrcChanges: 0,
     firstPacketEpochMs: null,
+    lastPacketEpochMs: null,
+    audioMs: 0,
+    faultGap: null,
     jitterMs: 0,
     meanJitterMs: 0,
     maxJitterMs: 0,
@@ -204,6 +243,26 @@ export interface TimelinePart {
   /** Epoch seconds: the second the values were recorded in. */
   epochSecond: number;
   histograms: Partial<Record<MetricName, string>>;
+}
+
+/**
+ * Fault messages between the coordinator and the media threads (a BroadcastChannel, MediaPool.faultChannel): every
+ * leg that sends to `from` sends to `to` from now on, on the same ports (a survivor binds a dead worker's ports on
+ * its own address), and each thread answers with how many legs it moved and when.
+ */
+export interface RepointMessage {
+  type: 'repoint';
+  id: number;
+  from: string;
+  to: string;
+}
+
+export interface RepointedMessage {
+  type: 'repointed';
+  id: number;
+  legs: number;
+  /** When the thread had moved them, epoch ms. */
+  atEpochMs: number;
 }
 
 /** The per-packet metrics a media thread also keeps per second (a capacity step is judged on a window of seconds). */

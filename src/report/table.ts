@@ -1,5 +1,6 @@
 /** The console summary: a cli-table3 table of distributions, then counts, generator health and SLO results. */
 import type { ChurnFigures } from '../load/churn.js';
+import { faultLines } from '../faults/summary.js';
 import Table from 'cli-table3';
 import type { RunPlan } from '../run-plan.js';
 import type { Percentiles } from '../stats/histogram.js';
@@ -94,6 +95,7 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
     const m = s.mesh;
     lines.push(`mesh     ${fmtCount(m.objectsPerCall)} l7mp objects and ${fmtCount(m.requestsPerCall)} API requests per call${m.releaseRequestsPerCall === null ? '' : `, ${fmtCount(m.releaseRequestsPerCall)} to remove them`}`);
   }
+  lines.push(...faultLines(s.faults, s.failover));
   if (s.ng.retransmissions > 0) lines.push(`ng       ${s.ng.retransmissions} request(s) sent again after a lost request or reply`);
   const g = s.generator;
   const late = g.sendLatenessMs;

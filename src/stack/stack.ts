@@ -39,6 +39,8 @@ const PORT_HEADROOM = 1.25;
 
 export class StackError extends Error {}
 
+const NONE: ReadonlySet<Worker> = new Set();
+
 export class Stack {
   private next = 0;
 
@@ -107,13 +109,16 @@ export class Stack {
     return stack;
   }
 
-  /** The worker with the fewest calls; ties go round-robin so equal workers fill evenly. */
-  choose(): Worker {
+  /**
+   * The worker with the fewest calls; ties go round-robin so equal workers fill evenly. `unavailable`: workers a
+   * fault took down (src/faults), passed over while another is up.
+   */
+  choose(unavailable: ReadonlySet<Worker> = NONE): Worker {
     const n = this.workers.length;
     let best = this.workers[this.next % n]!;
     for (let k = 1; k < n; k++) {
       const w = this.workers[(this.next + k) % n]!;
-      if (w.activeCalls < best.activeCalls) best = w;
+      if (unavailable.has(best) ? !unavailable.has(w) || w.activeCalls < best.activeCalls : !unavailable.has(w) && w.activeCalls < best.activeCalls) best = w;
     }
     this.next = (this.workers.indexOf(best) + 1) % n;
     return best;

@@ -38,6 +38,11 @@ export const METRICS = Object.freeze({
   mos: { unit: 'MOS', scale: 100, highest: 5, description: 'E-model (ITU-T G.107) MOS from measured loss, jitter, latency' },
   rtpengineMos: { unit: 'MOS', scale: 100, highest: 5, description: "rtpengine's own MOS from RTCP" },
   ngRttMs: ms(60_000, 'round trip of every ng request, retransmissions included'),
+  failoverGapAMs: ms(600_000, 'a call hit by a worker fault, a->b: from the last packet before the fault to the first after it'),
+  failoverGapBMs: ms(600_000, 'a call hit by a worker fault, b->a: from the last packet before the fault to the first after it'),
+  failoverLostAudioAMs: ms(600_000, 'a call hit by a worker fault, a->b: audio time lost with the gap (not packets)'),
+  failoverLostAudioBMs: ms(600_000, 'a call hit by a worker fault, b->a: audio time lost with the gap (not packets)'),
+  failoverRecoverMs: ms(600_000, 'a call hit by a worker fault: from the fault until media flowed again both ways'),
 } as const satisfies Record<string, MetricSpec>);
 
 export type MetricName = keyof typeof METRICS;

@@ -9,6 +9,8 @@ import type { Cost } from './cost-window.js';
 import type { CallRecord } from '../call.js';
 import type { Contention } from '../cpu-contention.js';
 import type { WorkerFigures } from './timeline.js';
+import type { FaultRecord } from '../faults/model.js';
+import { failoverSummary, type FailoverSummary } from '../faults/summary.js';
 
 export interface GeneratorHealth {
   threads: number;
@@ -93,6 +95,10 @@ export interface Summary {
   workers: WorkerFigures[];
   /** Churn runs (--rate): offered and carried Erlang, set-ups per second under load; null for ramp and hold. */
   churn: ChurnFigures | null;
+  /** --fault: each fault as it was made (src/faults/model.ts); empty without. */
+  faults: FaultRecord[];
+  /** The calls a worker fault hit while their media ran: how many came back, their gaps; null: none was hit. */
+  failover: FailoverSummary | null;
 }
 
 export interface MeshSummary {
@@ -127,6 +133,8 @@ export interface RunMeasure {
   workers: WorkerFigures[];
   /** A churn run's own figures (src/load/churn.ts); absent for ramp and hold. */
   churn?: ChurnFigures | null;
+  /** The run's faults as they were made (--fault); absent: none. */
+  faults?: FaultRecord[];
 }
 
 /** A wait in rtp-bench's own queues above this (p99) is worth telling the user about. */
@@ -255,6 +263,8 @@ export function summarize(records: readonly CallRecord[], metrics: MetricSet, me
     toolLimits: toolLimits(metrics, measure.ngInFlight),
     workers: measure.workers,
     churn: measure.churn ?? null,
+    faults: measure.faults ?? [],
+    failover: failoverSummary(records, metrics),
     generator: {
       threads: measure.threads,
       io: measure.io,

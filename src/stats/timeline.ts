@@ -39,6 +39,8 @@ export interface TimelinePoint {
   latencyMs: Pick<Percentiles, 'count' | 'p50' | 'p99' | 'max'> | null;
   sendLatenessMs: Pick<Percentiles, 'count' | 'p50' | 'p99' | 'max'> | null;
   workers: WorkerPoint[];
+  /** --fault: the faults made in this point's second (their specs), absent when none was (src/faults/summary.ts). */
+  faults?: string[];
 }
 
 /** What the coordinator read at a second's end (cumulative counters; the point is the difference to the last). */

@@ -109,6 +109,7 @@ export function fixtureResults(options: FixtureOptions = {}): Results {
       deleteMs: failure || workers === 0 ? null : 2,
       deleteWarning: null,
     mesh: null,
+      failover: null,
     });
   }
   const metrics = new MetricSet();

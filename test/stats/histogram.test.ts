@@ -42,6 +42,11 @@ test('METRICS: units, scales and ranges as documented', () => {
     mos: ['MOS', 100, 5],
     rtpengineMos: ['MOS', 100, 5],
     ngRttMs: ['ms', 1000, 60_000],
+    failoverGapAMs: ['ms', 1000, 600_000],
+    failoverGapBMs: ['ms', 1000, 600_000],
+    failoverLostAudioAMs: ['ms', 1000, 600_000],
+    failoverLostAudioBMs: ['ms', 1000, 600_000],
+    failoverRecoverMs: ['ms', 1000, 600_000],
   };
   assert.deepEqual(
     Object.fromEntries(METRIC_NAMES.map((n) => [n, [METRICS[n].unit, METRICS[n].scale, METRICS[n].highest]])),

@@ -16,7 +16,7 @@ const OPUS = codecByName('opus')!;
 function sender(packets: number, over: Partial<LegResult['sent']> = {}): LegResult {
   return {
     leg: 'a',
-    sent: { packets, bytes: packets * 172, failed: 0, skipped: 0, lastSeq: 99, lastFailed: false, ...over },
+    sent: { packets, bytes: packets * 172, failed: 0, skipped: 0, lastSeq: 99, lastFailed: false, refused: 0, ...over },
     received: emptyReceived(),
     rtcp: { sent: 0, received: 0, malformed: 0, lastReport: null },
   };
@@ -25,7 +25,7 @@ function sender(packets: number, over: Partial<LegResult['sent']> = {}): LegResu
 function receiver(over: Partial<ReceivedStream>): LegResult {
   return {
     leg: 'b',
-    sent: { packets: 0, bytes: 0, failed: 0, skipped: 0, lastSeq: -1, lastFailed: false },
+    sent: { packets: 0, bytes: 0, failed: 0, skipped: 0, lastSeq: -1, lastFailed: false, refused: 0 },
     received: { ...emptyReceived(), latencyMeanMs: 20, meanJitterMs: 1, ...over },
     rtcp: { sent: 0, received: 0, malformed: 0, lastReport: null },
   };

@@ -122,7 +122,7 @@ function call(index: number, status: CallRecord['status'], streams: StreamRecord
   return {
     index, callId: `c-${index}`, worker: 'w', status, failure: cause === null ? null : { stage: 'media', cause, message: cause },
     dueEpochMs: 0, startLagMs: 0, offerMs: 1, answerMs: 1, setupMs: 2, ngQueueMs: 0, firstMediaMs: { a: 1, b: 1 }, mediaStartWaitMs: 0,
-    mediaMs: 1000, ports: null, streams, rtcp: null, rtpengine: null, mesh: null, deleteMs: 1, deleteWarning: null,
+    mediaMs: 1000, ports: null, streams, rtcp: null, rtpengine: null, mesh: null, deleteMs: 1, deleteWarning: null, failover: null,
   };
 }
 

@@ -1,0 +1,230 @@
+/**
+ * A run's faults while it runs: each made at its time (kill, restart, pause a worker; a loss burst), recorded as it
+ * happened, and, where a worker died and another holds its calls (--redis), what the control plane does in
+ * production: the dead worker's media re-pointed to the survivor, which binds the same ports on its own address,
+ * and the calls' later ng commands (their delete) sent there. Calls ask it which workers take new calls, where their
+ * delete goes and how their media fared (CallFaults).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PortRange } from '../run-plan.js';
+import type { Stack, Worker } from '../stack/stack.js';
+import type { CallMediaResult } from '../media/task.js';
+import type { FaultSpec, LossFault, WorkerFault } from './spec.js';
+import type { CallFailover, CallFaults, FaultRecord } from './model.js';
+import { callFailover, duringMedia, survivorIndex } from './failover.js';
+import { epochNow, killWorker, pauseWorker, restartWorker, resumeWorker } from './worker-process.js';
+import { addLoss, lossRule, notOwnNamespace, removeLoss } from './loss.js';
+import type { MediaRepointer } from './repoint.js';
+
+export interface FaultRuntimeOptions {
+  faults: readonly FaultSpec[];
+  /** The run's workers (embedded for worker faults); null without rtpengine. */
+  stack: Stack | null;
+  /** The rtpengine binary, to start a worker again with its exact command line. */
+  binary: string;
+  /** A survivor holds every worker's calls (the workers replicate them through Redis): a kill is a failover. */
+  takeover: boolean;
+  /** Tells the media threads to re-point; null: no media threads. */
+  repointer: MediaRepointer | null;
+  /** Media threads that must answer a re-point. */
+  threads: number;
+  /** The clients' media ports (a loss burst drops what leaves them). */
+  clientPorts: PortRange;
+  runId: string;
+  status: (line: string) => void;
+}
+
+/** One planned fault and what became of it. */
+interface Planned {
+  spec: FaultSpec;
+  record: FaultRecord;
+  started: boolean;
+  /** When it was made, epoch ms. */
+  atEpochMs: number | null;
+  /** Worker faults: the worker (0-based index) and who carries its calls afterwards (null: nobody). */
+  worker: Worker | null;
+  index: number;
+  carrier: Worker | null;
+}
+
+export class FaultRuntime implements CallFaults {
+  readonly unavailable = new Set<Worker>();
+  /** A dead worker -> the survivor that took its calls. */
+  private readonly routes = new Map<Worker, Worker>();
+  /** Workers that died for good (0-based indexes). */
+  private readonly dead = new Set<number>();
+  private readonly planned: Planned[];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly running: Promise<void>[] = [];
+  private readonly abort = new AbortController();
+  private startEpochMs = Number.NaN;
+
+  constructor(private readonly o: FaultRuntimeOptions) {
+    this.planned = o.faults.map((spec) => {
+      const index = 'worker' in spec ? spec.worker - 1 : -1;
+      const worker = index >= 0 ? (o.stack?.workers[index] ?? null) : null;
+      return {
+        spec,
+        record: { kind: spec.kind, spec: spec.text, target: targetOf(spec, worker, o.clientPorts), atMs: null, atT: null, durationMs: null, done: false, note: '', failover: null },
+        started: false,
+        atEpochMs: null,
+        worker,
+        index,
+        carrier: null,
+      };
+    });
+  }
+
+  /** Arms every fault at its time after `startEpochMs` (the run's start, t = 0 of its timeline). */
+  start(startEpochMs: number): void {
+    this.startEpochMs = startEpochMs;
+    for (const p of this.planned) {
+      const timer = setTimeout(() => this.running.push(this.make(p)), Math.max(0, startEpochMs + p.spec.atMs - epochNow()));
+      this.timers.push(timer);
+    }
+  }
+
+  watchFrom(worker: Worker): number | null {
+    const next = this.planned.find((p) => p.worker === worker && !p.started);
+    return next === undefined ? null : this.startEpochMs + next.spec.atMs;
+  }
+
+  route(worker: Worker): Worker {
+    let owner = worker;
+    for (let next = this.routes.get(owner); next !== undefined; next = this.routes.get(owner)) owner = next;
+    return owner;
+  }
+
+  failover(worker: Worker, media: CallMediaResult, deleted: boolean): CallFailover | null {
+    const hit = this.planned.find((p) => p.worker === worker && p.atEpochMs !== null && duringMedia(p.atEpochMs, media));
+    if (hit === undefined) return null;
+    return callFailover({ fault: hit.spec.text, worker: worker.name, survivor: hit.carrier?.name ?? null, faultAtEpochMs: hit.atEpochMs!, media, deleted });
+  }
+
+  /**
+   * Ends the faults: those not yet made are recorded as such, a paused worker is resumed and a loss rule removed at
+   * once (an interrupted run must still delete its calls). Returns the record of every fault, in time order.
+   */
+  async stop(): Promise<FaultRecord[]> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.abort.abort();
+    await Promise.all(this.running);
+    for (const p of this.planned) {
+      if (!p.started) p.record.note = 'not made: the run ended before its time';
+    }
+    return this.planned.map((p) => p.record);
+  }
+
+  close(): void {
+    this.o.repointer?.close();
+  }
+
+  private async make(p: Planned): Promise<void> {
+    p.started = true;
+    try {
+      if (p.spec.kind === 'loss') await this.loss(p, p.spec);
+      else if (p.spec.kind === 'kill-proxy') throw new Error('kill-proxy is not supported yet');
+      else await this.workerFault(p, p.spec);
+    } catch (err) {
+      p.record.done = false;
+      p.record.note = `${p.record.note ? `${p.record.note}; ` : ''}failed: ${(err as Error).message}`;
+    }
+    this.o.status(`fault ${p.spec.text}${p.record.atT === null ? '' : ` at ${p.record.atT.toFixed(3)} s`}: ${p.record.note}`);
+  }
+
+  private made(p: Planned, atEpochMs: number): void {
+    p.atEpochMs = atEpochMs;
+    p.record.atMs = atEpochMs;
+    p.record.atT = (atEpochMs - this.startEpochMs) / 1000;
+  }
+
+  private async workerFault(p: Planned, spec: WorkerFault): Promise<void> {
+    const { stack } = this.o;
+    const worker = p.worker;
+    if (stack === null || worker === null || worker.local === null) throw new Error(`worker ${spec.worker} is not an rtpengine rtp-bench started`);
+    const calls = worker.activeCalls;
+    this.unavailable.add(worker);
+    if (spec.kind === 'pause-worker') {
+      this.made(p, pauseWorker(worker));
+      p.carrier = worker;
+      // The fault's own length, cut short only when the run is stopped.
+      await sleep(spec.durationMs!, undefined, { signal: this.abort.signal }).catch(() => undefined);
+      p.record.durationMs = resumeWorker(worker) - p.atEpochMs!;
+      this.unavailable.delete(worker);
+      p.record.done = true;
+      p.record.note = `SIGSTOP to pid ${worker.local.pid} with ${calls} call(s), SIGCONT after ${p.record.durationMs.toFixed(1)} ms`;
+      return;
+    }
+    if (spec.kind === 'restart-worker') {
+      const oldPid = worker.local.pid;
+      const restart = restartWorker(stack, p.index, this.o.binary);
+      // The kill is the fault's time; restartWorker makes it first thing, synchronously.
+      this.made(p, epochNow());
+      const r = await restart;
+      this.made(p, r.atEpochMs);
+      p.carrier = worker;
+      p.record.durationMs = r.readyEpochMs - r.atEpochMs;
+      this.unavailable.delete(worker);
+      p.record.done = true;
+      p.record.note =
+        `SIGKILL to pid ${oldPid} with ${calls} call(s); started again with the same command line as pid ${r.pid}, answering ng ${p.record.durationMs.toFixed(0)} ms after the kill` +
+        (this.o.takeover ? ' (it restores its calls from Redis)' : ' (without --redis its calls are gone)');
+      return;
+    }
+    const pid = worker.local.pid;
+    this.made(p, await killWorker(worker));
+    this.dead.add(p.index);
+    p.record.done = true;
+    p.record.note = `SIGKILL to pid ${pid} with ${calls} call(s)`;
+    if (!this.o.takeover) {
+      p.record.note += '; no survivor holds its calls (no --redis): they are lost';
+      return;
+    }
+    const s = survivorIndex(p.index, stack.workers.length, this.dead);
+    const survivor = s === null ? null : stack.workers[s]!;
+    if (survivor === null || survivor.local === null) {
+      p.record.note += '; no worker is left to take its calls: they are lost';
+      return;
+    }
+    await this.takeOver(p, worker, survivor, s!);
+  }
+
+  /** What the control plane does when a worker died: its calls' media and later commands go to the survivor. */
+  private async takeOver(p: Planned, dead: Worker, survivor: Worker, survivorIdx: number): Promise<void> {
+    p.carrier = survivor;
+    this.routes.set(dead, survivor);
+    survivor.activeCalls += dead.activeCalls;
+    dead.activeCalls = 0;
+    const outcome = this.o.repointer === null ? null : await this.o.repointer.repoint(dead.local!.address, survivor.local!.address, this.o.threads);
+    const repointMs = outcome?.appliedEpochMs == null ? null : outcome.appliedEpochMs - p.atEpochMs!;
+    const which = this.o.stack!.workers.length > 2 ? ` (the next live worker after it, worker ${survivorIdx + 1})` : '';
+    p.record.note += `; worker ${survivorIdx + 1} (${survivor.name})${which} took its calls from Redis: media re-pointed to ${survivor.local!.address} (same ports)`;
+    if (outcome !== null && repointMs !== null) {
+      p.record.note += ` ${repointMs.toFixed(1)} ms after the kill, ${outcome.legs} leg(s)`;
+      p.record.failover = { survivor: survivor.name, repointMs, legs: outcome.legs };
+    }
+    if (outcome !== null && outcome.answered < outcome.asked) p.record.note += `; only ${outcome.answered} of ${outcome.asked} media threads answered the re-point`;
+  }
+
+  private async loss(p: Planned, spec: LossFault): Promise<void> {
+    const why = notOwnNamespace();
+    if (why !== null) throw new Error(why);
+    const rule = lossRule(this.o.clientPorts, spec.percent, `rtp-bench-${this.o.runId}`);
+    await addLoss(rule);
+    this.made(p, epochNow());
+    try {
+      await sleep(spec.durationMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
+    } finally {
+      await removeLoss(rule);
+    }
+    p.record.durationMs = epochNow() - p.atEpochMs!;
+    p.record.done = true;
+    p.record.note = `${spec.percent}% of the clients' media packets dropped (iptables statistic match in the client namespace) for ${p.record.durationMs.toFixed(0)} ms`;
+  }
+}
+
+function targetOf(spec: FaultSpec, worker: Worker | null, ports: PortRange): string {
+  if (spec.kind === 'loss') return `media path: client namespace, UDP from ports ${ports.min}-${ports.max}`;
+  if (spec.kind === 'kill-proxy') return 'ingress proxy';
+  return `worker ${spec.worker}${worker === null ? '' : ` (${worker.name})`}`;
+}

@@ -1,0 +1,153 @@
+/**
+ * A leg's fault gap (ReceivedStream.faultGap) on planted arrivals: packets handed straight to the leg's receive
+ * handler with arrival times chosen here, so the gap and the audio lost are known exactly. Also the re-point: a leg
+ * moves its sockets to the survivor's address and keeps its ports.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { Leg, type LegCounters } from '../../workers/leg.js';
+import { MetricSet } from '../../src/stats/histogram.js';
+import { codecByName, type CodecProfile } from '../../src/profile.js';
+import { RTP_HEADER_BYTES, writeRtpHeader } from '../../src/media/rtp.js';
+import type { LegMedia, ReceivedStream } from '../../src/media/task.js';
+import type { MediaIo, MediaSocket, PacketHandler } from '../../workers/media-io.js';
+
+const PCMU = codecByName('pcmu')!;
+const OPUS = codecByName('opus')!;
+
+/** An I/O that carries nothing: it keeps each socket's handler and where it is connected. */
+class PlantedIo implements MediaIo {
+  readonly name = 'planted';
+  readonly handlers: PacketHandler[] = [];
+  readonly connected: string[] = [];
+
+  open(_localIp: string, _localPort: number, remoteIp: string, remotePort: number, onPacket: PacketHandler): Promise<MediaSocket> {
+    const slot = this.handlers.length;
+    this.handlers.push(onPacket);
+    this.connected.push(`${remoteIp}:${remotePort}`);
+    const socket: MediaSocket = {
+      send: () => undefined,
+      pendingSends: 0,
+      counters: () => ({ sendFailed: 0, lastFailedToken: -1, receiveDrops: 0, truncated: 0 }),
+      sendFailures: () => 0,
+      connect: (ip, port) => {
+        this.connected[slot] = `${ip}:${port}`;
+      },
+      close: () => undefined,
+    };
+    return Promise.resolve(socket);
+  }
+
+  allocPackets(sizes: readonly number[]): Buffer[] {
+    return sizes.map((size) => Buffer.alloc(size));
+  }
+
+  freePackets(): void {}
+  flush(): void {}
+  settle(): void {}
+}
+
+function media(codec: CodecProfile, remote = '127.0.9.1'): LegMedia {
+  return {
+    leg: 'b',
+    rtpPort: 20000,
+    startDelayMs: 0,
+    remoteAddress: remote,
+    remoteRtpPort: 10010,
+    remoteRtcpPort: 10011,
+    send: { codec: PCMU, payloadType: 0, toneHz: 1000, ssrc: 1, firstSeq: 0, firstTimestamp: 0 },
+    receive: { codec, payloadType: codec.payloadType, toneHz: 1600, checkAudio: false, transcoded: codec !== PCMU },
+  };
+}
+
+/** Arrival times are on the performance clock; the planted ones start here. */
+const BASE = performance.now() + 1_000_000;
+
+async function openLeg(codec: CodecProfile, watchAtMs: number | null): Promise<{ leg: Leg; io: PlantedIo }> {
+  const io = new PlantedIo();
+  const counters: LegCounters = { sent: 0, received: 0, rtcpSent: 0, rtcpReceived: 0, malformed: 0, latenessMaxMs: 0 };
+  const watch = watchAtMs === null ? null : performance.timeOrigin + BASE + watchAtMs;
+  const leg = new Leg(media(codec), '127.0.0.1', [new Uint8Array(160)], new MetricSet(), counters, { enabled: false, intervalMs: 5000, cname: 'b@test' }, io, null, watch);
+  await leg.open();
+  return { leg, io };
+}
+
+/** Hands the leg RTP packets: [arrival ms after BASE, payload]; sequence numbers follow the order given. */
+function deliver(io: PlantedIo, packets: ReadonlyArray<readonly [number, Uint8Array]>, payloadType: number): void {
+  let seq = 100;
+  for (const [at, payload] of packets) {
+    const packet = Buffer.alloc(RTP_HEADER_BYTES + payload.length);
+    writeRtpHeader(packet, { marker: false, payloadType, sequenceNumber: seq++, timestamp: seq * 160, ssrc: 0x1234 });
+    packet.set(payload, RTP_HEADER_BYTES);
+    io.handlers[0]!(packet, packet.length, BASE + at);
+  }
+}
+
+/** One packet every `stepMs` from `fromMs` while below `toMs`. */
+function every(fromMs: number, toMs: number, stepMs: number, payload: Uint8Array): [number, Uint8Array][] {
+  const out: [number, Uint8Array][] = [];
+  for (let t = fromMs; t < toMs; t += stepMs) out.push([t, payload]);
+  return out;
+}
+
+function received(leg: Leg): ReceivedStream {
+  return leg.result().received;
+}
+
+const G711_20MS = new Uint8Array(160).fill(0xff);
+/** opus TOC: config 31 (CELT FB 20 ms), code 0: one 20 ms frame. */
+const OPUS_20MS = Uint8Array.from([0xf8, 1, 2, 3]);
+/** config 31, code 3 with 3 frames: 60 ms, as a transcoding survivor packs them. */
+const OPUS_60MS = Uint8Array.from([0xfb, 0x03, 1, 2, 3]);
+
+test('a dead worker: 300 ms without packets, 14 frames never sent on: the gap is 300 ms, 280 ms of audio lost', async () => {
+  const { leg, io } = await openLeg(PCMU, 1010);
+  deliver(io, [...every(0, 1001, 20, G711_20MS), ...every(1300, 2000, 20, G711_20MS)], 0);
+  const rx = received(leg);
+  const planted = (epochMs: number): number => Math.round((epochMs - performance.timeOrigin - BASE) * 1000) / 1000;
+  const gap = rx.faultGap!;
+  assert.deepEqual({ ...gap, fromEpochMs: planted(gap.fromEpochMs), toEpochMs: planted(gap.toEpochMs) }, { fromEpochMs: 1000, toEpochMs: 1300, ms: 300, lostAudioMs: 280 });
+  assert.equal(rx.audioMs, (51 + 35) * 20);
+  assert.equal(planted(rx.lastPacketEpochMs!), 1980);
+});
+
+test('a paused worker: a second of silence, then the backlog in a burst: gap 1 s, no audio lost', async () => {
+  const { leg, io } = await openLeg(PCMU, 1010);
+  // The 50 frames sent while it was stopped (1040-2020), queued in its socket and forwarded at once.
+  const backlog: [number, Uint8Array][] = Array.from({ length: 50 }, (_, k) => [2020 + k * 0.01, G711_20MS]);
+  deliver(io, [...every(0, 1021, 20, G711_20MS), ...backlog, ...every(2040, 3000, 20, G711_20MS)], 0);
+  const gap = received(leg).faultGap!;
+  assert.equal(gap.ms, 1000);
+  assert.equal(gap.lostAudioMs, 0);
+});
+
+test('a transcoding survivor: 60 ms opus packets after 20 ms ones, one frame lost: 20 ms, not two thirds of the packets', async () => {
+  const { leg, io } = await openLeg(OPUS, 1010);
+  // Before: 20 ms frames arriving as they end. After: 60 ms packets, each arriving as its last frame ends; the
+  // survivor never had the frame ending at 1020, so the first one carries 1020-1080.
+  deliver(io, [...every(0, 1001, 20, OPUS_20MS), ...every(1080, 2500, 60, OPUS_60MS)], OPUS.payloadType);
+  const gap = received(leg).faultGap!;
+  assert.equal(gap.ms, 80);
+  assert.equal(gap.lostAudioMs, 20);
+});
+
+test('late packets after the gap do not count as lost audio; no watch, no gap', async () => {
+  const watched = await openLeg(PCMU, 1010);
+  // After a clean 40 ms gap (one frame missing), one packet 5 ms late: the lowest clock after the gap counts.
+  deliver(watched.io, [...every(0, 1001, 20, G711_20MS), [1040, G711_20MS], [1065, G711_20MS], ...every(1080, 1500, 20, G711_20MS)], 0);
+  assert.deepEqual({ ms: watched.leg.result().received.faultGap!.ms, lost: watched.leg.result().received.faultGap!.lostAudioMs }, { ms: 40, lost: 20 });
+  const unwatched = await openLeg(PCMU, null);
+  deliver(unwatched.io, [...every(0, 1001, 20, G711_20MS), ...every(1300, 1500, 20, G711_20MS)], 0);
+  assert.equal(received(unwatched.leg).faultGap, null);
+});
+
+test('re-point: a leg sending to the dead worker moves both sockets to the survivor, same ports; others stay', async () => {
+  const { leg, io } = await openLeg(PCMU, null);
+  assert.deepEqual(io.connected, ['127.0.9.1:10010', '127.0.9.1:10011']);
+  assert.equal(leg.repoint('127.0.9.7', '127.0.9.2'), false);
+  assert.deepEqual(io.connected, ['127.0.9.1:10010', '127.0.9.1:10011']);
+  assert.equal(leg.repoint('127.0.9.1', '127.0.9.2'), true);
+  assert.deepEqual(io.connected, ['127.0.9.2:10010', '127.0.9.2:10011']);
+  assert.equal(leg.media.remoteAddress, '127.0.9.2');
+});
