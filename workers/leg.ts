@@ -35,7 +35,7 @@ import { MARKER_FRAME } from '../src/media/codec.js';
 import { audioDurationMs } from '../src/media/audio-duration.js';
 import type { MediaKind } from '../src/profile.js';
 import type { MetricSet } from '../src/stats/histogram.js';
-import type { FaultGap, LegMedia, LegResult, RtcpLegStats, TimelineMetric } from '../src/media/task.js';
+import { FAULT_WATCH_ARRIVALS, type FaultWatch, type LegMedia, type LegResult, type RtcpLegStats, type TimelineMetric } from '../src/media/task.js';
 import type { MediaIo, MediaSocket, SendListener, SocketCounters } from './media-io.js';
 
 const RTCP_BUFFER_BYTES = 256;
@@ -129,7 +129,7 @@ export class Leg implements SendListener {
   /** Extended sequence number (in this tracker's numbering) of the far leg's first packet; NaN until known. */
   private farFirstExtended = Number.NaN;
 
-  // A watched fault (src/faults): a few numbers per packet, nothing allocated. See FaultGap for the audio clock.
+  // A watched fault (src/faults): a few numbers per packet into arrays made with the leg. See FaultWatch.
   private readonly receiveMedia: MediaKind;
   /** Audio received, ms of audio time. */
   private audioMs = 0;
@@ -137,13 +137,12 @@ export class Leg implements SendListener {
   private lastArrivalMs = Number.NaN;
   /** (arrival - first arrival) - audio received, at the last packet: rises by what goes missing. */
   private lastDeficitMs = 0;
-  /** performance.now() from which the gap is tracked; NaN: no fault watched. */
+  /** performance.now() from which arrivals are kept; NaN: no fault watched. */
   private readonly watchFromMs: number;
-  private gapMs = 0;
-  private gapFromMs = Number.NaN;
-  private gapToMs = Number.NaN;
-  private deficitBeforeGapMs = 0;
-  private minDeficitAfterGapMs = Number.POSITIVE_INFINITY;
+  private readonly watchArrivals: Float64Array | null;
+  private readonly watchDeficits: Float64Array | null;
+  private watched = 0;
+  private laterMinDeficitMs = Number.POSITIVE_INFINITY;
   /** The RTP socket's refused sends when the watch started (-1 until then): later ones are the dead worker's. */
   private sendFailedAtWatch = -1;
 
@@ -211,6 +210,8 @@ export class Leg implements SendListener {
     this.cname = rtcp.cname;
     this.receiveMedia = media.receive.codec.media;
     this.watchFromMs = watchFromEpochMs === null ? Number.NaN : watchFromEpochMs - performance.timeOrigin;
+    this.watchArrivals = watchFromEpochMs === null ? null : new Float64Array(FAULT_WATCH_ARRIVALS);
+    this.watchDeficits = watchFromEpochMs === null ? null : new Float64Array(FAULT_WATCH_ARRIVALS);
   }
 
   /** Binds RTP (even port) and RTCP (port + 1) and connects both to where this leg sends. */
@@ -360,38 +361,46 @@ export class Leg implements SendListener {
   };
 
   /**
-   * HOT. The receiver's audio clock, for a watched fault's gap (FaultGap): audio received against wall time, and the
-   * longest silence that ended after the watch started. A few comparisons per packet; no allocation.
+   * HOT. The receiver's audio clock (audio received against wall time) and, from a watched fault's planned time,
+   * the arrivals around it (FaultWatch). A few additions and one array store per packet; no allocation.
    */
   private trackAudioClock(msg: Buffer, length: number, offset: number, now: number): void {
     this.audioMs += audioDurationMs(this.receiveMedia, msg, offset, rtpPayloadEnd(msg, length));
     if (this.firstArrivalMs !== this.firstArrivalMs) this.firstArrivalMs = now;
     const deficit = now - this.firstArrivalMs - this.audioMs;
-    // False without a watch (NaN) and for the first packet (no previous arrival).
+    // False without a watch (NaN).
     if (now > this.watchFromMs) {
-      const gap = now - this.lastArrivalMs;
-      if (gap > this.gapMs) {
-        this.gapMs = gap;
-        this.gapFromMs = this.lastArrivalMs;
-        this.gapToMs = now;
-        this.deficitBeforeGapMs = this.lastDeficitMs;
-        this.minDeficitAfterGapMs = deficit;
-      } else if (deficit < this.minDeficitAfterGapMs) {
-        this.minDeficitAfterGapMs = deficit;
+      const arrivals = this.watchArrivals!;
+      const deficits = this.watchDeficits!;
+      if (this.watched === 0) {
+        // The last packet before the watch: where a gap at the very start of it begins.
+        arrivals[0] = this.lastArrivalMs;
+        deficits[0] = this.lastDeficitMs;
+        this.watched = 1;
+      }
+      if (this.watched < FAULT_WATCH_ARRIVALS) {
+        arrivals[this.watched] = now;
+        deficits[this.watched] = deficit;
+        this.watched++;
+      } else if (deficit < this.laterMinDeficitMs) {
+        this.laterMinDeficitMs = deficit;
       }
     }
     this.lastArrivalMs = now;
     this.lastDeficitMs = deficit;
   }
 
-  private faultGap(): FaultGap | null {
-    if (this.gapToMs !== this.gapToMs) return null;
-    return {
-      fromEpochMs: performance.timeOrigin + this.gapFromMs,
-      toEpochMs: performance.timeOrigin + this.gapToMs,
-      ms: this.gapMs,
-      lostAudioMs: Math.max(0, this.minDeficitAfterGapMs - this.deficitBeforeGapMs),
-    };
+  private faultWatch(): FaultWatch | null {
+    if (this.watchArrivals === null || this.watchDeficits === null) return null;
+    const arrivalsEpochMs: number[] = [];
+    const deficitsMs: number[] = [];
+    for (let i = 0; i < this.watched; i++) {
+      // NaN: no packet came before the watch started.
+      if (this.watchArrivals[i] !== this.watchArrivals[i]) continue;
+      arrivalsEpochMs.push(performance.timeOrigin + this.watchArrivals[i]!);
+      deficitsMs.push(this.watchDeficits[i]!);
+    }
+    return { arrivalsEpochMs, deficitsMs, laterMinDeficitMs: Number.isFinite(this.laterMinDeficitMs) ? this.laterMinDeficitMs : null };
   }
 
   /** rtpengine must pass media through untouched: same bytes as sent under the same sequence number. */
@@ -561,7 +570,7 @@ export class Leg implements SendListener {
         firstPacketEpochMs: this.firstPacketEpochMs,
         lastPacketEpochMs: this.lastArrivalMs === this.lastArrivalMs ? performance.timeOrigin + this.lastArrivalMs : null,
         audioMs: this.audioMs,
-        faultGap: this.faultGap(),
+        faultWatch: this.faultWatch(),
         jitterMs: t.jitterMs,
         meanJitterMs: t.meanJitterMs,
         maxJitterMs: t.maxJitterMs,

@@ -62,7 +62,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     const timeline = session.startTimeline(performance.timeOrigin + startPerf);
     faults?.start(performance.timeOrigin + startPerf);
     // Ctrl-C: a paused worker resumes and a loss burst ends now, so that every call can still be deleted.
-    session.abort.signal.addEventListener('abort', () => void faults?.stop(), { once: true });
+    session.abort.signal.addEventListener('abort', () => void faults?.halt(), { once: true });
     const records: CallRecord[] = [];
     const inFlight: Promise<void>[] = [];
     const tally = { started: 0, ok: 0, failed: 0 };
@@ -95,7 +95,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     }
 
     const wallMs = performance.now() - session.wallStart;
-    const faultRecords = (await faults?.stop()) ?? [];
+    const faultRecords = (await faults?.finish()) ?? [];
     const points = markFaults(await timeline.stop(), faultRecords);
     const { cost, window, from, to } = costs.result();
     // The workers' steady state: the same window the generator's cost is taken over (after the ramp, before the end).
@@ -143,7 +143,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     }
     return verdict.passed ? EXIT_OK : EXIT_SLO;
   } finally {
-    await faults?.stop();
+    await faults?.halt();
     faults?.close();
     await session.close();
   }
@@ -156,9 +156,8 @@ function faultsOf(session: RunSession): FaultRuntime | null {
   return new FaultRuntime({
     faults: plan.faults,
     stack: session.stack,
-    binary: plan.target.kind === 'embedded' ? plan.target.binary : 'rtpengine',
     // A survivor holds every worker's calls only when the workers replicate them (--redis).
-    takeover: false,
+    takeover: session.stack?.redis != null,
     repointer: new MediaRepointer(session.pool!.faultChannel),
     threads: session.pool!.threads,
     clientPorts: session.ports!.range,

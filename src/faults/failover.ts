@@ -2,14 +2,41 @@
  * Pure failover arithmetic: which worker takes a dead one's calls, and what one call's media did through a fault
  * (CallFailover) from what its two legs measured.
  */
-import type { CallMediaResult, ReceivedStream } from '../media/task.js';
+import type { CallMediaResult, FaultWatch, ReceivedStream } from '../media/task.js';
 import type { CallFailover } from './model.js';
 
 /**
- * A packet that arrived later than this after the fault came from after it (the survivor, or the worker back from
- * a pause or a restart): what a dead worker forwarded before it died is on loopback within a fraction of a ms.
+ * The silence a leg heard across a fault: from the last packet before it (fromEpochMs) to the first after it
+ * (toEpochMs). lostAudioMs: the audio time that went missing with it, from the receiver's audio clock (FaultWatch):
+ * its lowest deficit from the gap's end on, minus its deficit just before the gap. Audio that comes late in a burst
+ * (a paused worker's backlog) is not lost; 60 ms packets instead of 20 ms ones lose nothing; a frame the survivor
+ * never had is 20 ms.
  */
-export const RESUME_MARGIN_MS = 5;
+export interface FaultGap {
+  fromEpochMs: number;
+  toEpochMs: number;
+  ms: number;
+  lostAudioMs: number;
+}
+
+/**
+ * The gap across a fault whose worker was certainly down (dead, or stopped) at `boundaryEpochMs`: every packet after
+ * it came from after the fault (a survivor, the worker restarted or resumed), every one before it from before.
+ * Null when no packet came after it among those kept, or none before it.
+ */
+export function faultGapAt(watch: FaultWatch, boundaryEpochMs: number): FaultGap | null {
+  const { arrivalsEpochMs: at, deficitsMs: deficit } = watch;
+  const after = at.findIndex((t) => t > boundaryEpochMs);
+  if (after <= 0) return null;
+  let lowest = watch.laterMinDeficitMs ?? Number.POSITIVE_INFINITY;
+  for (let k = after; k < deficit.length; k++) lowest = Math.min(lowest, deficit[k]!);
+  return {
+    fromEpochMs: at[after - 1]!,
+    toEpochMs: at[after]!,
+    ms: at[after]! - at[after - 1]!,
+    lostAudioMs: Math.max(0, lowest - deficit[after - 1]!),
+  };
+}
 
 /**
  * The worker that takes dead worker `dead`'s calls (0-based indexes): the next one up after it, wrapping around,
@@ -24,25 +51,28 @@ export function survivorIndex(dead: number, workers: number, down: ReadonlySet<n
 }
 
 interface Direction {
+  resumed: boolean;
   gapMs: number | null;
   lostAudioMs: number | null;
   /** When media came back, epoch ms; null: it did not. */
   backAtEpochMs: number | null;
 }
 
-/** One direction, as its receiving leg measured it, against the fault's time. */
-function direction(rx: ReceivedStream, faultAtEpochMs: number): Direction {
-  const gap = rx.faultGap;
-  const resumed = gap !== null && rx.lastPacketEpochMs !== null && rx.lastPacketEpochMs > faultAtEpochMs + RESUME_MARGIN_MS && gap.toEpochMs > faultAtEpochMs;
-  if (!resumed) return { gapMs: null, lostAudioMs: null, backAtEpochMs: null };
-  return { gapMs: gap.ms, lostAudioMs: gap.lostAudioMs, backAtEpochMs: gap.toEpochMs };
+/** One direction, as its receiving leg measured it: media came back if any packet arrived after the boundary. */
+function direction(rx: ReceivedStream, boundaryEpochMs: number): Direction {
+  const resumed = rx.lastPacketEpochMs !== null && rx.lastPacketEpochMs > boundaryEpochMs;
+  const gap = resumed && rx.faultWatch !== null ? faultGapAt(rx.faultWatch, boundaryEpochMs) : null;
+  return { resumed, gapMs: gap?.ms ?? null, lostAudioMs: gap?.lostAudioMs ?? null, backAtEpochMs: gap?.toEpochMs ?? null };
 }
 
 export interface FailoverInput {
   fault: string;
   worker: string;
   survivor: string | null;
+  /** When the fault was made (the signal), epoch ms. */
   faultAtEpochMs: number;
+  /** When the worker was certainly down (its exit seen, or its stopped state), epoch ms: see faultGapAt. */
+  boundaryEpochMs: number;
   media: CallMediaResult;
   deleted: boolean;
 }
@@ -50,9 +80,9 @@ export interface FailoverInput {
 /** One call through a fault on its worker: direction a is what leg A sent (leg B received it), b the other way. */
 export function callFailover(input: FailoverInput): CallFailover {
   const [legA, legB] = input.media.legs;
-  const a = direction(legB.received, input.faultAtEpochMs);
-  const b = direction(legA.received, input.faultAtEpochMs);
-  const resumed = a.backAtEpochMs !== null && b.backAtEpochMs !== null;
+  const a = direction(legB.received, input.boundaryEpochMs);
+  const b = direction(legA.received, input.boundaryEpochMs);
+  const resumed = a.resumed && b.resumed;
   return {
     fault: input.fault,
     worker: input.worker,
@@ -61,7 +91,7 @@ export function callFailover(input: FailoverInput): CallFailover {
     lostAudioMs: { a: a.lostAudioMs, b: b.lostAudioMs },
     resumed,
     deleted: input.deleted,
-    recoverMs: resumed ? Math.max(a.backAtEpochMs!, b.backAtEpochMs!) - input.faultAtEpochMs : null,
+    recoverMs: a.backAtEpochMs !== null && b.backAtEpochMs !== null ? Math.max(a.backAtEpochMs, b.backAtEpochMs) - input.faultAtEpochMs : null,
   };
 }
 

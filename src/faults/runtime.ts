@@ -15,13 +15,13 @@ import { callFailover, duringMedia, survivorIndex } from './failover.js';
 import { epochNow, killWorker, pauseWorker, restartWorker, resumeWorker } from './worker-process.js';
 import { addLoss, lossRule, notOwnNamespace, removeLoss } from './loss.js';
 import type { MediaRepointer } from './repoint.js';
+import { RedisClient } from '../stack/redis-client.js';
+import { removeRunKeys } from '../stack/redis.js';
 
 export interface FaultRuntimeOptions {
   faults: readonly FaultSpec[];
   /** The run's workers (embedded for worker faults); null without rtpengine. */
   stack: Stack | null;
-  /** The rtpengine binary, to start a worker again with its exact command line. */
-  binary: string;
   /** A survivor holds every worker's calls (the workers replicate them through Redis): a kill is a failover. */
   takeover: boolean;
   /** Tells the media threads to re-point; null: no media threads. */
@@ -39,8 +39,9 @@ interface Planned {
   spec: FaultSpec;
   record: FaultRecord;
   started: boolean;
-  /** When it was made, epoch ms. */
+  /** When it was made (the signal), and when its worker was certainly down (FailoverInput.boundaryEpochMs), epoch ms. */
   atEpochMs: number | null;
+  downEpochMs: number | null;
   /** Worker faults: the worker (0-based index) and who carries its calls afterwards (null: nobody). */
   worker: Worker | null;
   index: number;
@@ -68,6 +69,7 @@ export class FaultRuntime implements CallFaults {
         record: { kind: spec.kind, spec: spec.text, target: targetOf(spec, worker, o.clientPorts), atMs: null, atT: null, durationMs: null, done: false, note: '', failover: null },
         started: false,
         atEpochMs: null,
+        downEpochMs: null,
         worker,
         index,
         carrier: null,
@@ -96,23 +98,55 @@ export class FaultRuntime implements CallFaults {
   }
 
   failover(worker: Worker, media: CallMediaResult, deleted: boolean): CallFailover | null {
-    const hit = this.planned.find((p) => p.worker === worker && p.atEpochMs !== null && duringMedia(p.atEpochMs, media));
+    const hit = this.planned.find((p) => p.worker === worker && p.atEpochMs !== null && p.downEpochMs !== null && duringMedia(p.atEpochMs, media));
     if (hit === undefined) return null;
-    return callFailover({ fault: hit.spec.text, worker: worker.name, survivor: hit.carrier?.name ?? null, faultAtEpochMs: hit.atEpochMs!, media, deleted });
+    return callFailover({ fault: hit.spec.text, worker: worker.name, survivor: hit.carrier?.name ?? null, faultAtEpochMs: hit.atEpochMs!, boundaryEpochMs: hit.downEpochMs!, media, deleted });
   }
 
   /**
-   * Ends the faults: those not yet made are recorded as such, a paused worker is resumed and a loss rule removed at
-   * once (an interrupted run must still delete its calls). Returns the record of every fault, in time order.
+   * No more faults: those not yet made never will be, a paused worker is resumed and a loss rule removed at once
+   * (an interrupted run must still delete its calls). Safe to call again.
    */
-  async stop(): Promise<FaultRecord[]> {
+  async halt(): Promise<void> {
     for (const timer of this.timers) clearTimeout(timer);
     this.abort.abort();
     await Promise.all(this.running);
+  }
+
+  /**
+   * Once every call is deleted: halts, removes the keys a dead worker left in its Redis DB for the calls a survivor
+   * took (see cleanUpAfter), and returns the record of every fault, in time order.
+   */
+  async finish(): Promise<FaultRecord[]> {
+    await this.halt();
     for (const p of this.planned) {
       if (!p.started) p.record.note = 'not made: the run ended before its time';
+      else if (p.carrier !== null && p.carrier !== p.worker) await this.cleanUpAfter(p);
     }
     return this.planned.map((p) => p.record);
+  }
+
+  /**
+   * A survivor owns the calls it took (--active-switchover) and its delete removes them from its own DB, not from
+   * the dead worker's: those keys would live on (a day by default) and a worker started again on that DB would
+   * restore calls that ended long ago. A control plane removes them; only after the calls are gone, since the
+   * survivor follows that DB and would drop a live call on its DEL.
+   */
+  private async cleanUpAfter(p: Planned): Promise<void> {
+    const redis = this.o.stack?.redis ?? null;
+    const db = p.worker?.redisDb ?? null;
+    if (redis === null || db === null) return;
+    try {
+      const client = await RedisClient.connect({ host: redis.host, port: redis.port });
+      try {
+        const removed = await removeRunKeys(client, [db], this.o.runId);
+        p.record.note += `; after the run, ${removed} key(s) its calls left in its Redis DB ${db} removed`;
+      } finally {
+        await client.close();
+      }
+    } catch (err) {
+      p.record.note += `; its calls' keys in Redis DB ${db} could not be removed: ${(err as Error).message}`;
+    }
   }
 
   close(): void {
@@ -132,8 +166,9 @@ export class FaultRuntime implements CallFaults {
     this.o.status(`fault ${p.spec.text}${p.record.atT === null ? '' : ` at ${p.record.atT.toFixed(3)} s`}: ${p.record.note}`);
   }
 
-  private made(p: Planned, atEpochMs: number): void {
+  private made(p: Planned, atEpochMs: number, downEpochMs: number | null = null): void {
     p.atEpochMs = atEpochMs;
+    p.downEpochMs = downEpochMs;
     p.record.atMs = atEpochMs;
     p.record.atT = (atEpochMs - this.startEpochMs) / 1000;
   }
@@ -145,7 +180,8 @@ export class FaultRuntime implements CallFaults {
     const calls = worker.activeCalls;
     this.unavailable.add(worker);
     if (spec.kind === 'pause-worker') {
-      this.made(p, pauseWorker(worker));
+      const paused = await pauseWorker(worker);
+      this.made(p, paused.atEpochMs, paused.downEpochMs);
       p.carrier = worker;
       // The fault's own length, cut short only when the run is stopped.
       await sleep(spec.durationMs!, undefined, { signal: this.abort.signal }).catch(() => undefined);
@@ -157,11 +193,8 @@ export class FaultRuntime implements CallFaults {
     }
     if (spec.kind === 'restart-worker') {
       const oldPid = worker.local.pid;
-      const restart = restartWorker(stack, p.index, this.o.binary);
-      // The kill is the fault's time; restartWorker makes it first thing, synchronously.
-      this.made(p, epochNow());
-      const r = await restart;
-      this.made(p, r.atEpochMs);
+      const r = await restartWorker(stack, p.index);
+      this.made(p, r.atEpochMs, r.downEpochMs);
       p.carrier = worker;
       p.record.durationMs = r.readyEpochMs - r.atEpochMs;
       this.unavailable.delete(worker);
@@ -172,7 +205,8 @@ export class FaultRuntime implements CallFaults {
       return;
     }
     const pid = worker.local.pid;
-    this.made(p, await killWorker(worker));
+    const killed = await killWorker(worker);
+    this.made(p, killed.atEpochMs, killed.downEpochMs);
     this.dead.add(p.index);
     p.record.done = true;
     p.record.note = `SIGKILL to pid ${pid} with ${calls} call(s)`;

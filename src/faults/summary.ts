@@ -58,8 +58,8 @@ export function faultLines(faults: readonly FaultRecord[], failover: FailoverSum
   if (faults.length === 0) return [];
   const lines = ['faults'];
   for (const f of faults) {
-    const when = f.atT === null ? 'not made' : `t=${f.atT.toFixed(3)} s (${new Date(f.atMs!).toISOString()})`;
-    lines.push(`  ${f.spec} ${when}: ${f.note}`);
+    const when = f.atT === null ? '' : ` t=${f.atT.toFixed(3)} s (${new Date(f.atMs!).toISOString()})`;
+    lines.push(`  ${f.spec}${when}: ${f.note}`);
   }
   if (failover === null) {
     lines.push('  no call had media on a worker when a fault hit it');

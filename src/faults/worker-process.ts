@@ -1,15 +1,21 @@
 /**
  * What a worker fault does to an embedded rtpengine process: signals to its PID (never by name: only the daemon
- * rtp-bench started), waiting on its exit where the fault is a death, and starting it again with its exact
- * command line for a restart (Stack.restart).
+ * rtp-bench started), each followed by a wait for the effect to be observable (the exit reaped, the stopped state
+ * in /proc), whose time is the boundary the gap measurement needs: every packet after it came from after the fault.
  */
+import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Stack, Worker } from '../stack/stack.js';
-import { waitNgReady, type LocalRtpengine } from '../stack/rtpengine.js';
-import { spawnDaemon } from '../stack/daemon.js';
+import type { LocalRtpengine } from '../stack/rtpengine.js';
 
 export function epochNow(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/** A signal sent (atEpochMs) and when its effect was seen (downEpochMs). */
+export interface Signalled {
+  atEpochMs: number;
+  downEpochMs: number;
 }
 
 function local(worker: Worker): LocalRtpengine {
@@ -17,21 +23,36 @@ function local(worker: Worker): LocalRtpengine {
   return worker.local;
 }
 
-/** SIGKILL, as a crash would be; resolves once the process has exited. Returns when the signal went, epoch ms. */
-export async function killWorker(worker: Worker): Promise<number> {
+/** SIGKILL, as a crash would be; resolves once the process has exited. */
+export async function killWorker(worker: Worker): Promise<Signalled> {
   const daemon = local(worker);
-  const at = epochNow();
+  const atEpochMs = epochNow();
   process.kill(daemon.pid, 'SIGKILL');
   // stop() waits for the exit it sees coming (its SIGTERM then reaches nothing); the daemon's exit hook is spent.
   await daemon.stop();
-  return at;
+  return { atEpochMs, downEpochMs: epochNow() };
 }
 
+/** How long a SIGSTOP may take to show in /proc before the pause is said to have failed. */
+const STOP_SEEN_WITHIN_MS = 2000;
+
 /** SIGSTOP: the process keeps its sockets (packets queue in them) but does nothing until resumed. */
-export function pauseWorker(worker: Worker): number {
-  const at = epochNow();
-  process.kill(local(worker).pid, 'SIGSTOP');
-  return at;
+export async function pauseWorker(worker: Worker): Promise<Signalled> {
+  const { pid } = local(worker);
+  const atEpochMs = epochNow();
+  process.kill(pid, 'SIGSTOP');
+  // The signal is queued at once but takes effect when the kernel next schedules the process: wait until it shows.
+  while (!(await stopped(pid))) {
+    if (epochNow() - atEpochMs > STOP_SEEN_WITHIN_MS) throw new Error(`pid ${pid} was sent SIGSTOP but did not stop within ${STOP_SEEN_WITHIN_MS} ms`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { atEpochMs, downEpochMs: epochNow() };
+}
+
+/** /proc/PID/stat's state is the field after the command name in parentheses: T when stopped by a signal. */
+async function stopped(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
 }
 
 export function resumeWorker(worker: Worker): number {
@@ -45,25 +66,8 @@ export function resumeWorker(worker: Worker): number {
 }
 
 /** SIGKILL, then the same command line again (same address, ports, Redis DB); resolves once it answers ng. */
-export async function restartWorker(stack: Stack, index: number, binary: string): Promise<{ atEpochMs: number; readyEpochMs: number; pid: number }> {
-  const worker = stack.workers[index]!;
-  const atEpochMs = await killWorker(worker);
-  const restarted = await startAgain(local(worker), binary);
-  worker.local = restarted;
-  worker.cap?.add(restarted.pid);
-  return { atEpochMs, readyEpochMs: epochNow(), pid: restarted.pid };
+export async function restartWorker(stack: Stack, index: number): Promise<Signalled & { readyEpochMs: number; pid: number }> {
+  const killed = await killWorker(stack.workers[index]!);
+  const restarted = await stack.restart(index);
+  return { ...killed, readyEpochMs: epochNow(), pid: local(restarted).pid };
 }
-
-/** A stopped daemon's exact command line started again; ready when it answers an ng ping (as at the run's start). */
-async function startAgain(old: LocalRtpengine, binary: string): Promise<LocalRtpengine> {
-  const daemon = await spawnDaemon([binary, ...old.args]);
-  try {
-    await waitNgReady(old.address, old.ngPort, READY_TIMEOUT_MS, () => daemon.exitStatus() !== null, daemon.exited);
-  } catch (err) {
-    await daemon.stop();
-    throw new Error(`rtpengine restarted on ${old.address}:${old.ngPort} (pid ${daemon.pid}) did not answer: ${(err as Error).message}; its last log lines: ${daemon.logTail(5).join(' | ')}`);
-  }
-  return { ...old, pid: daemon.pid, logTail: (lines = 20) => daemon.logTail(lines), stop: daemon.stop };
-}
-
-const READY_TIMEOUT_MS = 10_000;

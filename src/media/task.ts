@@ -108,9 +108,8 @@ export interface ReceivedStream {
    * G.711 bytes / 8, opus from its TOC byte), whatever the packet size or SSRC.
    */
   audioMs: number;
-  /** With a watched fault (CallMediaTask.faultWatchFromEpochMs): the longest silence that ended after the watch
-   * started; null without a watch, or when no packet came after it. */
-  faultGap: FaultGap | null;
+  /** With a watched fault (CallMediaTask.faultWatchFromEpochMs): the arrivals around it; null without a watch. */
+  faultWatch: FaultWatch | null;
   /** RFC 3550 A.8 interarrival jitter at the end, and over the stream. */
   jitterMs: number;
   meanJitterMs: number;
@@ -128,18 +127,20 @@ export interface ReceivedStream {
 }
 
 /**
- * The longest silence a leg heard around a fault: from the last packet before it (fromEpochMs) to the first after
- * it (toEpochMs). lostAudioMs: how much audio time went missing with it, the receiver's audio clock against wall
- * time: (arrival - first arrival) - audio received, its lowest value from the gap's end onwards minus its value
- * just before the gap. Audio that arrives late in a burst (a paused worker's backlog) is not lost; 60 ms packets
- * instead of 20 ms ones lose nothing; a frame a survivor never had is 20 ms.
+ * What a leg heard around a watched fault, for src/faults/failover.ts to find the gap once the fault's exact time is
+ * known: the arrival just before the watch started and the first FAULT_WATCH_ARRIVALS - 1 after it, each with the
+ * receiver's audio clock, deficit = (arrival - first arrival) - audio received (ms): it rises by whatever audio goes
+ * missing, and falls back when late audio arrives in a burst.
  */
-export interface FaultGap {
-  fromEpochMs: number;
-  toEpochMs: number;
-  ms: number;
-  lostAudioMs: number;
+export interface FaultWatch {
+  arrivalsEpochMs: number[];
+  deficitsMs: number[];
+  /** The lowest deficit over the packets after those; null: none came. */
+  laterMinDeficitMs: number | null;
 }
+
+/** Arrivals a watched leg keeps: 2.5 s of 20 ms packets, more than a fault's timer is ever late by. */
+export const FAULT_WATCH_ARRIVALS = 128;
 
 export interface RtcpLegStats {
   sent: number;
@@ -224,7 +225,7 @@ export function emptyReceived(): ReceivedStream {
     firstPacketEpochMs: null,
     lastPacketEpochMs: null,
     audioMs: 0,
-    faultGap: null,
+    faultWatch: null,
     jitterMs: 0,
     meanJitterMs: 0,
     maxJitterMs: 0,

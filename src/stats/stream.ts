@@ -34,6 +34,8 @@ export interface StreamRecord extends Pick<ReceivedStream, Carried> {
   sent: number;
   /** Unique packets received. */
   received: number;
+  /** Audio received, ms of audio time (each payload's own duration: src/media/audio-duration.ts). */
+  audioMs: number;
   /** 1 when the sender's last packet did not arrive on a transcoded stream (rtpengine holds the last frame back). */
   tail: number;
   /** Sent, not the tail, and not received, for whatever reason: lost + the receiver's own receive-queue drops. */
@@ -68,7 +70,10 @@ export function streamRecord(sender: LegResult, receiver: LegResult, transcoded:
   const sent = sender.sent.packets;
   const tail = transcoded && sent > 0 && !sender.sent.lastFailed && !rx.farLastSeqReceived ? 1 : 0;
   const deliverable = sent - tail;
-  const missing = Math.max(0, deliverable - rx.packets);
+  // Loss counts the sender's frames. A packet may carry several (a transcoding survivor packs 60 ms of opus into
+  // one, docs/rtpengine-redis.md): it counts for the frames of audio it carries, never for fewer than one.
+  const framesReceived = Math.max(rx.packets, Math.round(rx.audioMs / sentCodec.ptimeMs));
+  const missing = Math.max(0, deliverable - framesReceived);
   const receiveQueue = rx.receiveQueueDrops;
   const lost = Math.max(0, missing - (receiveQueue ?? 0));
   const lossPct = deliverable > 0 ? (lost * 100) / deliverable : 0;
@@ -99,6 +104,7 @@ export function streamRecord(sender: LegResult, receiver: LegResult, transcoded:
     codecReceived: receivedCodec.name,
     sent,
     received: rx.packets,
+    audioMs: rx.audioMs,
     tail,
     missing,
     lost,

@@ -40,6 +40,7 @@ function stream(direction: string, codecSent: string, codecReceived: string, sen
     codecReceived,
     sent,
     received,
+    audioMs: received * 20,
     tail,
     missing: lost,
     lost,

@@ -47,6 +47,17 @@ test('transcoded but the last packet DID arrive (pcmu:pcma holds nothing): a mis
   assert.equal(s.lossPct, 0.2);
 });
 
+test('a transcoding survivor sends 60 ms opus packets: loss counts the frames of audio they carry, not packets', () => {
+  // 500 PCMU frames sent; before the failover 300 opus packets of 20 ms, after it 66 of 60 ms (198 frames): one frame
+  // lost at the failover, one held back as the tail. By packets it would be 26.6% loss.
+  const s = streamRecord(sender(500), receiver({ packets: 366, audioMs: 300 * 20 + 66 * 60, farLastSeqReceived: false }), true, PCMU, OPUS);
+  assert.deepEqual([s.received, s.audioMs, s.tail, s.missing, s.lost], [366, 9960, 1, 1, 1]);
+  assert.equal(s.lossPct.toFixed(2), '0.20');
+  // Packets that carry less than a frame each never count for less than one packet.
+  const short = streamRecord(sender(500), receiver({ packets: 500, audioMs: 500 * 10, farLastSeqReceived: true }), false, PCMU, PCMU);
+  assert.equal(short.lost, 0);
+});
+
 test('transcoded, the last packet was refused by our own kernel: not the tail (it was never sent), no loss', () => {
   const s = streamRecord(sender(499, { failed: 1, lastFailed: true }), receiver({ packets: 499, farLastSeqReceived: false }), true, OPUS, PCMU);
   assert.deepEqual([s.sent, s.tail, s.lost], [499, 0, 0]);

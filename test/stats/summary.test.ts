@@ -109,7 +109,7 @@ test('summarize hands its lateness and CPU to the judgement', () => {
 
 function stream(over: Partial<StreamRecord>): StreamRecord {
   return {
-    direction: 'a->b', codecSent: 'pcmu', codecReceived: 'pcmu', sent: 100, received: 100, tail: 0, missing: 0, lost: 0, lossPct: 0,
+    direction: 'a->b', codecSent: 'pcmu', codecReceived: 'pcmu', sent: 100, received: 100, audioMs: 2000, tail: 0, missing: 0, lost: 0, lossPct: 0,
     generatorDrops: { sendFailed: 0, skipped: 0, receiveQueue: 0, truncated: 0 }, duplicates: 0, late: 0, expectedA3: 100, lostA3: 0,
     sequenceJumps: 0, startLost: 0, malformed: 0, wrongPayloadType: 0, payloadMismatches: 0, payloadType: 0, jitterMs: 0, meanJitterMs: 0,
     maxJitterMs: 0, transitJitterMs: 0, latencyMeanMs: 1, latencyMaxMs: 1, r: 93, mos: 4.4, mosLatencyKnown: true,

@@ -21,7 +21,7 @@ function sample(second: number, o: Partial<CounterSample> & { cpuMs?: number; pa
         calls: o.calls ?? 10,
         cpuMs: o.cpuMs ?? null,
         rssBytes: 32 * 2 ** 20,
-        metrics: o.packets === undefined ? null : { sessions: 10, transcoded: 20, streamsUserspace: 20, streamsKernel: 0, packets: o.packets, packetErrors: 1 },
+        metrics: o.packets === undefined ? null : { sessions: 10, foreignSessions: 0, transcoded: 20, streamsUserspace: 20, streamsKernel: 0, packets: o.packets, packetErrors: 1 },
       },
     ],
   };
@@ -55,6 +55,12 @@ test('points: rates over the second, interval loss of what was expected in it, w
   assert.deepEqual(p1.latencyMs, latency);
 });
 
+test('a worker started again mid-run (restart-worker): its new process\'s CPU counts from 0, never as negative use', () => {
+  const samples = [sample(101, { cpuMs: 5000 }), sample(102, { cpuMs: 5100 }), sample(103, { cpuMs: 30 }), sample(104, { cpuMs: 130 })];
+  const points = pointsFrom(samples, 100 * 1000, () => ({ latencyMs: null, sendLatenessMs: null }));
+  assert.deepEqual(points.map((p) => p.workers[0]!.cpuPct), [10, 3, 10]);
+});
+
 test('worker figures over a window: mean CPU, CPU per call-second, the counters at its end; outside points ignored', () => {
   const samples = [0, 1, 2, 3, 4].map((i) => sample(101 + i, { cpuMs: [0, 900, 1100, 1300, 1500][i]!, calls: [10, 10, 20, 20, 20][i]!, packets: i * 100 }));
   const points = pointsFrom(samples, 100_000, () => ({ latencyMs: null, sendLatenessMs: null }));
@@ -70,8 +76,8 @@ test('worker figures over a window: mean CPU, CPU per call-second, the counters 
 test('CSV: a header naming each worker column, one row per point, empty cells for what was not measured', () => {
   const points = pointsFrom([sample(101, {}), sample(102, { sent: 50, received: 50 })], 100_000, () => ({ latencyMs: null, sendLatenessMs: null }));
   const [head, row, end] = timelineCsv(points).split('\n');
-  assert.equal(head, 't,epochSecond,callsUp,sentPps,receivedPps,lossPct,latencyP50Ms,latencyP99Ms,sendLatenessP99Ms,w1 calls,w1 cpuPct,w1 rssMiB,w1 sessions,w1 transcoded,w1 streamsUserspace,w1 streamsKernel,w1 packetsPerSec,w1 packetErrors');
-  assert.equal(row, '2,102,10,50,50,0,,,,10,,32,,,,,,');
+  assert.equal(head, 't,epochSecond,callsUp,sentPps,receivedPps,lossPct,latencyP50Ms,latencyP99Ms,sendLatenessP99Ms,w1 calls,w1 cpuPct,w1 rssMiB,w1 sessions,w1 transcoded,w1 streamsUserspace,w1 streamsKernel,w1 packetsPerSec,w1 packetErrors,w1 foreignSessions');
+  assert.equal(row, '2,102,10,50,50,0,,,,10,,32,,,,,,,');
   assert.equal(end, '');
 });
 

@@ -1,7 +1,7 @@
 /**
- * A leg's fault gap (ReceivedStream.faultGap) on planted arrivals: packets handed straight to the leg's receive
- * handler with arrival times chosen here, so the gap and the audio lost are known exactly. Also the re-point: a leg
- * moves its sockets to the survivor's address and keeps its ports.
+ * A leg's fault watch (ReceivedStream.faultWatch) and the gap found in it (faultGapAt) on planted arrivals: packets
+ * handed straight to the leg's receive handler with arrival times chosen here, so the gap and the audio lost are
+ * known exactly. Also the re-point: a leg moves its sockets to the survivor's address and keeps its ports.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { codecByName, type CodecProfile } from '../../src/profile.js';
 import { RTP_HEADER_BYTES, writeRtpHeader } from '../../src/media/rtp.js';
 import type { LegMedia, ReceivedStream } from '../../src/media/task.js';
 import type { MediaIo, MediaSocket, PacketHandler } from '../../workers/media-io.js';
+import { faultGapAt, type FaultGap } from '../../src/faults/failover.js';
 
 const PCMU = codecByName('pcmu')!;
 const OPUS = codecByName('opus')!;
@@ -95,6 +96,18 @@ function received(leg: Leg): ReceivedStream {
   return leg.result().received;
 }
 
+/** Planted ms after BASE -> epoch ms, and back (rounded to the us the float arithmetic keeps). */
+const epoch = (ms: number): number => performance.timeOrigin + BASE + ms;
+const planted = (epochMs: number): number => Math.round((epochMs - performance.timeOrigin - BASE) * 1000) / 1000;
+
+/** The gap across a worker known down at `downAtMs` (planted time), its times planted. */
+function gapAt(leg: Leg, downAtMs: number): FaultGap | null {
+  const watch = received(leg).faultWatch;
+  assert.ok(watch !== null, 'the leg kept its arrivals');
+  const gap = faultGapAt(watch, epoch(downAtMs));
+  return gap === null ? null : { ...gap, fromEpochMs: planted(gap.fromEpochMs), toEpochMs: planted(gap.toEpochMs), ms: Math.round(gap.ms * 1000) / 1000, lostAudioMs: Math.round(gap.lostAudioMs * 1000) / 1000 };
+}
+
 const G711_20MS = new Uint8Array(160).fill(0xff);
 /** opus TOC: config 31 (CELT FB 20 ms), code 0: one 20 ms frame. */
 const OPUS_20MS = Uint8Array.from([0xf8, 1, 2, 3]);
@@ -102,14 +115,15 @@ const OPUS_20MS = Uint8Array.from([0xf8, 1, 2, 3]);
 const OPUS_60MS = Uint8Array.from([0xfb, 0x03, 1, 2, 3]);
 
 test('a dead worker: 300 ms without packets, 14 frames never sent on: the gap is 300 ms, 280 ms of audio lost', async () => {
-  const { leg, io } = await openLeg(PCMU, 1010);
+  // Watched from the planned time 990; the worker was seen dead at 1005 (a packet it forwarded at 1000 came first).
+  const { leg, io } = await openLeg(PCMU, 990);
   deliver(io, [...every(0, 1001, 20, G711_20MS), ...every(1300, 2000, 20, G711_20MS)], 0);
+  assert.deepEqual(gapAt(leg, 1005), { fromEpochMs: 1000, toEpochMs: 1300, ms: 300, lostAudioMs: 280 });
   const rx = received(leg);
-  const planted = (epochMs: number): number => Math.round((epochMs - performance.timeOrigin - BASE) * 1000) / 1000;
-  const gap = rx.faultGap!;
-  assert.deepEqual({ ...gap, fromEpochMs: planted(gap.fromEpochMs), toEpochMs: planted(gap.toEpochMs) }, { fromEpochMs: 1000, toEpochMs: 1300, ms: 300, lostAudioMs: 280 });
   assert.equal(rx.audioMs, (51 + 35) * 20);
   assert.equal(planted(rx.lastPacketEpochMs!), 1980);
+  // Nothing after the boundary: media never came back.
+  assert.equal(gapAt(leg, 1990), null);
 });
 
 test('a paused worker: a second of silence, then the backlog in a burst: gap 1 s, no audio lost', async () => {
@@ -117,9 +131,7 @@ test('a paused worker: a second of silence, then the backlog in a burst: gap 1 s
   // The 50 frames sent while it was stopped (1040-2020), queued in its socket and forwarded at once.
   const backlog: [number, Uint8Array][] = Array.from({ length: 50 }, (_, k) => [2020 + k * 0.01, G711_20MS]);
   deliver(io, [...every(0, 1021, 20, G711_20MS), ...backlog, ...every(2040, 3000, 20, G711_20MS)], 0);
-  const gap = received(leg).faultGap!;
-  assert.equal(gap.ms, 1000);
-  assert.equal(gap.lostAudioMs, 0);
+  assert.deepEqual(gapAt(leg, 1020.5), { fromEpochMs: 1020, toEpochMs: 2020, ms: 1000, lostAudioMs: 0 });
 });
 
 test('a transcoding survivor: 60 ms opus packets after 20 ms ones, one frame lost: 20 ms, not two thirds of the packets', async () => {
@@ -127,19 +139,27 @@ test('a transcoding survivor: 60 ms opus packets after 20 ms ones, one frame los
   // Before: 20 ms frames arriving as they end. After: 60 ms packets, each arriving as its last frame ends; the
   // survivor never had the frame ending at 1020, so the first one carries 1020-1080.
   deliver(io, [...every(0, 1001, 20, OPUS_20MS), ...every(1080, 2500, 60, OPUS_60MS)], OPUS.payloadType);
-  const gap = received(leg).faultGap!;
-  assert.equal(gap.ms, 80);
-  assert.equal(gap.lostAudioMs, 20);
+  assert.deepEqual(gapAt(leg, 1010), { fromEpochMs: 1000, toEpochMs: 1080, ms: 80, lostAudioMs: 20 });
 });
 
-test('late packets after the gap do not count as lost audio; no watch, no gap', async () => {
-  const watched = await openLeg(PCMU, 1010);
-  // After a clean 40 ms gap (one frame missing), one packet 5 ms late: the lowest clock after the gap counts.
-  deliver(watched.io, [...every(0, 1001, 20, G711_20MS), [1040, G711_20MS], [1065, G711_20MS], ...every(1080, 1500, 20, G711_20MS)], 0);
-  assert.deepEqual({ ms: watched.leg.result().received.faultGap!.ms, lost: watched.leg.result().received.faultGap!.lostAudioMs }, { ms: 40, lost: 20 });
+test('a late packet after the gap does not count as lost audio; a gap later in the call is not the fault\'s', async () => {
+  const { leg, io } = await openLeg(PCMU, 1010);
+  // One frame missing at the fault (a 40 ms gap), then one packet 5 ms late, then a longer gap much later.
+  deliver(io, [...every(0, 1001, 20, G711_20MS), [1040, G711_20MS], [1065, G711_20MS], ...every(1080, 1500, 20, G711_20MS), ...every(1600, 1700, 20, G711_20MS)], 0);
+  assert.deepEqual(gapAt(leg, 1010), { fromEpochMs: 1000, toEpochMs: 1040, ms: 40, lostAudioMs: 20 });
+});
+
+test('no watch: no arrivals kept; past the kept arrivals, the lowest clock still counts', async () => {
   const unwatched = await openLeg(PCMU, null);
   deliver(unwatched.io, [...every(0, 1001, 20, G711_20MS), ...every(1300, 1500, 20, G711_20MS)], 0);
-  assert.equal(received(unwatched.leg).faultGap, null);
+  assert.equal(received(unwatched.leg).faultWatch, null);
+  const { leg, io } = await openLeg(PCMU, 0.5);
+  // 127 arrivals are kept after the watch starts (2.54 s): the gap at 3 s lies beyond them, so none is found there.
+  deliver(io, [...every(0, 3001, 20, G711_20MS), ...every(3100, 4000, 20, G711_20MS)], 0);
+  const watch = received(leg).faultWatch!;
+  assert.equal(watch.arrivalsEpochMs.length, 128);
+  assert.equal(faultGapAt(watch, epoch(3010)), null);
+  assert.equal(watch.laterMinDeficitMs, -20, 'the clock of the packets after those kept: one frame ahead, as at the start');
 });
 
 test('re-point: a leg sending to the dead worker moves both sockets to the survivor, same ports; others stay', async () => {

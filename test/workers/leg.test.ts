@@ -252,7 +252,7 @@ describe(`Leg over real UDP through a misbehaving relay (${ioName} I/O)`, { conc
       const far: LegName = leg === 'a' ? 'b' : 'a';
       assert.deepEqual(
         r.sent,
-        { packets: n, bytes: n * (RTP_HEADER_BYTES + FRAME_BYTES), failed: 0, skipped: 0, lastSeq: (FIRST_SEQ[leg] + n - 1) & 0xffff, lastFailed: false },
+        { packets: n, bytes: n * (RTP_HEADER_BYTES + FRAME_BYTES), failed: 0, skipped: 0, lastSeq: (FIRST_SEQ[leg] + n - 1) & 0xffff, lastFailed: false, refused: 0 },
         `${leg}: sent`,
       );
       assert.equal(r.received.farLastSeqReceived, true, `${leg}: the far leg's last packet arrived`);
@@ -279,6 +279,9 @@ describe(`Leg over real UDP through a misbehaving relay (${ioName} I/O)`, { conc
       assert.ok(m.summary('transitJitterMs')!.p50 < 10, `${leg}: median transit jitter`);
       assert.ok(rx.maxJitterMs >= rx.meanJitterMs, `${leg}: max jitter below mean`);
       assert.ok(rx.firstPacketEpochMs !== null && Math.abs(rx.firstPacketEpochMs - Date.now()) < 10_000);
+      assert.equal(rx.audioMs, n * PCMU.ptimeMs, `${leg}: audio received, by each payload's duration`);
+      assert.equal(rx.faultWatch, null, `${leg}: no fault watched`);
+      assert.equal(r.sent.refused, 0);
       assert.equal(rx.audio.checked, true);
       assert.equal(rx.audio.frames, AUDIO_CHECK_FRAMES, `${leg}: audio frames checked`);
       assert.ok(rx.audio.ratio !== null && rx.audio.ratio > 0.9, `${leg}: tone ratio ${rx.audio.ratio} for ${TONE[far]} Hz`);
