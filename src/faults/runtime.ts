@@ -241,7 +241,7 @@ export class FaultRuntime implements CallFaults {
   }
 
   private async loss(p: Planned, spec: LossFault): Promise<void> {
-    const why = notOwnNamespace();
+    const why = notOwnNamespace(this.o.runId);
     if (why !== null) throw new Error(why);
     const rule = lossRule(this.o.clientPorts, spec.percent, `rtp-bench-${this.o.runId}`);
     await addLoss(rule);
@@ -253,12 +253,12 @@ export class FaultRuntime implements CallFaults {
     }
     p.record.durationMs = epochNow() - p.atEpochMs!;
     p.record.done = true;
-    p.record.note = `${spec.percent}% of the clients' media packets dropped (iptables statistic match in the client namespace) for ${p.record.durationMs.toFixed(0)} ms`;
+    p.record.note = `${spec.percent}% of the media packets arriving at the clients dropped (iptables statistic match in the client namespace) for ${p.record.durationMs.toFixed(0)} ms`;
   }
 }
 
 function targetOf(spec: FaultSpec, worker: Worker | null, ports: PortRange): string {
-  if (spec.kind === 'loss') return `media path: client namespace, UDP from ports ${ports.min}-${ports.max}`;
+  if (spec.kind === 'loss') return `media path: client namespace, UDP to ports ${ports.min}-${ports.max}`;
   if (spec.kind === 'kill-proxy') return 'ingress proxy';
   return `worker ${spec.worker}${worker === null ? '' : ` (${worker.name})`}`;
 }

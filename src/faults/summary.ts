@@ -62,7 +62,7 @@ export function faultLines(faults: readonly FaultRecord[], failover: FailoverSum
     lines.push(`  ${f.spec}${when}: ${f.note}`);
   }
   if (failover === null) {
-    lines.push('  no call had media on a worker when a fault hit it');
+    if (faults.some((f) => f.kind.endsWith('-worker'))) lines.push('  no call had media on a worker when a fault hit it');
     return lines;
   }
   lines.push(`  calls hit ${failover.affected}: survived ${failover.survived}, lost ${failover.lost}, deleted afterwards ${failover.deleted}`);

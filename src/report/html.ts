@@ -309,7 +309,7 @@ interface TimeSeries {
   points: { t: number; v: number }[];
 }
 
-function timeChart(title: string, caption: string, unit: string, series: readonly TimeSeries[]): string | null {
+function timeChart(title: string, caption: string, unit: string, series: readonly TimeSeries[], marks: readonly FaultMark[] = []): string | null {
   const drawn = series.filter((s) => s.points.length > 0);
   if (drawn.length === 0) return null;
   const all = drawn.flatMap((s) => s.points);
@@ -327,9 +327,25 @@ function timeChart(title: string, caption: string, unit: string, series: readonl
     const px = s.points.map((p): Point => ({ x: x(p.t), y: y(p.v) }));
     out.push(`<path d="${pathFromPoints(px)}" fill="none" stroke="${s.color}" stroke-width="1.8" stroke-linejoin="round"${s.dash}><title>${esc(s.label)}</title></path>`);
   }
+  out.push(...marks.filter((m) => m.t <= xAxis.max).map((m) => faultMarkSvg(f, x(m.t), m.label)));
   out.push(legendSvg(legend, f.plotLeft, f.legendTop));
   out.push('</svg>');
   return figure(title, caption, out.join(''));
+}
+
+// --fault: each fault a dotted vertical line at its time, named on hover (one run only: runs' faults differ).
+interface FaultMark {
+  t: number;
+  label: string;
+}
+
+function faultMarks(runs: readonly Results[]): FaultMark[] {
+  if (runs.length !== 1) return [];
+  return (runs[0]!.summary.faults ?? []).flatMap((f) => (f.atT === null ? [] : [{ t: f.atT, label: `${f.spec}: ${f.note}` }]));
+}
+
+function faultMarkSvg(f: Frame, px: number, label: string): string {
+  return `<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${f.plotTop}" y2="${f.plotBottom}" stroke="#b00" stroke-width="1.2" stroke-dasharray="2 3"><title>fault ${esc(label)}</title></line>`;
 }
 
 /** One series per run of a figure of each timeline point (points without it are left out). */
@@ -360,18 +376,19 @@ function timeCharts(runs: readonly Results[]): string[] {
           }),
         }))
       : perRun(runs, 'rtpengine CPU, all workers', (p) => (p.workers.some((w) => w.cpuPct !== null) ? p.workers.reduce((a, w) => a + (w.cpuPct ?? 0), 0) : null));
+  const marks = faultMarks(runs);
   return [
-    timeChart('Calls up over time', 'calls whose media was running, sampled every second', 'calls', perRun(runs, 'calls', (p) => p.callsUp)),
+    timeChart('Calls up over time', 'calls whose media was running, sampled every second', 'calls', perRun(runs, 'calls', (p) => p.callsUp), marks),
     timeChart('Packets per second', 'RTP packets each second: sent (solid) and received (dashed)', 'packets/s', [
       ...perRun(runs, 'sent', (p) => p.sentPps),
       ...perRun(runs, 'received', (p) => p.receivedPps, dashed),
-    ]),
+    ], marks),
     timeChart('Latency over time', 'one-way latency of each second\'s packets: p50 (solid) and p99 (dashed), ms', 'ms', [
       ...perRun(runs, 'p50', (p) => p.latencyMs?.p50),
       ...perRun(runs, 'p99', (p) => p.latencyMs?.p99, dashed),
-    ]),
-    timeChart('Loss over time', "RFC 3550 loss of each second's packets, %", '%', perRun(runs, 'loss', (p) => p.lossPct)),
-    timeChart('rtpengine CPU over time', "each worker's process, percent of one core (local workers)", '% of a core', cpu),
+    ], marks),
+    timeChart('Loss over time', "RFC 3550 loss of each second's packets, %", '%', perRun(runs, 'loss', (p) => p.lossPct), marks),
+    timeChart('rtpengine CPU over time', "each worker's process, percent of one core (local workers)", '% of a core', cpu, marks),
     timeChart('Generator send lateness over time', "p99 of each second's sends, ms", 'ms', perRun(runs, 'p99', (p) => p.sendLatenessMs?.p99)),
   ].filter((c): c is string => c !== null);
 }

@@ -184,3 +184,17 @@ test('escapeHtml', () => {
   assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
   assert.equal(escapeHtml('plain 20260101-120000-aaaa'), 'plain 20260101-120000-aaaa');
 });
+
+test('renderHtml: a fault is a dotted line at its time on the time charts of its run, named on hover', () => {
+  const run = fixtureResults({ runId: '20260101-120000-faul', workers: 2 });
+  run.summary.faults = [
+    { kind: 'kill-worker', spec: 'kill-worker=1@3s', target: 'worker 1', atMs: 1_767_268_803_000, atT: 3, durationMs: null, done: true, note: 'SIGKILL to pid 42 <x>', failover: null },
+    { kind: 'kill-worker', spec: 'kill-worker=2@9s', target: 'worker 2', atMs: null, atT: null, durationMs: null, done: false, note: 'not made', failover: null },
+  ];
+  const page = renderHtml([run]);
+  const calls = figureWith(page, 'Calls up over time');
+  assert.equal(count(calls, 'stroke-dasharray="2 3"'), 1, 'one mark: the fault that was made');
+  assert.ok(calls.includes('<title>fault kill-worker=1@3s: SIGKILL to pid 42 &lt;x&gt;</title>'));
+  // Compared runs have different faults: none drawn.
+  assert.equal(count(renderHtml([run, run]), 'stroke-dasharray="2 3"'), 0);
+});

@@ -8,6 +8,7 @@ import { RedisClient, RedisCommandError, RedisUnreachableError, RespError, RespP
 import { RedisNotInstalledError, RedisSetupError, notifiesSetAndDel, prepareRedis, removeRunKeys, startRedis, withSetAndDel, type LocalRedis } from '../../src/stack/redis.js';
 import { callIdOf, isCallIdOf } from '../../src/call-id.js';
 import { alive, gone } from '../helpers/process.js';
+import { startTestRedis } from '../helpers/redis.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'binary');
 
@@ -100,16 +101,9 @@ test("a run's call-ids, and only its own", () => {
 
 let redis: LocalRedis;
 let client: RedisClient;
-
-before(async () => {
-  redis = await startRedis({ address: '127.0.0.1', databases: 16 });
-  client = await RedisClient.connect({ host: redis.address, port: redis.port });
-});
-
-after(async () => {
-  await client?.close();
-  await redis?.stop();
-});
+let stop: () => Promise<void>;
+before(async () => ({ redis, client, stop } = await startTestRedis()));
+after(() => stop?.());
 
 test('a started redis-server: loopback only, no persistence, notifications on, its own process', async () => {
   assert.match(redis.version, /^\d+\.\d+/);
