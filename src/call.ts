@@ -249,11 +249,11 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     return record;
   } finally {
     // After a failover the call is the survivor's: its delete goes there (never while the first worker lives).
-    const owner = worker === null ? null : (ctx.faults?.route(worker) ?? worker);
-    if (owner !== null && progress.offered) await deleteCall(owner, record);
+    if (worker !== null && progress.offered) await deleteCall(ctx.faults?.route(worker) ?? worker, record);
     // After rtpengine let go of the call; a refused provision may have left some objects, so release anyway.
     if (meshCall !== null && ctx.mesh !== null) await releaseMesh(ctx.mesh, meshCall, record);
-    if (owner !== null) owner.activeCalls--;
+    // Counted where the call is now: a failover moved the dead worker's count to the survivor.
+    if (worker !== null) (ctx.faults?.route(worker) ?? worker).activeCalls--;
     if (worker !== null && media !== null) noteFailover(ctx, record, worker, media);
     ctx.ports.release(ports);
   }

@@ -187,8 +187,9 @@ export class FaultRuntime implements CallFaults {
       await sleep(spec.durationMs!, undefined, { signal: this.abort.signal }).catch(() => undefined);
       p.record.durationMs = resumeWorker(worker) - p.atEpochMs!;
       this.unavailable.delete(worker);
-      p.record.done = true;
-      p.record.note = `SIGSTOP to pid ${worker.local.pid} with ${calls} call(s), SIGCONT after ${p.record.durationMs.toFixed(1)} ms`;
+      const cut = this.abort.signal.aborted;
+      p.record.done = !cut;
+      p.record.note = `SIGSTOP to pid ${worker.local.pid} with ${calls} call(s), SIGCONT after ${p.record.durationMs.toFixed(1)} ms${cut ? ' (early: the run was stopped)' : ''}`;
       return;
     }
     if (spec.kind === 'restart-worker') {
@@ -226,6 +227,7 @@ export class FaultRuntime implements CallFaults {
   /** What the control plane does when a worker died: its calls' media and later commands go to the survivor. */
   private async takeOver(p: Planned, dead: Worker, survivor: Worker, survivorIdx: number): Promise<void> {
     p.carrier = survivor;
+    // Both at once (no await between): a call ending now decrements the count where route() sends it.
     this.routes.set(dead, survivor);
     survivor.activeCalls += dead.activeCalls;
     dead.activeCalls = 0;
