@@ -25,21 +25,22 @@ test('capacity of opus:pcmu on one rtpengine capped at 0.1 core: the answer pass
     const results = JSON.parse(readFileSync(out.file, 'utf8')) as CapacityResults;
     assert.equal(results.kind, 'capacity');
     const [p] = results.profiles;
-    const answer = p!.result.maxCalls;
-    t.diagnostic(`capacity ${answer} calls; steps ${p!.result.steps.map((s) => `${s.calls}${s.pass ? '+' : '-'} cpu ${s.outcome.workers[0]?.cpuPct?.toFixed(0)}%`).join(', ')}; ${p!.cpuMsPerCallSecond?.toFixed(1)} ms CPU per call-second`);
-    assert.ok(answer !== null && answer >= 1, `an answer: ${p!.result.reason}`);
-    const passing = p!.result.steps.find((s) => s.calls === answer)!;
-    const failing = p!.result.steps.find((s) => s.calls === answer + 1);
+    assert.deepEqual(results.capacity, p!.capacity, 'one codec pair: its answer also at the top');
+    const answer = p!.capacity.maxCalls;
+    t.diagnostic(`capacity ${answer} calls; steps ${p!.capacity.steps.map((s) => `${s.calls}${s.pass ? '+' : '-'} cpu ${s.workers[0]?.cpuPct?.toFixed(0)}%`).join(', ')}; ${p!.capacity.cpuMsPerCallSecond?.toFixed(1)} ms CPU per call-second`);
+    assert.ok(answer !== null && answer >= 1, `an answer: ${p!.capacity.reason}`);
+    const passing = p!.capacity.steps.find((s) => s.calls === answer)!;
+    const failing = p!.capacity.steps.find((s) => s.calls === answer + 1);
     assert.ok(passing.pass, 'the answer was measured passing');
     assert.ok(failing !== undefined && !failing.pass, 'one call more was measured failing (resolution 1)');
     // The planted truth: rtpengine may use 10% of a core. The failing step found it there.
     const capPct = CAP_CORES * 100;
-    const cpuAtFail = failing!.outcome.workers[0]!.cpuPct!;
+    const cpuAtFail = failing!.workers[0]!.cpuPct!;
     assert.ok(cpuAtFail >= capPct * 0.85 && cpuAtFail <= capPct * 1.15, `rtpengine at ${cpuAtFail}% of a core where the SLO broke, its cap is ${capPct}%`);
     // The steps below the knee stayed within the cap (a capped process cannot exceed it; more would be a bug in how
     // its CPU is read).
-    for (const step of p!.result.steps.filter((s) => s.pass)) {
-      assert.ok(step.outcome.workers[0]!.cpuPct! <= capPct * 1.15, `step ${step.calls}: rtpengine at ${step.outcome.workers[0]!.cpuPct}%`);
+    for (const step of p!.capacity.steps.filter((s) => s.pass)) {
+      assert.ok(step.workers[0]!.cpuPct! <= capPct * 1.15, `step ${step.calls}: rtpengine at ${step.workers[0]!.cpuPct}%`);
     }
   } finally {
     out.cleanup();

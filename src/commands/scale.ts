@@ -4,36 +4,16 @@
  * small machine), then capacity per worker and the scaling efficiency: capacity(N) / (N/N0 x capacity(N0)), N0 the
  * smallest count (1 = perfectly linear).
  */
-import Table from 'cli-table3';
 import type { ScalePlan } from '../capacity/plan.js';
 import { formatSlo } from '../capacity/slo.js';
-import { searchPairs, writeJson, type PairCapacity } from './capacity.js';
+import { searchPairs, searchSettings, writeSearchFiles, type PairCapacity } from './capacity.js';
 import { defaultResultsPath } from '../report/output.js';
-import { RESULTS_FORMAT } from '../report/results.js';
+import { scalePointsOf, scaleResults } from '../report/search-results.js';
+import { scaleText } from '../report/capacity-table.js';
+import { renderScaleHtml } from '../report/scale-html.js';
 import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, newRunId, type RunIo } from '../session.js';
 
-export interface ScalePoint {
-  workers: number;
-  maxCalls: number | null;
-  callsPerWorker: number | null;
-  /** capacity(N) / (N/N0 x capacity(N0)); null when either is unknown. */
-  efficiency: number | null;
-  limitedBy: string | null;
-  generatorLimited: boolean;
-}
-
-/** Pure: each count's capacity against a linear extrapolation from the smallest count. */
-export function scalePoints(found: readonly { workers: number; maxCalls: number | null; limitedBy: string | null; generatorLimited: boolean }[]): ScalePoint[] {
-  const base = found[0];
-  return found.map((f) => ({
-    workers: f.workers,
-    maxCalls: f.maxCalls,
-    callsPerWorker: f.maxCalls === null ? null : f.maxCalls / f.workers,
-    efficiency: base === undefined || base.maxCalls === null || base.maxCalls === 0 || f.maxCalls === null ? null : f.maxCalls / ((f.workers / base.workers) * base.maxCalls),
-    limitedBy: f.limitedBy,
-    generatorLimited: f.generatorLimited,
-  }));
-}
+export { scalePoints, type ScalePoint } from '../report/search-results.js';
 
 export async function runScale(scale: ScalePlan, io: RunIo = { err: process.stderr, out: process.stdout }, runId = newRunId()): Promise<number> {
   const first = scale.searches[0]!;
@@ -56,31 +36,10 @@ export async function runScale(scale: ScalePlan, io: RunIo = { err: process.stde
       break;
     }
   }
-  const points = scalePoints(
-    searches.map(({ workers, profile }) => ({
-      workers,
-      maxCalls: profile?.result.maxCalls ?? null,
-      limitedBy: profile?.result.limitedBy?.term ?? (profile?.result.stop === 'max' ? 'reached --max' : null),
-      generatorLimited: profile?.result.generatorLimited ?? false,
-    })),
-  );
-  io.out.write(renderScale(points));
-  const results = { format: RESULTS_FORMAT, kind: 'scale', runId, startedAt: startedAt.toISOString(), plan: first.plan, slo: formatSlo(first.capacity.slo), scale: { points }, searches };
-  if (!(await writeJson(results, first.plan.output ?? defaultResultsPath(runId), io, status))) return EXIT_RUN_FAILED;
+  const points = scalePointsOf(searches);
+  io.out.write(scaleText(points));
+  const results = scaleResults({ runId, startedAt: startedAt.toISOString(), plan: first.plan, slo: formatSlo(first.capacity.slo), search: searchSettings(first.capacity), scale: { points }, searches });
+  if (!(await writeSearchFiles(results, () => renderScaleHtml([results]), first.plan.output ?? defaultResultsPath(runId), io, status))) return EXIT_RUN_FAILED;
   if (interrupted) return EXIT_INTERRUPTED;
   return points.some((p) => p.generatorLimited) ? EXIT_GENERATOR_LIMITED : EXIT_OK;
-}
-
-function renderScale(points: readonly ScalePoint[]): string {
-  const table = new Table({ head: ['workers', 'capacity (calls)', 'calls per worker', 'efficiency', 'limited by'], style: { head: [], border: [] } });
-  for (const p of points) {
-    table.push([
-      String(p.workers),
-      p.maxCalls === null ? (p.generatorLimited ? 'generator-limited' : '-') : String(p.maxCalls),
-      p.callsPerWorker === null ? '-' : p.callsPerWorker.toFixed(1),
-      p.efficiency === null ? '-' : `${(p.efficiency * 100).toFixed(0)}%`,
-      p.limitedBy ?? '-',
-    ]);
-  }
-  return `\nscaling (efficiency = capacity / (workers / ${points[0]?.workers ?? 1} x capacity at ${points[0]?.workers ?? 1}))\n${table.toString()}\n`;
 }

@@ -5,6 +5,7 @@ import type { StreamRecord } from '../../src/stats/stream.js';
 import type { Results } from '../../src/report/results.js';
 import { MetricSet } from '../../src/stats/histogram.js';
 import { fixtureResults } from './fixture.js';
+import { figureWith } from './read-back.js';
 
 const HOSTILE_ID = `20260101-120500-<b>&"x'`;
 const HOSTILE_MESSAGE = '<script>alert("owned")</script> & <img src=x onerror=alert(1)>';
@@ -27,14 +28,6 @@ function twoRuns(): Results[] {
 
 function count(haystack: string, needle: string | RegExp): number {
   return haystack.split(needle).length - 1;
-}
-
-/** The <figure> holding the chart whose title contains `title`. */
-function figureWith(page: string, title: string): string {
-  const figures = page.split('<figure class="chart">').slice(1).map((f) => f.slice(0, f.indexOf('</figure>')));
-  const found = figures.find((f) => f.includes(title));
-  assert.ok(found !== undefined, `a chart titled ${title}`);
-  return found;
 }
 
 test('renderHtml: one page, one SVG per chart, all sixteen charts for two complete runs', () => {
