@@ -95,10 +95,10 @@ function parser(args: readonly string[], onCommand: (command: Command | 'capacit
     )
     .command(
       'report [files..]',
-      'Compare results files in a table (run2/run1 for two), and with --html write a page with their charts',
+      'Compare results files of one kind (runs, capacity searches or scale runs) in a table, marking better/worse, and with --html write a page with their charts',
       (y) =>
         y
-          .positional('files', { describe: 'Results files written by runs (results/<run id>.json)', type: 'string' })
+          .positional('files', { describe: 'Results files written by run, capacity or scale (results/<run id>.json), all of one kind', type: 'string' })
           .option('html', { type: 'string', requiresArg: true, describe: 'Also write a self-contained HTML page with charts to this file' }),
       () => onCommand('report'),
     )
