@@ -10,6 +10,7 @@ import type { RunPlan } from '../run-plan.js';
 import type { CodecPair } from '../profile.js';
 import { RunSession, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, newRunId, type RunIo } from '../session.js';
 import { Population } from '../population.js';
+import type { CallRecord } from '../call.js';
 import { searchCapacity } from '../capacity/search.js';
 import { formatSlo, describeBreak } from '../capacity/slo.js';
 import { stepFigures, windowLossPct } from '../capacity/step.js';
@@ -125,7 +126,7 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
   const name = `${pair.a.name}:${pair.b.name}`;
   let previousFailed = false;
   const runStep = async (calls: number): Promise<CapacityStepOutcome> => {
-    const before = { failed: population.records.filter((r) => r.status === 'failed').length, setups: setups.length };
+    const before = { records: population.records.length, failed: population.records.filter((r) => r.status === 'failed').length, setups: setups.length };
     const placedBefore = population.placed;
     // After a step that broke the SLO the running calls are not a fair start: rtpengine keeps a transcoded call's
     // extra delay for good once its input was late, and calls it stopped forwarding stay silent. Start afresh.
@@ -170,6 +171,7 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
       workers: workerFigures(timeline.pointsSoFar(), fromT + 1, toT),
       packets,
       lossPct: windowLossPct(packets),
+      failures: failuresByCause(population.records.slice(before.records)),
     };
   };
   const result = await searchCapacity<CapacityStepOutcome>(
@@ -197,3 +199,15 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
 }
 
 class Interrupted extends Error {}
+
+/** The failed calls among `records`, by cause, with the first message of each (a step's failures, for its table row). */
+function failuresByCause(records: readonly CallRecord[]): Record<string, { count: number; message: string }> {
+  const out: Record<string, { count: number; message: string }> = {};
+  for (const r of records) {
+    if (r.status !== 'failed' || r.failure === null) continue;
+    const seen = out[r.failure.cause];
+    if (seen === undefined) out[r.failure.cause] = { count: 1, message: r.failure.message };
+    else seen.count++;
+  }
+  return out;
+}

@@ -40,7 +40,7 @@ export function stepCells(s: CapacityStep): string[] {
     fmt(f['mos.p50'], 2),
     s.workers.map((w) => fmt(w.cpuPct, 0)).join(' / ') || '-',
     s.generatorLimited === null ? `ok (lateness p99 ${fmt(f['generatorLateness.p99'])} ms)` : 'LIMITED',
-    s.broke.map((b) => `${b.term}: ${describeBreak(b)}`).join('; '),
+    [...s.broke.map((b) => `${b.term}: ${describeBreak(b)}`), ...Object.entries(s.failures ?? {}).map(([cause, f]) => `${f.count} failed: ${cause}`)].join('; '),
   ];
 }
 

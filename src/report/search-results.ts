@@ -17,6 +17,8 @@ export interface StepMeasure {
   workers: WorkerFigures[];
   packets: { sent: number; received: number; lostA3: number; seconds: number } | null;
   lossPct: number | null;
+  /** Calls that failed during the step, by cause: how many, and the first one's message (what to do, where known). */
+  failures: Record<string, { count: number; message: string }>;
 }
 
 /** What runStep hands the search: the step's figures and its measure. */
@@ -104,6 +106,7 @@ export function capacitySearch(result: CapacityResult<CapacityStepOutcome> | nul
     workers: outcome.workers,
     packets: outcome.packets,
     lossPct: outcome.lossPct,
+    failures: outcome.failures,
   }));
   const best = found.maxCalls === null ? undefined : steps.filter((s) => s.pass && s.calls === found.maxCalls).pop();
   const cpuSum = best?.workers.reduce<number | null>((sum, w) => (w.cpuPct === null || sum === null ? null : sum + w.cpuPct), 0) ?? null;

@@ -277,6 +277,7 @@ async function searchFixture(codecPair: string, capacity: CapacityPlan, knee: nu
       workers: names.map((name) => ({ name, meanCalls: calls / workers, cpuPct, cpuMsPerCallSecond: (cpuPct * 10 * workers) / calls, maxRssMiB: 40, streamsKernel: 0, streamsUserspace: 0, transcoded: 0, packetErrors: 0 })),
       packets: { sent, received, lostA3: sent - received, seconds: holdS },
       lossPct: figures.loss ?? 0,
+      failures: {},
     };
   });
   return { codecPair, capacity: capacitySearch(result, formatSlo(capacity.slo)), timeline, wallMs: t * 1000 };

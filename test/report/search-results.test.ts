@@ -9,7 +9,7 @@ import { checkResults } from '../../src/report/read.js';
 import { fixtureCapacity, fixtureScale, searchFileText } from './fixture.js';
 
 const CAPACITY_KEYS = ['maxCalls', 'limitedBy', 'generatorLimited', 'slo', 'stop', 'reason', 'cpuMsPerCallSecond', 'callsPerCore', 'steps'];
-const STEP_KEYS = ['index', 'phase', 'calls', 'pass', 'broke', 'figures', 'generatorLimited', 'window', 'workers', 'packets', 'lossPct'];
+const STEP_KEYS = ['index', 'phase', 'calls', 'pass', 'broke', 'figures', 'generatorLimited', 'window', 'workers', 'packets', 'lossPct', 'failures'];
 
 test('capacity results: per profile a capacity object with flat steps, and with one codec pair the same object at the top', async () => {
   // Through JSON, as a reader of the file sees it.
@@ -55,7 +55,7 @@ test('capacitySearch: interrupted before a step, and stopped by the generator, g
   assert.deepEqual(none.steps, []);
   assert.equal(none.cpuMsPerCallSecond, null);
   assert.equal(none.callsPerCore, null);
-  const measure = { window: { fromT: 0, toT: 4 }, workers: [], packets: null, lossPct: null };
+  const measure = { window: { fromT: 0, toT: 4 }, workers: [], packets: null, lossPct: null, failures: {} };
   const limited = await searchCapacity({ slo: parseSlo('loss<1%'), max: 40, start: 10 }, async (calls) => ({ calls, figures: { loss: 0 }, generatorLimited: calls >= 20 ? 'sends 80 ms late' : null, ...measure }));
   const c = capacitySearch(limited, 'loss<1%');
   assert.equal(c.maxCalls, null);
