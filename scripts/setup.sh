@@ -2,7 +2,9 @@
 # Installs what rtp-bench needs on a Debian bookworm machine (as root) and builds it. Safe to run again:
 # it installs only what is missing. Debian packages: rtpengine-daemon (the system under test); iproute2 (network
 # namespaces for the local mesh); iptables (the tests drop packets on purpose, inside namespaces of their own, and
-# count them). Node packages: exactly what package-lock.json pins.
+# count them); redis-server (--redis starts one per run, on the run's own loopback address: the Debian service
+# that apt may start on 127.0.0.1:6379 is not used; `systemctl disable --now redis-server` stops it). Node
+# packages: exactly what package-lock.json pins.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,7 @@ missing=""
 command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v iptables >/dev/null 2>&1 || missing="$missing iptables"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" != "0" ]; then
     echo "rtp-bench setup: these Debian packages are missing:$missing; run this as root or: sudo apt-get install -y --no-install-recommends$missing" >&2

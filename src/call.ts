@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { buildAudioSdp, findCodec, parseAudioSdp, type AudioSdp, type SdpCodec } from './sdp.js';
 import { NgError, NgTimeoutError, NgUnreachableError, type AnswerParams, type OfferParams, type RequestTiming } from './ng/client.js';
 import { toneFrequencyHz } from './media/tone.js';
+import { callIdOf } from './call-id.js';
 import { streamRecord, type StreamRecord } from './stats/stream.js';
 import type { MetricSet } from './stats/histogram.js';
 import type { CodecProfile } from './profile.js';
@@ -112,7 +113,7 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
   const startEpoch = epochNow();
   const record: CallRecord = {
     index,
-    callId: `${ctx.runId}-${index}`,
+    callId: callIdOf(ctx.runId, index),
     worker: null,
     status: 'failed',
     failure: null,

@@ -35,7 +35,7 @@ function withOptions(y: Argv, hidden: readonly CliOptionName[]): Argv {
     const isHidden = hidden.includes(key);
     out = out.option(flagFor(key), {
       type: isSwitch(spec) ? 'boolean' : 'string',
-      requiresArg: !isSwitch(spec),
+      requiresArg: !isSwitch(spec) && spec.optionalValue !== true,
       describe: spec.defaultText === undefined ? spec.describe : `${spec.describe} (default: ${spec.defaultText})`,
       group: isHidden ? undefined : spec.group,
       hidden: isHidden,
@@ -199,7 +199,7 @@ function readOptions(argv: Record<string, unknown>, args: readonly string[]): Cl
       const values = value.map(String);
       if (!REPEATABLE.includes(key)) {
         const times = values.length === 2 ? 'twice' : `${values.length} times`;
-        throw new PlanError(`--${flag} is given ${times} (${values.join(', ')}): give it once`);
+        throw new PlanError(`--${flag} is given ${times} (${values.map((v) => (v === '' ? 'no value' : v)).join(', ')}): give it once`);
       }
       text = values.join(',');
     } else {

@@ -15,6 +15,8 @@ export interface OptionSpec {
   value?: string;
   /** Appended to the help line as (default: ...). */
   defaultText?: string;
+  /** A value flag that may also be given alone (yargs then hands over ''), e.g. --redis. */
+  optionalValue?: true;
 }
 
 const LOAD = 'Load:';
@@ -258,10 +260,18 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
     describe: 'Kubernetes: where clients send media (the ingress gateway)',
     defaultText: "the ingress pod's address",
   },
+  redis: {
+    group: RTPENGINE,
+    value: 'nothing, or IPV4:PORT[/DB] of a running Redis, e.g. 127.0.0.1:6379/1',
+    describe:
+      'Replicate call state between the started workers through Redis (each its own DB, following the others): alone, rtp-bench starts a ' +
+      'redis-server; IPV4:PORT[/DB] uses a running one, DBs DB.. (default 1) empty',
+    optionalValue: true,
+  },
 };
 
 export const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
-export const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'rtpengineMetrics', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
+export const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'rtpengineMetrics', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'redis', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 export const REPEATABLE: readonly CliOptionName[] = ['rtpengine'];
 export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];

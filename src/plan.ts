@@ -9,7 +9,7 @@ import { MAX_CALLS_PER_THREAD } from './media/task.js';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { isIP, isIPv4 } from 'node:net';
 import { codecNames, codecPair, type CodecPair } from './profile.js';
-import type { Endpoint, MediaPriority, MeshPlan, PortRange, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
+import type { Endpoint, MediaPriority, MeshPlan, PortRange, RedisTarget, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
 import { arrivalCount, offeredErlang, peakCalls, type ChurnPlan } from './load/churn.js';
 import { MeshConfigError, readMeshConfig } from './mesh/config.js';
@@ -84,6 +84,8 @@ export interface CliOptions {
   meshConcurrency?: string;
   meshRate?: string;
   meshMediaAddress?: string;
+  /** '' (given without a value): rtp-bench starts a Redis; else HOST:PORT[/DB]. */
+  redis?: string;
   /** rtp-bench capacity only (src/capacity/plan.ts). */
   slo?: string;
   start?: string;
@@ -159,7 +161,7 @@ const RTCP_MODES: readonly RtcpMode[] = ['on', 'off', 'generate'];
 const PROGRESS_MODES: readonly RunPlan['progress'][] = ['auto', 'on', 'off'];
 
 /** The flags that only make sense when rtp-bench starts rtpengine itself. */
-const EMBEDDED_ONLY: readonly CliOptionName[] = ['workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads'];
+const EMBEDDED_ONLY: readonly CliOptionName[] = ['workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'redis'];
 
 /** What buildPlan reads from the machine; tests pass their own. */
 export interface HostFacts {
@@ -371,6 +373,7 @@ function target(command: Command, options: CliOptions, calls: number, mesh: Mesh
     }
     return { kind: 'direct' };
   }
+  const redis = redisTarget(options, mesh);
   if (options.rtpengine !== undefined) {
     const firstEmbedded = embeddedFlags[0];
     if (firstEmbedded !== undefined) {
@@ -409,7 +412,47 @@ function target(command: Command, options: CliOptions, calls: number, mesh: Mesh
     cpuCores = decimal('workerCpu', options.workerCpu, LIMITS.workerCpu, `the CPU each rtpengine may use, in cores, from ${LIMITS.workerCpu.min} to ${LIMITS.workerCpu.max}, e.g. 0.5`);
   }
   const threads = options.workerThreads === undefined ? null : integer('workerThreads', options.workerThreads, LIMITS.workerThreads, "rtpengine's --num-threads");
-  return { kind: 'embedded', workers, binary, portRange, logLevel, cpuCores, threads };
+  return { kind: 'embedded', workers, binary, portRange, logLevel, cpuCores, threads, redis };
+}
+
+// --redis ----------------------------------------------------------------------------------------------------------
+
+/** Redis' own limit is its `databases` setting, checked when the run starts; this only keeps the number sane. */
+const REDIS_DB_MAX = 1_000_000;
+const REDIS_EXPECTED = 'nothing (rtp-bench starts a Redis of its own), or a running Redis as IPV4:PORT[/DB], e.g. 127.0.0.1:6379 or 127.0.0.1:6379/4';
+
+/**
+ * --redis: the embedded workers replicate their calls through Redis (src/stack/redis.ts). Given alone, rtp-bench
+ * starts one; HOST:PORT[/DB] names a running one, whose DBs DB, DB+1, ... (default 1) the workers use. Only for
+ * workers rtp-bench starts: it passes them --redis itself.
+ */
+function redisTarget(options: CliOptions, mesh: MeshPlan | null): RedisTarget | null {
+  const text = options.redis;
+  if (text === undefined) return null;
+  if (options.rtpengine !== undefined) {
+    throw new PlanError(
+      `--redis does not apply to --rtpengine ${quoteValue(options.rtpengine)}: rtp-bench does not start those workers, so it cannot give them Redis; ` +
+        'start each with --redis=IP:PORT/DB (a DB of its own) and --subscribe-keyspace=<the other workers\' DBs>, and drop --redis here',
+    );
+  }
+  if (mesh?.kind === 'local') {
+    throw new PlanError(
+      '--redis does not apply to --mesh local yet: its workers run in network namespaces of their own and the run would need a Redis inside the mesh; ' +
+        'drop --redis, or use it without --mesh',
+    );
+  }
+  const value = text.trim();
+  if (value === '') return { kind: 'own' };
+  const m = /^([^:/]+):([^/]*)(?:\/(.*))?$/.exec(value);
+  if (!m) fail('redis', text, 'is not IPV4:PORT[/DB]', REDIS_EXPECTED);
+  const [, host = '', portText = '', dbText] = m;
+  // rtpengine 10.5's --redis takes an address; a host name was not tried with it.
+  if (!isIPv4(host)) fail('redis', text, `has ${quoteValue(host)}, not an IPv4 address`, REDIS_EXPECTED);
+  const port = /^\d+$/.test(portText) ? Number(portText) : Number.NaN;
+  if (!(port >= 1 && port <= 65535)) fail('redis', text, `has port ${quoteValue(portText)}, not a TCP port (1-65535)`, REDIS_EXPECTED);
+  const db = dbText === undefined ? 1 : /^\d+$/.test(dbText) ? Number(dbText) : Number.NaN;
+  if (!(db >= 0 && db <= REDIS_DB_MAX)) fail('redis', text, `has DB ${quoteValue(dbText ?? '')}, not a DB number (0-${REDIS_DB_MAX})`, REDIS_EXPECTED);
+  return { kind: 'external', host, port, db };
 }
 
 function slo(options: CliOptions): Slo {

@@ -48,6 +48,8 @@ export type Target =
       cpuCores: number | null;
       /** rtpengine's --num-threads (its poller threads); null: its default, max(cores, 4). */
       threads: number | null;
+      /** --redis: the Redis the workers replicate their calls through (src/stack/redis.ts); null: none, each worker alone. */
+      redis: RedisTarget | null;
     }
   /** Already-running rtpengine instances: the ng address of each. */
   | {
@@ -61,6 +63,12 @@ export type Target =
   /** The rtpengine workers behind the mesh (plan.mesh): their ng addresses come from the mesh description
    * (rest) or from the cluster (kubernetes). */
   | { kind: 'mesh' };
+
+/**
+ * --redis: own = a redis-server rtp-bench starts on the run's loopback /24 (worker k uses DB k); external = a
+ * running one (worker k uses DB db + k - 1, which must be empty).
+ */
+export type RedisTarget = { kind: 'own' } | { kind: 'external'; host: string; port: number; db: number };
 
 /** The l7mp mesh the calls' media goes through. */
 export type MeshPlan =

@@ -92,7 +92,7 @@ export class RunSession {
       if (plan.target.kind !== 'direct') {
         try {
           s.mesh = await openMesh(plan, s.status);
-          s.stack = await Stack.start(plan, s.status, s.mesh?.workers);
+          s.stack = await Stack.start(plan, s.status, s.mesh?.workers, runId);
         } catch (err) {
           io.err.write(`rtp-bench: ${(err as Error).message}\n`);
           await s.close();
@@ -150,14 +150,16 @@ export class RunSession {
     return c.total(P_SENT) + c.total(P_RECEIVED);
   }
 
-  /** Takes everything down: media threads, workers (their cgroups), the mesh's leftovers. Idempotent. */
+  /** Takes everything down: media threads, workers (their cgroups), the run's Redis keys, the mesh's leftovers. Idempotent. */
   async close(): Promise<void> {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     await this.pool?.close();
     this.pool = null;
-    await this.stack?.stop();
+    const stack = this.stack;
     this.stack = null;
+    // Said even with --quiet: a correct run has none, so each is news (keys of calls rtpengine never deleted).
+    for (const warning of (await stack?.stop()) ?? []) this.io.err.write(`rtp-bench: warning: ${warning}\n`);
     if (this.mesh !== null) {
       const mesh = this.mesh;
       this.mesh = null;

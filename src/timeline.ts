@@ -82,7 +82,9 @@ export class TimelineRecorder {
             metrics === null
               ? null
               : {
-                  sessions: metrics.sessionsOwn + metrics.sessionsForeign,
+                  // Apart: with --redis every worker also holds every other worker's calls, as foreign ones.
+                  sessions: metrics.sessionsOwn,
+                  foreignSessions: metrics.sessionsForeign,
                   transcoded: metrics.transcodedMedia,
                   streamsUserspace: metrics.streamsUserspace,
                   streamsKernel: metrics.streamsKernel,

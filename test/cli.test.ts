@@ -53,7 +53,7 @@ test('--help: exit 0, the flags and the examples on stdout', () => {
   assert.ok(stdout.includes('rtp-bench --calls 50 --ramp 10/s --hold 20s --codec-pair opus:pcmu'), stdout);
   assert.ok(stdout.includes('--rtpengine 10.0.0.5:2223,10.0.0.6:2223'), stdout);
   assert.ok(stdout.includes('rtp-bench calibrate --calls 2000'), stdout);
-  for (const flag of ['--calls', '--codec-pair', '--rtpengine-ports', '--local-ports', '--max-loss', '--ng-in-flight', '--quiet']) {
+  for (const flag of ['--calls', '--codec-pair', '--rtpengine-ports', '--local-ports', '--max-loss', '--ng-in-flight', '--quiet', '--redis']) {
     assert.ok(stdout.includes(flag), `--help lists ${flag}`);
   }
 });
@@ -160,6 +160,24 @@ test('parseCommandLine: --rtpengine may be repeated, like commas', () => {
     ],
     metricsUrls: null,
   });
+});
+
+test('parseCommandLine: --redis takes a value or none, wherever it stands', () => {
+  const target = (args: string[]): unknown => {
+    const t = parseCommandLine(['--calls', '5', '--workers', '2', ...args]).plan.target;
+    return t.kind === 'embedded' ? t.redis : t.kind;
+  };
+  assert.deepEqual(target(['--redis']), { kind: 'own' });
+  assert.deepEqual(target(['--redis', '--json']), { kind: 'own' });
+  assert.deepEqual(target(['--redis=']), { kind: 'own' });
+  assert.deepEqual(target(['--redis', '127.0.0.1:6379']), { kind: 'external', host: '127.0.0.1', port: 6379, db: 1 });
+  assert.deepEqual(target(['--redis=127.0.0.1:6379/4']), { kind: 'external', host: '127.0.0.1', port: 6379, db: 4 });
+  assert.equal(target([]), null);
+  planError(['--calls', '5', '--redis', '--redis'], '--redis is given twice (no value, no value): give it once');
+  planError(
+    ['calibrate', '--calls', '5', '--redis'],
+    '--redis does not apply to calibrate (its legs send straight to each other, no rtpengine): drop it, or leave out calibrate to benchmark rtpengine',
+  );
 });
 
 test('parseCommandLine: yargs failures become one-line PlanErrors', () => {

@@ -36,7 +36,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     holdMs: 20_000,
     churn: null,
     codecPair: pair,
-    target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5, cpuCores: null, threads: null },
+    target: { kind: 'embedded', workers: 1, binary: 'rtpengine', portRange: null, logLevel: 5, cpuCores: null, threads: null, redis: null },
     threads: 1,
     io: 'auto',
     mediaPriority: 'normal',
@@ -144,6 +144,7 @@ test('the embedded rtpengine flags reach the target; --hold 0 is allowed', () =>
     logLevel: 7,
     cpuCores: null,
     threads: null,
+    redis: null,
   });
 });
 
@@ -156,6 +157,34 @@ test('--worker-cpu and --worker-threads reach the embedded target; only as root,
     { calls: '10', rtpengine: '127.0.0.1:2223', workerCpu: '0.4' },
     '--worker-cpu only applies to the rtpengine that rtp-bench starts itself, but --rtpengine 127.0.0.1:2223 names running instances: drop --worker-cpu or --rtpengine',
   );
+});
+
+test('--redis: alone, an own Redis; IPV4:PORT[/DB] a running one (DB 1 by default); only for the workers rtp-bench starts', () => {
+  const redis = (value: string): unknown => {
+    const t = plan({ calls: '10', workers: '2', redis: value }).target;
+    return t.kind === 'embedded' ? t.redis : t.kind;
+  };
+  assert.deepEqual(redis(''), { kind: 'own' });
+  assert.deepEqual(redis(' '), { kind: 'own' });
+  assert.deepEqual(redis('127.0.0.1:6379'), { kind: 'external', host: '127.0.0.1', port: 6379, db: 1 });
+  assert.deepEqual(redis('10.1.2.3:7000/0'), { kind: 'external', host: '10.1.2.3', port: 7000, db: 0 });
+  assert.deepEqual(redis(' 127.0.0.1:6379/12 '), { kind: 'external', host: '127.0.0.1', port: 6379, db: 12 });
+  const expected = 'expected nothing (rtp-bench starts a Redis of its own), or a running Redis as IPV4:PORT[/DB], e.g. 127.0.0.1:6379 or 127.0.0.1:6379/4';
+  rejects({ calls: '10', redis: 'localhost' }, `--redis localhost is not IPV4:PORT[/DB]: ${expected}`);
+  rejects({ calls: '10', redis: '127.0.0.1' }, `--redis 127.0.0.1 is not IPV4:PORT[/DB]: ${expected}`);
+  rejects({ calls: '10', redis: 'redis:6379' }, `--redis redis:6379 has redis, not an IPv4 address: ${expected}`);
+  rejects({ calls: '10', redis: '127.0.0.1:0' }, `--redis 127.0.0.1:0 has port 0, not a TCP port (1-65535): ${expected}`);
+  rejects({ calls: '10', redis: '127.0.0.1:6379/x' }, `--redis 127.0.0.1:6379/x has DB x, not a DB number (0-1000000): ${expected}`);
+  rejects({ calls: '10', redis: '127.0.0.1:6379/' }, `--redis 127.0.0.1:6379/ has DB "", not a DB number (0-1000000): ${expected}`);
+  rejects(
+    { calls: '10', redis: '', rtpengine: '127.0.0.1:2223' },
+    "--redis does not apply to --rtpengine 127.0.0.1:2223: rtp-bench does not start those workers, so it cannot give them Redis; start each with --redis=IP:PORT/DB (a DB of its own) and --subscribe-keyspace=<the other workers' DBs>, and drop --redis here",
+  );
+  rejects(
+    { calls: '10', redis: '', mesh: 'local' },
+    '--redis does not apply to --mesh local yet: its workers run in network namespaces of their own and the run would need a Redis inside the mesh; drop --redis, or use it without --mesh',
+  );
+  rejects({ calls: '10', redis: '', mesh: 'kubernetes' }, '--redis does not apply to --mesh kubernetes: the rtpengine workers are the mesh\'s (the worker pods in the cluster)');
 });
 
 test('--threads defaults to one per 200 calls, at most one per core', () => {

@@ -10,7 +10,24 @@ export interface Environment {
   kernel: string;
   cpu: { model: string; cores: number };
   memoryGiB: number;
-  rtpengine: { kind: 'embedded' | 'remote' | 'mesh' | 'none'; workers: { name: string; version: string | null }[] };
+  rtpengine: {
+    kind: 'embedded' | 'remote' | 'mesh' | 'none';
+    workers: { name: string; version: string | null }[];
+    /** The Redis the workers replicated their calls through (--redis); null: none. Absent in results written before --redis. */
+    redis?: EnvironmentRedis | null;
+  };
+}
+
+export interface EnvironmentRedis {
+  /** own: a redis-server rtp-bench started for the run; external: one given with --redis HOST:PORT. */
+  kind: 'own' | 'external';
+  /** "host:port". */
+  address: string;
+  version: string | null;
+  /** Each worker's DB, in the order of `workers` (each followed all the others). */
+  dbs: number[];
+  /** notify-keyspace-events during the run. */
+  keyspaceEvents: string;
 }
 
 export async function describeEnvironment(stack: Stack | null): Promise<Environment> {
@@ -25,6 +42,7 @@ export async function describeEnvironment(stack: Stack | null): Promise<Environm
     rtpengine: {
       kind: stack === null ? 'none' : stack.kind,
       workers: stack === null ? [] : stack.workers.map((w) => ({ name: w.name, version: w.version })),
+      redis: stack?.redis ? { kind: stack.redis.kind, address: `${stack.redis.host}:${stack.redis.port}`, version: stack.redis.version, dbs: stack.redis.dbs, keyspaceEvents: stack.redis.keyspaceEvents } : null,
     },
   };
 }

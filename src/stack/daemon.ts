@@ -152,6 +152,23 @@ export async function spawnDaemon(argv: string[], o: { cwd?: string } = {}): Pro
   return { pid, exited, exitStatus: () => exitInfo, logTail: (lines) => log.tail(lines), stop };
 }
 
+/**
+ * Runs a short command (a daemon's `--version`) to its end and returns its exit code and its stdout and stderr
+ * together (rtpengine prints its version on stderr, redis-server on stdout). Rejects with the spawn error, whose
+ * `code` says ENOENT for a program that is not installed.
+ */
+export async function commandOutput(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (c) => resolve(c));
+  });
+  return { code, output };
+}
+
 function kill(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);

@@ -3,12 +3,11 @@
  * namespace), ready once they answer an ng ping, stopped by PID. Their log stays in memory (the last lines only) so
  * a failure can show it (spawnDaemon, src/stack/daemon.ts).
  */
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv6, type AddressInfo } from 'node:net';
 import { NgClient, NgUnreachableError } from '../ng/client.js';
 import { netnsExec, runNodeIn } from './netns.js';
-import { DaemonStartError, formatTail, spawnDaemon, type Daemon } from './daemon.js';
+import { DaemonStartError, commandOutput, formatTail, spawnDaemon, type Daemon } from './daemon.js';
 
 export interface StartRtpengineOptions {
   /** Path or name on PATH. Default "rtpengine". */
@@ -43,10 +42,14 @@ export interface LocalRtpengine {
   /** Where its Prometheus text is served (http://address:port/metrics); null without --listen-http. */
   metricsUrl: string | null;
   pid: number;
+  /** The program it runs (as given: a name on PATH or a path). */
+  binary: string;
   /** As the binary reports it, e.g. "10.5.3.5-1+deb12u1". */
   version: string;
   /** The command line it runs with, binary excluded. */
   args: string[];
+  /** The network namespace it runs in; null: this process's. */
+  namespace: string | null;
   portMin: number;
   portMax: number;
   /** The last lines it logged (at most LOG_LINES_KEPT), oldest first. */
@@ -145,17 +148,10 @@ export async function freeUdpPortRange(address: string, count: number, low = 300
 
 /** Runs `binary --version` (it prints "Version: 10.5.3.5-1+deb12u1" on stderr) and returns the version. */
 export async function rtpengineVersion(binary = 'rtpengine'): Promise<string> {
-  const child = spawn(binary, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') reject(new RtpengineNotInstalledError(binary));
-      else if (err.code === 'EACCES') reject(new Error(`"${binary}" is not executable: give the path of the rtpengine binary`));
-      else reject(new Error(`cannot run "${binary} --version": ${err.message}`));
-    });
-    child.once('close', (c) => resolve(c));
+  const { code, output: out } = await commandOutput(binary, ['--version']).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new RtpengineNotInstalledError(binary);
+    if (err.code === 'EACCES') throw new Error(`"${binary}" is not executable: give the path of the rtpengine binary`);
+    throw new Error(`cannot run "${binary} --version": ${err.message}`);
   });
   const m = /Version:\s*(\S+)/.exec(out);
   if (code !== 0 || !m) {
@@ -236,21 +232,52 @@ async function startRtpengineOnce(o: StartRtpengineOptions): Promise<LocalRtpeng
     ...(o.extraArgs ?? []),
   ];
 
+  return launch({ binary, args, version, address: o.address, ngPort, hostPort, metricsUrl: httpHostPort === null ? null : `http://${httpHostPort}/metrics`, portMin: o.portMin, portMax: o.portMax, namespace: o.namespace ?? null, readyTimeoutMs: o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS });
+}
+
+/**
+ * Starts `old` again with its exact command line (the same addresses, ports, --redis and everything else): what a
+ * supervisor does after a crash. Stops it first if it still runs. With --redis, the new process restores its own
+ * calls from its DB at start (docs/rtpengine-redis.md). The old object stays stopped; use the one returned.
+ */
+export async function restartRtpengine(old: LocalRtpengine, o: { readyTimeoutMs?: number } = {}): Promise<LocalRtpengine> {
+  await old.stop();
+  const hostPort = isIPv6(old.address) ? `[${old.address}]:${old.ngPort}` : `${old.address}:${old.ngPort}`;
+  return launch({ ...old, hostPort, readyTimeoutMs: o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS });
+}
+
+interface Launch {
+  binary: string;
+  args: string[];
+  version: string;
+  address: string;
+  ngPort: number;
+  hostPort: string;
+  metricsUrl: string | null;
+  portMin: number;
+  portMax: number;
+  namespace: string | null;
+  readyTimeoutMs: number;
+}
+
+/** Spawns the daemon with its final command line and waits for its first ng pong; on failure, stops it and throws with its log. */
+async function launch(l: Launch): Promise<LocalRtpengine> {
+  const { binary, args, hostPort } = l;
   // In a namespace: setpriv execs ip, which execs rtpengine (one PID throughout).
   let daemon: Daemon;
   try {
-    daemon = await spawnDaemon([...(o.namespace === undefined ? [] : netnsExec(o.namespace)), binary, ...args]);
+    daemon = await spawnDaemon([...(l.namespace === null ? [] : netnsExec(l.namespace)), binary, ...args]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw code === 'ENOENT' ? new RtpengineNotInstalledError(binary) : new Error(`cannot start "${binary}": ${(err as Error).message}`, { cause: err });
   }
   const { pid, exited, stop } = daemon;
 
-  const readyTimeoutMs = o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const what = `rtpengine (${binary}, pid ${pid}) on ${hostPort}${o.namespace === undefined ? '' : ` in network namespace ${o.namespace}`}`;
+  const readyTimeoutMs = l.readyTimeoutMs;
+  const what = `rtpengine (${binary}, pid ${pid}) on ${hostPort}${l.namespace === null ? '' : ` in network namespace ${l.namespace}`}`;
   try {
-    if (o.namespace === undefined) await waitNgReady(o.address, ngPort, readyTimeoutMs, () => daemon.exitStatus() !== null, exited);
-    else await waitNgReadyIn(o.namespace, o.address, ngPort, readyTimeoutMs, exited);
+    if (l.namespace === null) await waitNgReady(l.address, l.ngPort, readyTimeoutMs, () => daemon.exitStatus() !== null, exited);
+    else await waitNgReadyIn(l.namespace, l.address, l.ngPort, readyTimeoutMs, exited);
   } catch (err) {
     const failedExit = daemon.exitStatus();
     await stop();
@@ -272,14 +299,16 @@ async function startRtpengineOnce(o: StartRtpengineOptions): Promise<LocalRtpeng
   }
 
   return {
-    address: o.address,
-    ngPort,
-    metricsUrl: httpHostPort === null ? null : `http://${httpHostPort}/metrics`,
+    address: l.address,
+    ngPort: l.ngPort,
+    metricsUrl: l.metricsUrl,
     pid,
-    version,
+    binary,
+    version: l.version,
     args,
-    portMin: o.portMin,
-    portMax: o.portMax,
+    portMin: l.portMin,
+    portMax: l.portMax,
+    namespace: l.namespace,
     logTail: (lines = LOG_LINES_SHOWN) => daemon.logTail(lines),
     stop,
   };

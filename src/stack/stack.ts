@@ -5,9 +5,11 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { createCpuCap, type CpuCap } from './cpu-cap.js';
 import { NgClient } from '../ng/client.js';
-import { startRtpengine, rtpengineVersion, type LocalRtpengine } from './rtpengine.js';
+import { restartRtpengine, startRtpengine, rtpengineVersion, type LocalRtpengine } from './rtpengine.js';
+import { prepareRedis, removeRunKeys, startRedis, type LocalRedis } from './redis.js';
+import { RedisClient, RedisUnreachableError } from './redis-client.js';
 import { PORTS_PER_CALL } from '../ports.js';
-import type { Endpoint, RunPlan } from '../run-plan.js';
+import type { Endpoint, RunPlan, Target } from '../run-plan.js';
 import type { MeshWorker } from '../mesh/model.js';
 
 export interface Worker {
@@ -23,6 +25,28 @@ export interface Worker {
   version: string | null;
   /** Behind a mesh: the worker (pod) the call's objects pin its media to, the one whose rtpengine took the offer. */
   mesh: MeshWorker | null;
+  /** With --redis: the DB this worker writes its own calls to (every other worker follows it); null without. */
+  redisDb: number | null;
+}
+
+/**
+ * The Redis the embedded workers replicate their calls through (--redis): each worker writes its own calls to its
+ * DB and follows every other worker's, so any survivor holds every call (docs/rtpengine-redis.md).
+ */
+export interface StackRedis {
+  /** own: a redis-server rtp-bench started for the run (stopped with it); external: one given with --redis HOST:PORT. */
+  kind: 'own' | 'external';
+  host: string;
+  port: number;
+  /** Worker i's DB, in worker order (the same as workers[i].redisDb). */
+  dbs: number[];
+  /** The server's redis_version; null if it did not say. */
+  version: string | null;
+  /** notify-keyspace-events during the run (what rtpengine's followers need), and as rtp-bench found it. */
+  keyspaceEvents: string;
+  keyspaceEventsBefore: string;
+  /** The redis-server process (kind own), with its PID; null for an external server. */
+  local: LocalRedis | null;
 }
 
 /** A worker of a mesh, with where its rtpengine's ng is reachable. */
@@ -39,20 +63,30 @@ const PORT_HEADROOM = 1.25;
 
 export class StackError extends Error {}
 
+type EmbeddedTarget = Extract<Target, { kind: 'embedded' }>;
+
 export class Stack {
   private next = 0;
 
-  private constructor(readonly workers: Worker[], readonly kind: 'embedded' | 'remote' | 'mesh') {}
+  /** With --redis (embedded workers only); null without. */
+  redis: StackRedis | null = null;
+
+  private constructor(
+    readonly workers: Worker[],
+    readonly kind: 'embedded' | 'remote' | 'mesh',
+    /** Whose keys the end of the run removes from Redis: the run's call-ids (src/call-id.ts). */
+    private readonly runId: string | null,
+  ) {}
 
   /**
    * Starts (embedded) or reaches (remote, mesh) every worker; on any failure, stops what it started and throws.
    * A mesh target's workers come from the mesh (its description, or the cluster) and are passed in.
    */
-  static async start(plan: RunPlan, onStatus: (line: string) => void = () => undefined, meshWorkers: MeshStackWorker[] = []): Promise<Stack> {
+  static async start(plan: RunPlan, onStatus: (line: string) => void = () => undefined, meshWorkers: MeshStackWorker[] = [], runId: string | null = null): Promise<Stack> {
     const target = plan.target;
     if (target.kind === 'direct') throw new StackError('direct mode has no rtpengine stack');
     const workers: Worker[] = [];
-    const stack = new Stack(workers, target.kind);
+    const stack = new Stack(workers, target.kind, runId);
     try {
       if (target.kind === 'embedded') {
         const version = await rtpengineVersion(target.binary);
@@ -63,11 +97,13 @@ export class Stack {
           onStatus(`warning: --rtpengine-ports gives each rtpengine room for ${fits} calls but up to ${share} go to each: expect "Ran out of ports" failures`);
         }
         const subnet = loopbackSubnet();
+        if (target.redis !== null) stack.redis = await openRedis(target.redis, target.workers, subnet, onStatus);
         const capName = `rtp-bench-${process.pid}-${randomBytes(3).toString('hex')}`;
         for (let i = 0; i < target.workers; i++) {
           const range = ranges[i]!;
           const address = `${subnet}.${i + 1}`;
-          onStatus(`starting rtpengine ${version} on ${address}, media ports ${range.min}-${range.max}`);
+          const redisDb = stack.redis?.dbs[i] ?? null;
+          onStatus(`starting rtpengine ${version} on ${address}, media ports ${range.min}-${range.max}${redisDb === null ? '' : `, Redis DB ${redisDb}`}`);
           const local = await startRtpengine({
             binary: target.binary,
             address,
@@ -76,10 +112,10 @@ export class Stack {
             logLevel: target.logLevel,
             // Its /metrics: sessions, transcoding, kernel vs userspace streams, as rtpengine itself counts them.
             httpPort: 'auto',
-            extraArgs: target.threads === null ? [] : [`--num-threads=${target.threads}`],
+            extraArgs: [...(target.threads === null ? [] : [`--num-threads=${target.threads}`]), ...(stack.redis === null ? [] : replicationArgs(stack.redis, i))],
           });
           // Pushed before anything else can fail, so that stop() stops it.
-          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, metricsUrl: local.metricsUrl, cap: null, activeCalls: 0, version, mesh: null };
+          const worker: Worker = { name: `${address}:${local.ngPort}`, ng: await openClient(plan, { host: address, port: local.ngPort }), local, metricsUrl: local.metricsUrl, cap: null, activeCalls: 0, version, mesh: null, redisDb };
           workers.push(worker);
           if (target.cpuCores !== null) {
             worker.cap = createCpuCap(`${capName}-w${i + 1}`, target.cpuCores);
@@ -96,7 +132,7 @@ export class Stack {
         for (const [i, { endpoint, mesh }] of reach.entries()) {
           const ng = await openClient(plan, endpoint);
           const metricsUrl = target.kind === 'remote' ? (target.metricsUrls?.[i] ?? null) : null;
-          workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, metricsUrl, cap: null, activeCalls: 0, version: null, mesh });
+          workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, metricsUrl, cap: null, activeCalls: 0, version: null, mesh, redisDb: null });
           await ng.ping();
         }
       }
@@ -119,13 +155,107 @@ export class Stack {
     return best;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Starts embedded worker `index` (0-based) again with its exact command line, stopping it first if it still runs
+   * (a fault injector kills it by `workers[index].local.pid`). Its CPU cap and ng client carry over; with --redis it
+   * restores its own calls from its DB as it starts. Returns the worker, whose `local` is the new process.
+   */
+  async restart(index: number): Promise<Worker> {
+    const worker = this.workers[index];
+    if (worker?.local === null || worker?.local === undefined) throw new StackError(`worker ${index} is not an embedded rtpengine of this run: only those can be restarted`);
+    worker.local = await restartRtpengine(worker.local);
+    worker.metricsUrl = worker.local.metricsUrl;
+    worker.cap?.add(worker.local.pid);
+    return worker;
+  }
+
+  /**
+   * Stops the embedded workers (and removes their cgroups), then sweeps Redis: the keys of this run's calls are
+   * removed (a correct run leaves none: each ng delete removes its key) and an own redis-server is stopped.
+   * Returns warnings for the person running it: keys found, or Redis not reachable to look. Safe to call again.
+   */
+  async stop(): Promise<string[]> {
     for (const w of this.workers) {
       await w.ng.close();
       await w.local?.stop();
       w.cap?.remove();
     }
+    const redis = this.redis;
+    this.redis = null;
+    if (redis === null) return [];
+    const warnings: string[] = [];
+    if (this.runId !== null) {
+      try {
+        const client = await RedisClient.connect({ host: redis.host, port: redis.port });
+        try {
+          const removed = await removeRunKeys(client, redis.dbs, this.runId);
+          if (removed > 0) {
+            warnings.push(`removed ${removed} key(s) of this run's calls from Redis ${redis.host}:${redis.port} (DBs ${redis.dbs.join(', ')}): calls rtpengine never deleted (a failed delete, a worker that died)`);
+          }
+        } finally {
+          await client.close();
+        }
+      } catch (err) {
+        warnings.push(`could not remove this run's keys from Redis ${redis.host}:${redis.port} (DBs ${redis.dbs.join(', ')}): ${(err as Error).message}`);
+      }
+    }
+    await redis.local?.stop();
+    return warnings;
   }
+}
+
+/** The embedded workers' Redis address; their own addresses are .1, .2, ... of the same /24. */
+const REDIS_HOST_OCTET = 254;
+
+/**
+ * Starts the run's own redis-server (its DBs 1..N, one per worker) or checks the given one (DBs db..db+N-1, which
+ * must be empty), and makes sure it notifies SET and DEL. Nothing is started for a server that cannot serve.
+ */
+async function openRedis(given: NonNullable<EmbeddedTarget['redis']>, workers: number, subnet: string, onStatus: (line: string) => void): Promise<StackRedis> {
+  const own = given.kind === 'own';
+  const dbs = Array.from({ length: workers }, (_, i) => (own ? 1 : given.db) + i);
+  let local: LocalRedis | null = null;
+  let host: string;
+  let port: number;
+  if (own) {
+    // DB 0 stays empty, so worker k writes DB k; Redis' default 16 DBs would not hold 16 workers.
+    local = await startRedis({ address: `${subnet}.${REDIS_HOST_OCTET}`, databases: Math.max(16, workers + 1) });
+    ({ address: host, port } = local);
+  } else {
+    ({ host, port } = given);
+  }
+  try {
+    const client = await RedisClient.connect({ host, port }).catch((err: unknown) => {
+      if (own || !(err instanceof RedisUnreachableError)) throw err;
+      throw new RedisUnreachableError(`${err.message}; start it, or give --redis alone and rtp-bench starts a Redis of the run's own`);
+    });
+    try {
+      const ready = await prepareRedis(client, dbs, { requireEmpty: !own });
+      const changed = ready.keyspaceEvents === ready.keyspaceEventsBefore ? '' : ` (was "${ready.keyspaceEventsBefore}": rtp-bench set it, and leaves it so)`;
+      onStatus(
+        `${local !== null ? `started Redis ${ready.version ?? ''} (pid ${local.pid})` : `using Redis ${ready.version ?? ''}`} on ${host}:${port}: ` +
+          `worker DBs ${dbs.join(', ')}, notify-keyspace-events "${ready.keyspaceEvents}"${changed}`,
+      );
+      return { kind: given.kind, host, port, dbs, version: ready.version, keyspaceEvents: ready.keyspaceEvents, keyspaceEventsBefore: ready.keyspaceEventsBefore, local };
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    await local?.stop();
+    throw err;
+  }
+}
+
+/**
+ * Worker `i`'s replication flags: its own DB, every other worker's DB followed (so any survivor can take over any
+ * worker's calls), and --active-switchover: a followed (foreign) call becomes the worker's own on its first media
+ * packet. Media for a call goes only to the worker that took its offer, so no worker takes over a call whose owner
+ * is alive (checked: docs/rtpengine-redis.md).
+ */
+export function replicationArgs(redis: Pick<StackRedis, 'host' | 'port' | 'dbs'>, i: number): string[] {
+  const db = redis.dbs[i];
+  if (db === undefined) throw new StackError(`worker ${i} has no Redis DB (there are ${redis.dbs.length})`);
+  return [`--redis=${redis.host}:${redis.port}/${db}`, ...redis.dbs.filter((_, j) => j !== i).map((d) => `--subscribe-keyspace=${d}`), '--active-switchover'];
 }
 
 /**

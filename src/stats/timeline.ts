@@ -13,8 +13,13 @@ export interface WorkerPoint {
   /** Its process's CPU over the second, percent of one core (local daemons only; null elsewhere). */
   cpuPct: number | null;
   rssMiB: number | null;
-  /** From its /metrics (null when it serves none): sessions, transcoded media, streams by who forwards them. */
+  /** From its /metrics (null when it serves none): its own sessions, transcoded media, streams by who forwards them. */
   sessions: number | null;
+  /**
+   * Other workers' calls it holds from Redis, ready to take over (--redis; 0 without). Absent in results written
+   * before it was recorded, when `sessions` counted own and foreign together (the same number without Redis).
+   */
+  foreignSessions?: number | null;
   /** rtpengine_transcoded_media: counted on each side of a call, so an opus <-> PCMU call counts 2. */
   transcoded: number | null;
   streamsUserspace: number | null;
@@ -53,7 +58,10 @@ export interface CounterSample {
 }
 
 export interface WorkerMetricsSample {
+  /** Its own calls. */
   sessions: number;
+  /** Calls it follows from other workers' Redis DBs. */
+  foreignSessions: number;
   transcoded: number;
   streamsUserspace: number;
   streamsKernel: number;
@@ -96,6 +104,7 @@ export function pointsFrom(
           cpuPct,
           rssMiB: w.rssBytes === null ? null : w.rssBytes / 2 ** 20,
           sessions: m?.sessions ?? null,
+          foreignSessions: m?.foreignSessions ?? null,
           transcoded: m?.transcoded ?? null,
           streamsUserspace: m?.streamsUserspace ?? null,
           streamsKernel: m?.streamsKernel ?? null,
@@ -161,7 +170,7 @@ export function workerFigures(points: readonly TimelinePoint[], fromT: number, t
 /** The timeline as CSV: one row per point, worker columns per worker (name-prefixed). */
 export function timelineCsv(points: readonly TimelinePoint[]): string {
   const workerNames = [...new Set(points.flatMap((p) => p.workers.map((w) => w.name)))];
-  const workerCols = ['calls', 'cpuPct', 'rssMiB', 'sessions', 'transcoded', 'streamsUserspace', 'streamsKernel', 'packetsPerSec', 'packetErrors'] as const;
+  const workerCols = ['calls', 'cpuPct', 'rssMiB', 'sessions', 'transcoded', 'streamsUserspace', 'streamsKernel', 'packetsPerSec', 'packetErrors', 'foreignSessions'] as const;
   const head = [
     't', 'epochSecond', 'callsUp', 'sentPps', 'receivedPps', 'lossPct', 'latencyP50Ms', 'latencyP99Ms', 'sendLatenessP99Ms',
     ...workerNames.flatMap((n) => workerCols.map((c) => `${n} ${c}`)),

@@ -21,7 +21,7 @@ function sample(second: number, o: Partial<CounterSample> & { cpuMs?: number; pa
         calls: o.calls ?? 10,
         cpuMs: o.cpuMs ?? null,
         rssBytes: 32 * 2 ** 20,
-        metrics: o.packets === undefined ? null : { sessions: 10, transcoded: 20, streamsUserspace: 20, streamsKernel: 0, packets: o.packets, packetErrors: 1 },
+        metrics: o.packets === undefined ? null : { sessions: 10, foreignSessions: 0, transcoded: 20, streamsUserspace: 20, streamsKernel: 0, packets: o.packets, packetErrors: 1 },
       },
     ],
   };
@@ -70,8 +70,8 @@ test('worker figures over a window: mean CPU, CPU per call-second, the counters 
 test('CSV: a header naming each worker column, one row per point, empty cells for what was not measured', () => {
   const points = pointsFrom([sample(101, {}), sample(102, { sent: 50, received: 50 })], 100_000, () => ({ latencyMs: null, sendLatenessMs: null }));
   const [head, row, end] = timelineCsv(points).split('\n');
-  assert.equal(head, 't,epochSecond,callsUp,sentPps,receivedPps,lossPct,latencyP50Ms,latencyP99Ms,sendLatenessP99Ms,w1 calls,w1 cpuPct,w1 rssMiB,w1 sessions,w1 transcoded,w1 streamsUserspace,w1 streamsKernel,w1 packetsPerSec,w1 packetErrors');
-  assert.equal(row, '2,102,10,50,50,0,,,,10,,32,,,,,,');
+  assert.equal(head, 't,epochSecond,callsUp,sentPps,receivedPps,lossPct,latencyP50Ms,latencyP99Ms,sendLatenessP99Ms,w1 calls,w1 cpuPct,w1 rssMiB,w1 sessions,w1 transcoded,w1 streamsUserspace,w1 streamsKernel,w1 packetsPerSec,w1 packetErrors,w1 foreignSessions');
+  assert.equal(row, '2,102,10,50,50,0,,,,10,,32,,,,,,,');
   assert.equal(end, '');
 });
 
