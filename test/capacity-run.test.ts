@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startCli, tempResults, why } from './helpers/run-cli.js';
+import { startCli, tempResults, waitFor, why } from './helpers/run-cli.js';
+import { childProcesses, gone } from './helpers/process.js';
 import { cgroupFlavour } from '../src/stack/cpu-cap.js';
 import type { CapacityResults } from '../src/commands/capacity.js';
 import type { ScalePoint } from '../src/commands/scale.js';
@@ -67,6 +68,31 @@ test('scale --workers 1,2 with each rtpengine capped at 0.2 core: two workers ca
     // or two from run to run; no scaling (0.5) or a worker counted twice (2) is far outside.
     assert.ok(two.efficiency !== null && two.efficiency >= 0.65 && two.efficiency <= 1.4, `efficiency ${two.efficiency}`);
     assert.equal(two.efficiency, two.maxCalls! / (2 * one.maxCalls));
+  } finally {
+    out.cleanup();
+  }
+});
+
+test('Ctrl-C during a capacity search: exit 130, the steps measured so far are in the results (no answer claimed), rtpengine stopped', async () => {
+  const out = tempResults();
+  try {
+    const run = startCli(['capacity', '--codec-pair', 'pcmu:pcmu', '--start', '2', '--max', '64', '--step-hold', '3s', '--ramp', '20/s', '--output', out.file, '--progress', 'on']);
+    let stderr = '';
+    run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor('the first step to be judged', () => /pcmu:pcmu: 2 calls (pass|broke)/.test(stderr), 60_000);
+    const daemons = childProcesses(run.child.pid!).filter((p) => p.comm === 'rtpengine');
+    assert.equal(daemons.length, 1, 'the embedded rtpengine was seen');
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.code, 130, why(r));
+    const results = JSON.parse(readFileSync(out.file, 'utf8')) as CapacityResults;
+    const search = results.profiles[0]!.capacity;
+    assert.equal(search.maxCalls, null);
+    assert.match(search.reason, /^interrupted after \d+ step\(s\), before an answer$/);
+    assert.ok(search.steps.length >= 1, 'the first step is kept');
+    assert.deepEqual(search.steps[0]!.calls, 2);
+    for (const step of search.steps) assert.ok(step.window.toT - step.window.fromT >= 2.9, `step of ${step.calls} calls measured its whole window`);
+    for (const d of daemons) assert.ok(await gone(d.pid), `rtpengine ${d.pid} stopped`);
   } finally {
     out.cleanup();
   }

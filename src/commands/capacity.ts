@@ -11,7 +11,7 @@ import type { CodecPair } from '../profile.js';
 import { RunSession, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, newRunId, type RunIo } from '../session.js';
 import { Population } from '../population.js';
 import type { CallRecord } from '../call.js';
-import { searchCapacity } from '../capacity/search.js';
+import { searchCapacity, type CapacityResult, type StepRecord } from '../capacity/search.js';
 import { formatSlo, describeBreak } from '../capacity/slo.js';
 import { stepFigures, windowLossPct } from '../capacity/step.js';
 import type { CapacityPlan } from '../capacity/plan.js';
@@ -125,6 +125,7 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
   };
   const name = `${pair.a.name}:${pair.b.name}`;
   let previousFailed = false;
+  const measured: StepRecord<CapacityStepOutcome>[] = [];
   const runStep = async (calls: number): Promise<CapacityStepOutcome> => {
     const before = { records: population.records.length, failed: population.records.filter((r) => r.status === 'failed').length, setups: setups.length };
     const placedBefore = population.placed;
@@ -181,17 +182,30 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
       start: capacity.start,
       resolution: capacity.resolution,
       onStep: (step) => {
+        measured.push(step);
         previousFailed = !step.pass;
         status(`${name}: ${step.calls} calls ${step.pass ? 'pass' : `broke ${step.broke.map((b) => `${b.term} (${describeBreak(b)})`).join(', ')}`}${step.generatorLimited ? ' [generator-limited]' : ''}`);
       },
     },
     async (calls) => {
       if (session.stopSignal !== null) throw new Interrupted();
-      return runStep(calls);
+      const outcome = await runStep(calls);
+      // A step cut short by Ctrl-C measured part of its window: not judged, not kept.
+      if (session.stopSignal !== null) throw new Interrupted();
+      return outcome;
     },
   ).catch((err: unknown) => {
-    if (err instanceof Interrupted) return null;
-    throw err;
+    if (!(err instanceof Interrupted)) throw err;
+    // The steps measured before the interruption are kept; there is no answer.
+    const partial: CapacityResult<CapacityStepOutcome> = {
+      maxCalls: null,
+      limitedBy: null,
+      generatorLimited: false,
+      stop: 'slo',
+      reason: `interrupted after ${measured.length} step(s), before an answer`,
+      steps: measured,
+    };
+    return partial;
   });
   await population.endAll();
   const points = await timeline.stop();
