@@ -17,6 +17,7 @@ import type { CallPorts, PortPool } from './ports.js';
 import type { MediaPool } from './media-pool.js';
 import type { Stack, Worker } from './stack/stack.js';
 import type { CallMediaResult, CallMediaTask, LegMedia } from './media/task.js';
+import { LOCAL_PORT_IN_USE } from './media/task.js';
 import { summarizeDeleteStats, type RtpengineCallStats } from './stats/rtpengine-stats.js';
 import { MeshError, type MeshProvisioner, type ProvisionTiming } from './mesh/provisioner.js';
 import type { MeshCall, MeshWorker } from './mesh/model.js';
@@ -255,7 +256,9 @@ export async function placeCall(ctx: CallContext, index: number, dueEpochMs: num
     // Counted where the call is now: a failover moved the dead worker's count to the survivor.
     if (worker !== null) (ctx.faults?.route(worker) ?? worker).activeCalls--;
     if (worker !== null && media !== null) noteFailover(ctx, record, worker, media);
-    ctx.ports.release(ports);
+    // Ports someone else bound since the run started would fail every call that took them again.
+    if (record.failure?.cause === LOCAL_PORT_IN_USE) ctx.ports.retire(ports);
+    else ctx.ports.release(ports);
   }
 }
 

@@ -10,7 +10,7 @@ import { type CleanupRequest, type RunPlan } from './run-plan.js';
 import { quoteValue } from './units.js';
 import { closestName } from './closest.js';
 import { buildCapacityPlan, buildScalePlan, type CapacityPlan, type ScalePlan } from './capacity/plan.js';
-import { CAPACITY_KEYS, COMMANDS, EPILOGUE, EXAMPLES, NOT_CAPACITY_KEYS, OPTION_KEYS, OPTIONS, REPEATABLE, RTPENGINE_KEYS, isSwitch } from './options.js';
+import { CAPACITY_KEYS, COMMANDS, EPILOGUE, EXAMPLES, NOT_CAPACITY_KEYS, OPTION_KEYS, OPTIONS, REPEATABLE, RTPENGINE_KEYS, SCALE_KEYS, isSwitch } from './options.js';
 
 /**
  * Thrown by parseCommandLine for --help and --version: not a failure, but there is no plan to run either.
@@ -72,33 +72,33 @@ function parser(args: readonly string[], onCommand: (command: Command | 'capacit
     .command(
       '$0',
       'Place --calls concurrent calls through rtpengine with real audio both ways, hold them, report',
-      (y) => withOptions(y, CAPACITY_KEYS),
+      (y) => withOptions(y, [...CAPACITY_KEYS, ...SCALE_KEYS]),
       () => onCommand('run'),
     )
     .command(
       'calibrate',
       'Measure the generator alone: the same load, legs sending straight to each other, no rtpengine',
-      (y) => withOptions(y, [...RTPENGINE_KEYS, ...CAPACITY_KEYS]),
+      (y) => withOptions(y, [...RTPENGINE_KEYS, ...CAPACITY_KEYS, ...SCALE_KEYS]),
       () => onCommand('calibrate'),
     )
     .command(
       'capacity',
       'Find the most concurrent calls that meet an SLO: steps of calls held on a running population, grown then bisected',
-      (y) => withOptions(y, NOT_CAPACITY_KEYS),
+      (y) => withOptions(y, [...NOT_CAPACITY_KEYS, ...SCALE_KEYS]),
       () => onCommand('capacity'),
     )
     .command(
       'scale',
-      'Does adding rtpengine workers scale it? The capacity search per --workers count (e.g. 1,2,4), with efficiency',
-      (y) => withOptions(y, [...NOT_CAPACITY_KEYS, 'rtpengine', 'mesh']),
+      'Does adding rtpengine workers scale it? The capacity search per --workers count (e.g. 1,2,4; started here, or the worker StatefulSet scaled with --mesh kubernetes), with efficiency',
+      (y) => withOptions(y, [...NOT_CAPACITY_KEYS, 'rtpengine']),
       () => onCommand('scale'),
     )
     .command(
       'report [files..]',
-      'Compare results files in a table (run2/run1 for two), and with --html write a page with their charts',
+      'Compare results files of one kind (runs, capacity searches or scale runs) in a table, marking better/worse, and with --html write a page with their charts',
       (y) =>
         y
-          .positional('files', { describe: 'Results files written by runs (results/<run id>.json)', type: 'string' })
+          .positional('files', { describe: 'Results files written by run, capacity or scale (results/<run id>.json), all of one kind', type: 'string' })
           .option('html', { type: 'string', requiresArg: true, describe: 'Also write a self-contained HTML page with charts to this file' }),
       () => onCommand('report'),
     )

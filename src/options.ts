@@ -3,7 +3,7 @@
  * commands show which flags. src/command-line.ts builds the yargs parser from this table; src/plan.ts reads the values.
  */
 import { DEFAULTS, LIMITS, type CliOptionName } from './plan.js';
-import { CAPACITY_DEFAULTS } from './capacity/plan.js';
+import { CAPACITY_DEFAULTS, SCALE_DEFAULTS } from './capacity/plan.js';
 import { DEFAULT_SLO_TEXT } from './capacity/slo.js';
 import { MAX_DURATION_MEANS, MIN_CALL_MS } from './load/churn.js';
 
@@ -275,6 +275,13 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
       'redis-server; IPV4:PORT[/DB] uses a running one, DBs DB.. (default 1) empty',
     optionalValue: true,
   },
+  // rtp-bench scale --mesh kubernetes (src/capacity/plan.ts, src/mesh/kubernetes/workers-scale.ts).
+  workerStatefulset: {
+    group: MESH,
+    value: 'a StatefulSet name, e.g. l7mp-worker',
+    describe: 'scale --mesh kubernetes: the rtpengine worker StatefulSet set to each --workers count (restored at the end)',
+    defaultText: SCALE_DEFAULTS.workerStatefulset,
+  },
 };
 
 export const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
@@ -286,6 +293,8 @@ export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];
 export const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 /** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */
 export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed', 'fault'];
+/** Flags of the scale command alone, hidden elsewhere (plan.ts refuses them there). */
+export const SCALE_KEYS: readonly CliOptionName[] = ['workerStatefulset'];
 
 /**
  * Shown as a comment line above each command (as kubectl does): yargs' two-column examples give the command only

@@ -95,6 +95,8 @@ export interface CliOptions {
   max?: string;
   stepHold?: string;
   resolution?: string;
+  /** rtp-bench scale --mesh kubernetes only (src/capacity/plan.ts): the worker StatefulSet it scales. */
+  workerStatefulset?: string;
 }
 
 export type CliOptionName = keyof CliOptions;
@@ -531,6 +533,7 @@ export const CAPACITY_FLAGS: readonly CliOptionName[] = ['slo', 'start', 'max', 
 export function buildPlan(command: Command, options: CliOptions, host: HostFacts = currentHost()): RunPlan {
   const stray = CAPACITY_FLAGS.find((key) => options[key] !== undefined);
   if (stray !== undefined) throw new PlanError(`--${flagFor(stray)} only applies to rtp-bench capacity (the search for how many calls meet an SLO)`);
+  if (options.workerStatefulset !== undefined) throw new PlanError('--worker-statefulset only applies to rtp-bench scale --mesh kubernetes (the worker StatefulSet it scales to each --workers count)');
   const churn = churnPlan(options);
   if (churn === null && options.calls === undefined) {
     throw new PlanError(

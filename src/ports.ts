@@ -32,13 +32,21 @@ export class PortPool {
   private readonly free: number[] = [];
   private head = 0;
 
-  /** Blocks with a port in `inUse` (taken by another program or run when the run started) are never handed out. */
+  /**
+   * Blocks with a port in `inUse` (taken by another program or run when the run started) are never handed out.
+   * The first block handed out is the one at `start` (a share of the range, random by default): two runs that start
+   * together on the same range would otherwise walk it in step from its bottom, and each would find every block it
+   * takes just bound by the other.
+   */
   constructor(
     /** The client ports this pool hands out blocks of. */
     readonly range: PortRange,
     inUse: ReadonlySet<number> = new Set(),
+    start: number = Math.random(),
   ) {
-    this.free.push(...freeBlocks(range, inUse));
+    const blocks = freeBlocks(range, inUse);
+    const at = Math.min(blocks.length, Math.floor(start * blocks.length));
+    this.free.push(...blocks.slice(at), ...blocks.slice(0, at));
   }
 
   get available(): number {
@@ -58,6 +66,14 @@ export class PortPool {
 
   release(ports: CallPorts): void {
     this.free.push(ports.aRtp);
+  }
+
+  /** Blocks retired so far. */
+  retired = 0;
+
+  /** A block another program bound after the run started: never handed out again (the pool shrinks by one). */
+  retire(_ports: CallPorts): void {
+    this.retired++;
   }
 }
 

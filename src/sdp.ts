@@ -167,7 +167,9 @@ export function parseAudioSdp(sdp: string): AudioSdp {
       if (m[4] !== undefined) entry.channels = Number(m[4]);
       rtpmaps.set(Number(m[1]), entry);
     } else if (attr.startsWith('fmtp:')) {
-      const m = /^fmtp:(\d+)\s+(.*)$/.exec(attr);
+      // dotAll: a lone CR or U+2028 is part of the line (only CRLF and LF end one). Without it "." stops there, the
+      // value is dropped, and each blank before it is retried: n^2 steps on a long line.
+      const m = /^fmtp:(\d+)\s+(.*)$/s.exec(attr);
       if (m) fmtps.set(Number(m[1]), m[2]!);
     }
   }

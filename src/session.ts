@@ -111,7 +111,8 @@ export class RunSession {
         return EXIT_RUN_FAILED;
       }
       if (portChoice.note !== null) s.status(portChoice.note);
-      s.ports = new PortPool(portChoice.range, inUse);
+      // A range the user chose is used in order from its bottom; the default one from a random block (PortPool).
+      s.ports = new PortPool(portChoice.range, inUse, plan.localPortsExplicit ? 0 : Math.random());
       return s;
     } catch (err) {
       await s.close();

@@ -157,7 +157,8 @@ test('pause worker 1 for 1 s: the gap is the pause, within 60 ms, and the backlo
   t.diagnostic(figures(o));
   assert.equal(o.code, 0, o.stderr);
   const pause = o.summary.faults[0]!;
-  assert.ok(pause.done && pause.durationMs !== null && Math.abs(pause.durationMs - 1000) < 50, `paused ${pause.durationMs} ms`);
+  // Its length is the timer's (late under load); the gaps are checked against the length it had.
+  assert.ok(pause.done && pause.durationMs !== null && pause.durationMs >= 1000 && pause.durationMs < 1300, `paused ${pause.durationMs} ms`);
   const f = o.summary.failover!;
   assert.deepEqual([f.affected, f.survived, f.lost], [4, 4, 0]);
   for (const call of hit(o)) {

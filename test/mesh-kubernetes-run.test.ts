@@ -7,37 +7,25 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { K8sEmulator } from './helpers/k8s-emulator.js';
+import type { K8sEmulator } from './helpers/k8s-emulator.js';
+import { startEmulatedCluster, type EmulatedCluster } from './helpers/emulated-cluster.js';
 import { startCli, tempResults, jsonSummary, readResults, waitFor, why, type CliRun } from './helpers/run-cli.js';
-import { startRtpengine, freeUdpPortRange, type LocalRtpengine } from '../src/stack/rtpengine.js';
-import { RTPENGINE_NG_PORT } from '../src/stack/l7mp-proxy.js';
 import { LABEL_RUN } from '../src/mesh/model.js';
 
+let cluster: EmulatedCluster;
 let emulator: K8sEmulator;
-let engine: LocalRtpengine;
-let dir: string;
 let kubeconfig: string;
-/** A loopback address of its own, so the worker's ng port 22222 is free whatever else runs here. */
-const POD_IP = `127.0.${100 + Math.floor(Math.random() * 100)}.${2 + Math.floor(Math.random() * 200)}`;
+let POD_IP: string;
 
 before(async () => {
-  emulator = await K8sEmulator.start();
-  const range = await freeUdpPortRange(POD_IP, 200);
-  engine = await startRtpengine({ address: POD_IP, ngPort: RTPENGINE_NG_PORT, portMin: range.min, portMax: range.max });
+  cluster = await startEmulatedCluster();
+  ({ emulator, kubeconfig, podIP: POD_IP } = cluster);
   emulator.addPod({ name: 'rtpengine-worker-0', labels: { app: 'l7mp-worker', 'statefulset.kubernetes.io/pod-name': 'rtpengine-worker-0' }, podIP: POD_IP });
   emulator.addPod({ name: 'l7mp-ingress-0', labels: { app: 'l7mp-ingress' }, podIP: POD_IP });
-  dir = mkdtempSync(join(tmpdir(), 'rtp-bench-k8s-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, emulator.kubeconfigYaml());
 });
 
 after(async () => {
-  await engine?.stop();
-  await emulator?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 function meshArgs(calls: number, hold: string, output: string): string[] {

@@ -137,9 +137,9 @@ test('capacity through the local mesh: the search runs its steps through ingress
     assert.ok(r.code === 0 || r.code === 4, why(r));
     assertGone(mesh);
     const results = JSON.parse(readFileSync(out.file, 'utf8')) as CapacityResults;
-    const step = results.profiles[0]!.result.steps[0]!;
+    const step = results.profiles[0]!.capacity.steps[0]!;
     assert.equal(step.calls, 3);
-    const packets = step.outcome.packets;
+    const packets = step.packets;
     assert.ok(packets !== null, 'the step counted packets');
     // Three calls, two directions, 50 packets a second each, over the step's window of whole seconds.
     assert.ok(packets.sent >= 0.95 * 3 * 2 * 50 * packets.seconds, `packets sent in the window: ${JSON.stringify(packets)}`);

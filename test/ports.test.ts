@@ -50,9 +50,28 @@ test('ports bound on the address or on the wildcard (IPv4, and the dual-stack IP
 
 test('a block with any busy port is skipped, the rest are handed out', () => {
   assert.deepEqual(freeBlocks({ min: 20000, max: 20015 }, new Set([20005])), [20000, 20008, 20012]);
-  const pool = new PortPool({ min: 20000, max: 20015 }, new Set([20002]));
+  const pool = new PortPool({ min: 20000, max: 20015 }, new Set([20002]), 0);
   assert.equal(pool.available, 3);
   assert.deepEqual(pool.take(), { aRtp: 20004, bRtp: 20006 });
+});
+
+test('a pool starts where it is told (a random block by default), so two runs started together do not walk the range in step', () => {
+  const range = { min: 20000, max: 20015 };
+  assert.deepEqual(new PortPool(range, new Set(), 0.5).take(), { aRtp: 20008, bRtp: 20010 });
+  const order = (p: PortPool): number[] => Array.from({ length: 4 }, () => p.take()!.aRtp);
+  assert.deepEqual(order(new PortPool(range, new Set(), 0.75)), [20012, 20000, 20004, 20008], 'every block, from the start, round the range');
+  const starts = new Set(Array.from({ length: 40 }, () => new PortPool({ min: 20000, max: 29999 }).take()!.aRtp));
+  assert.ok(starts.size > 30, `default starts spread over the range: ${starts.size} distinct of 40`);
+});
+
+test('a retired block (another program bound it mid-run) is never handed out again; a released one is, last', () => {
+  const pool = new PortPool({ min: 20000, max: 20011 }, new Set(), 0);
+  const a = pool.take()!;
+  const b = pool.take()!;
+  pool.retire(a);
+  pool.release(b);
+  assert.equal(pool.retired, 1);
+  assert.deepEqual([pool.take()!.aRtp, pool.take()!.aRtp, pool.take()], [20008, 20004, null]);
 });
 
 test('the asked range is kept when it has room; busy blocks are said', () => {

@@ -31,7 +31,7 @@ test('20 pcmu:pcmu calls through the embedded rtpengine: no loss, payloads byte-
     assert.equal(s.generator.priority, 'normal', 'the media threads do not outrank the embedded rtpengine they measure');
 
     const results = readResults(out.file);
-    assert.equal(results.format, 2);
+    assert.equal(results.format, 3);
     assert.equal(results.calls.length, 20);
     for (const call of results.calls) {
       assert.equal(call.status, 'ok');

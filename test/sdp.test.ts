@@ -171,3 +171,13 @@ for (const [name, sdp, message] of broken) {
     assert.throws(() => parseAudioSdp(sdp), (err: unknown) => err instanceof SdpError && message.test(err.message));
   });
 }
+
+test('an fmtp value with a lone CR or U+2028 inside is kept whole, also behind a long run of blanks (test/fuzz/sdp.test.ts round trip)', () => {
+  // Lines split at CRLF or LF only, so a lone CR stays inside the line. The old pattern /^fmtp:(\d+)\s+(.*)$/ could
+  // not match "." across it: it dropped the fmtp and, behind n blanks, backtracked n^2 steps (a 60 KB line held the
+  // event loop for seconds).
+  const sdp = (fmtp: string): string => `c=IN IP4 1.2.3.4\r\nm=audio 7000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 ${fmtp}\r\n`;
+  assert.equal(parseAudioSdp(sdp('useinbandfec=1;\rminptime=10')).codecs[0]!.fmtp, 'useinbandfec=1;\rminptime=10');
+  assert.equal(parseAudioSdp(sdp('a\u2028b')).codecs[0]!.fmtp, 'a\u2028b');
+  assert.equal(parseAudioSdp(sdp(`${' '.repeat(60_000)}x\ry`)).codecs[0]!.fmtp, 'x\ry');
+});

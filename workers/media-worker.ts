@@ -14,7 +14,7 @@ import type { CallMediaResult, CallMediaTask, RepointMessage, RepointedMessage }
 import { CallMedia } from './call-media.js';
 import { Scheduler } from './scheduler.js';
 import { createMediaIo, type SocketOpenError } from './media-io.js';
-import { emptyReceived } from '../src/media/task.js';
+import { emptyReceived, LOCAL_PORT_IN_USE } from '../src/media/task.js';
 import { applyMediaPriority } from './thread-priority.js';
 import type { IoChoice, MediaPriority } from '../src/run-plan.js';
 
@@ -110,7 +110,7 @@ function failedResult(task: CallMediaTask, cause: string, err: unknown): CallMed
 /** Why a socket could not be opened, in words a user can act on. */
 function socketFailure(err: unknown): { cause: string; message: string } {
   const e = err as SocketOpenError;
-  if (e.code === 'EADDRINUSE') return { cause: 'local port in use', message: `${e.message}: another program (or another run) holds it; give this run other client ports with --local-ports` };
+  if (e.code === 'EADDRINUSE') return { cause: LOCAL_PORT_IN_USE, message: `${e.message}: another program (or another run) holds it; give this run other client ports with --local-ports` };
   if (e.code === 'EADDRNOTAVAIL') return { cause: 'local address unusable', message: `${e.message}: --local-ip must be an address of this machine (or of the namespace the run is in)` };
   return { cause: 'local socket', message: e.message ?? String(err) };
 }

@@ -104,6 +104,40 @@ export function buildCapacityPlan(options: CliOptions, host: HostFacts = current
 export interface ScalePlan {
   counts: number[];
   searches: { workers: number; plan: RunPlan; capacity: CapacityPlan }[];
+  /** --mesh kubernetes: the worker StatefulSet scaled to each count (src/mesh/kubernetes/workers-scale.ts); null: embedded workers. */
+  kubernetes: { statefulSet: string } | null;
+}
+
+export const SCALE_DEFAULTS = { workerStatefulset: 'l7mp-worker' } as const;
+
+/** Where the Kubernetes workers' CPU is set: scale's --worker-cpu caps only the workers it starts itself. */
+export const KUBERNETES_WORKER_CPU =
+  '--worker-cpu caps the rtpengine workers scale starts itself (no --mesh); with --mesh kubernetes each worker pod gets the CPU its manifest sets: ' +
+  'resources.limits.cpu of the rtpengine container in kubernetes/rtpengine-workers.yaml (see "Worker CPU" in kubernetes/README.md)';
+
+/** --mesh for scale: none (embedded workers) or kubernetes (the worker StatefulSet); the others cannot be scaled. */
+function scaleMesh(options: CliOptions): 'none' | 'kubernetes' {
+  const mesh = (options.mesh ?? 'none').trim().toLowerCase();
+  if (options.rtpengine !== undefined) {
+    throw new PlanError('scale starts its own rtpengine workers (or scales the worker StatefulSet with --mesh kubernetes), as many as each --workers count: drop --rtpengine (scale remote workers by running capacity against each set)');
+  }
+  if (mesh === 'rest') {
+    throw new PlanError('--mesh rest cannot be scaled by rtp-bench: its workers are the running proxies of --mesh-config, which it neither starts nor scales. Run capacity against each set of workers, or use --mesh kubernetes (scale sets the worker StatefulSet)');
+  }
+  if (mesh === 'local') throw new PlanError('--mesh local does not work with scale yet (its calls run in a namespace child of their own, as with capacity): use --mesh kubernetes, or scale without --mesh');
+  if (mesh !== 'none' && mesh !== 'kubernetes') return 'none'; // buildPlan names the unknown mode
+  if (options.workerStatefulset !== undefined && mesh !== 'kubernetes') throw new PlanError('--worker-statefulset only applies with --mesh kubernetes (the StatefulSet whose replicas scale sets)');
+  if (mesh === 'kubernetes' && options.workerCpu !== undefined) throw new PlanError(KUBERNETES_WORKER_CPU);
+  return mesh;
+}
+
+/** A StatefulSet name that leaves room for its pods' "-<ordinal>" in a 63-character label value (the pin label). */
+function statefulSetName(value: string): string {
+  const name = value.trim();
+  if (!/^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/.test(name)) {
+    throw new PlanError(`--worker-statefulset ${quoteValue(value)} is not a StatefulSet name: expected lower-case letters, digits and dashes, at most 52, e.g. l7mp-worker`);
+  }
+  return name;
 }
 
 export function buildScalePlan(options: CliOptions, host: HostFacts = currentHost()): ScalePlan {
@@ -116,13 +150,16 @@ export function buildScalePlan(options: CliOptions, host: HostFacts = currentHos
     return n;
   });
   if (new Set(counts).size !== counts.length) throw new PlanError(`--workers ${quoteValue(text)} names a count twice: give each once, e.g. 1,2,4`);
-  if (options.rtpengine !== undefined || (options.mesh !== undefined && options.mesh !== 'none')) {
-    throw new PlanError('scale starts its own rtpengine workers, as many as each --workers count: drop --rtpengine / --mesh (scale remote workers by running capacity against each set)');
-  }
+  const mesh = scaleMesh(options);
   if ((options.codecPair ?? '').includes(',')) throw new PlanError('--codec-pair: scale compares worker counts for one codec pair; give one, or run capacity for several');
   const sorted = [...counts].sort((a, b) => a - b);
+  const { workerStatefulset, ...runOptions } = options;
+  // With --mesh kubernetes the workers are the mesh's (whatever pods are ready when each search starts), so --workers
+  // is not a run flag there: the StatefulSet is scaled to the count first.
+  const perCount = (workers: number): CliOptions => (mesh === 'kubernetes' ? { ...runOptions, workers: undefined } : { ...runOptions, workers: String(workers) });
   return {
     counts: sorted,
-    searches: sorted.map((workers) => ({ workers, ...buildCapacityPlan({ ...options, workers: String(workers) }, host) })),
+    searches: sorted.map((workers) => ({ workers, ...buildCapacityPlan(perCount(workers), host) })),
+    kubernetes: mesh === 'kubernetes' ? { statefulSet: statefulSetName(workerStatefulset ?? SCALE_DEFAULTS.workerStatefulset) } : null,
   };
 }

@@ -6,21 +6,24 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Table from 'cli-table3';
 import type { RunPlan } from '../run-plan.js';
 import type { CodecPair } from '../profile.js';
 import { RunSession, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, newRunId, type RunIo } from '../session.js';
 import { Population } from '../population.js';
-import { searchCapacity, type CapacityResult, type StepOutcome } from '../capacity/search.js';
+import type { CallRecord } from '../call.js';
+import { searchCapacity, type CapacityResult, type StepRecord } from '../capacity/search.js';
 import { formatSlo, describeBreak } from '../capacity/slo.js';
 import { stepFigures, windowLossPct } from '../capacity/step.js';
 import type { CapacityPlan } from '../capacity/plan.js';
-import { workerFigures, type TimelinePoint, type WorkerFigures } from '../stats/timeline.js';
+import { workerFigures } from '../stats/timeline.js';
 import { judgeGenerator } from '../stats/summary.js';
 import { contentionBetween, sampleContention } from '../cpu-contention.js';
 import { describeEnvironment, type Environment } from '../report/environment.js';
 import { defaultResultsPath, writeRunFiles } from '../report/output.js';
-import { RESULTS_FORMAT } from '../report/results.js';
+import { capacityResults, capacitySearch, type CapacityResults, type CapacityStepOutcome, type PairCapacity, type ScaleResults, type SearchSettings } from '../report/search-results.js';
+import { deploymentText, pairText, profilesText } from '../report/capacity-table.js';
+import { htmlPathFor } from '../report/html.js';
+import { renderCapacityHtml } from '../report/capacity-html.js';
 import { MAX_CALL_INDEXES } from '../media/control.js';
 import { runWithLocalMesh } from '../mesh/local/run.js';
 
@@ -29,33 +32,7 @@ const SETTLE_MS = 2000;
 /** Calls of one search run for at most this long (a step's calls end when the population shrinks or the search ends). */
 const OPEN_ENDED_MS = 24 * 3_600_000;
 
-export interface CapacityStep extends StepOutcome {
-  /** The window, in seconds of the search's timeline. */
-  window: { fromT: number; toT: number };
-  workers: WorkerFigures[];
-  packets: { sent: number; received: number; lostA3: number; seconds: number } | null;
-  lossPct: number | null;
-}
-
-export interface PairCapacity {
-  codecPair: string;
-  result: Omit<CapacityResult<CapacityStep>, 'steps'> & { steps: (Omit<CapacityResult<CapacityStep>['steps'][number], 'outcome'> & { outcome: CapacityStep })[] };
-  /** rtpengine CPU per call-second at the largest passing step (summed over workers), ms; null when unknown. */
-  cpuMsPerCallSecond: number | null;
-  timeline: TimelinePoint[];
-  wallMs: number;
-}
-
-export interface CapacityResults {
-  format: number;
-  kind: 'capacity';
-  runId: string;
-  startedAt: string;
-  plan: RunPlan;
-  slo: string;
-  environment: Environment | null;
-  profiles: PairCapacity[];
-}
+export type { CapacityResults, PairCapacity } from '../report/search-results.js';
 
 export async function runCapacity(plan: RunPlan, capacity: CapacityPlan, io: RunIo = { err: process.stderr, out: process.stdout }, runId = newRunId()): Promise<number> {
   const startedAt = new Date();
@@ -69,19 +46,33 @@ export async function runCapacity(plan: RunPlan, capacity: CapacityPlan, io: Run
   const searched = await searchPairs(plan, capacity, io, runId, status);
   if (typeof searched === 'number') return searched;
   const { profiles, environment, interrupted } = searched;
-  if (profiles.length > 1) io.out.write(renderProfiles(profiles));
-  const results: CapacityResults = { format: RESULTS_FORMAT, kind: 'capacity', runId, startedAt: startedAt.toISOString(), plan, slo: formatSlo(capacity.slo), environment, profiles };
-  if (!(await writeJson(results, plan.output ?? defaultResultsPath(runId), io, status))) return EXIT_RUN_FAILED;
+  if (profiles.length > 1) io.out.write(profilesText(profiles));
+  const results = capacityResults({ runId, startedAt: startedAt.toISOString(), plan, slo: formatSlo(capacity.slo), search: searchSettings(capacity), environment, profiles });
+  if (!(await writeSearchFiles(results, () => renderCapacityHtml([results]), plan.output ?? defaultResultsPath(runId), io, status))) return EXIT_RUN_FAILED;
   if (interrupted) return EXIT_INTERRUPTED;
-  return profiles.some((p) => p.result.generatorLimited) ? EXIT_GENERATOR_LIMITED : EXIT_OK;
+  return profiles.some((p) => p.capacity.generatorLimited) ? EXIT_GENERATOR_LIMITED : EXIT_OK;
 }
 
-/** A search's results file, where asked or (failing that) in a temporary folder; false when nowhere. */
-export async function writeJson(results: object, output: string, io: RunIo, status: (line: string) => void): Promise<boolean> {
+/** What the results file keeps of how the search stepped. */
+export function searchSettings(capacity: CapacityPlan): SearchSettings {
+  return { start: capacity.start, max: capacity.max, stepHoldMs: capacity.stepHoldMs, resolution: capacity.resolution };
+}
+
+/**
+ * A search's results file and its page next to it (as a run's), where asked or (failing that) both in a temporary
+ * folder; false when nowhere. A page that cannot be drawn is said and left out: the figures are in the JSON.
+ */
+export async function writeSearchFiles(results: CapacityResults | ScaleResults, page: () => string, output: string, io: RunIo, status: (line: string) => void): Promise<boolean> {
+  const files = [{ path: output, text: `${JSON.stringify(results, null, 1)}\n` }];
   try {
-    const written = await writeRunFiles([{ path: output, text: `${JSON.stringify(results, null, 1)}\n` }]);
+    files.push({ path: htmlPathFor(output), text: page() });
+  } catch (err) {
+    io.err.write(`rtp-bench: the page of charts could not be drawn (${(err as Error).message}); the results file has every figure\n`);
+  }
+  try {
+    const written = await writeRunFiles(files);
     if (written.fallbackReason !== null) io.err.write(`rtp-bench: ${written.fallbackReason}; the results were written to ${written.paths[0]} instead\n`);
-    status(`results: ${written.paths[0]}`);
+    status(`results: ${written.paths[0]}${written.paths[1] === undefined ? '' : `\ncharts:  ${written.paths[1]}`}`);
     return true;
   } catch (err) {
     io.err.write(`rtp-bench: the results could not be written to ${output} nor to the temporary directory: ${(err as Error).message}\n`);
@@ -111,7 +102,7 @@ export async function searchPairs(
       environment ??= await describeEnvironment(session.stack);
       const found = await searchPair(session, pair, capacity, status);
       profiles.push(found);
-      io.out.write(renderPair(found, session, capacity));
+      io.out.write(pairText(found, deploymentText(session.plan.target, session.stack?.workers.length ?? 0), searchSettings(capacity)));
       if (session.stopSignal !== null) return { profiles, environment, interrupted: true };
     } finally {
       await session.close();
@@ -134,8 +125,9 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
   };
   const name = `${pair.a.name}:${pair.b.name}`;
   let previousFailed = false;
-  const runStep = async (calls: number): Promise<CapacityStep> => {
-    const before = { failed: population.records.filter((r) => r.status === 'failed').length, setups: setups.length };
+  const measured: StepRecord<CapacityStepOutcome>[] = [];
+  const runStep = async (calls: number): Promise<CapacityStepOutcome> => {
+    const before = { records: population.records.length, failed: population.records.filter((r) => r.status === 'failed').length, setups: setups.length };
     const placedBefore = population.placed;
     // After a step that broke the SLO the running calls are not a fair start: rtpengine keeps a transcoded call's
     // extra delay for good once its input was late, and calls it stopped forwarding stay silent. Start afresh.
@@ -180,91 +172,56 @@ async function searchPair(session: RunSession, pair: CodecPair, capacity: Capaci
       workers: workerFigures(timeline.pointsSoFar(), fromT + 1, toT),
       packets,
       lossPct: windowLossPct(packets),
+      failures: failuresByCause(population.records.slice(before.records)),
     };
   };
-  const result = await searchCapacity<CapacityStep>(
+  const result = await searchCapacity<CapacityStepOutcome>(
     {
       slo: capacity.slo,
       max: capacity.max,
       start: capacity.start,
       resolution: capacity.resolution,
       onStep: (step) => {
+        measured.push(step);
         previousFailed = !step.pass;
         status(`${name}: ${step.calls} calls ${step.pass ? 'pass' : `broke ${step.broke.map((b) => `${b.term} (${describeBreak(b)})`).join(', ')}`}${step.generatorLimited ? ' [generator-limited]' : ''}`);
       },
     },
     async (calls) => {
       if (session.stopSignal !== null) throw new Interrupted();
-      return runStep(calls);
+      const outcome = await runStep(calls);
+      // A step cut short by Ctrl-C measured part of its window: not judged, not kept.
+      if (session.stopSignal !== null) throw new Interrupted();
+      return outcome;
     },
   ).catch((err: unknown) => {
-    if (err instanceof Interrupted) return null;
-    throw err;
+    if (!(err instanceof Interrupted)) throw err;
+    // The steps measured before the interruption are kept; there is no answer.
+    const partial: CapacityResult<CapacityStepOutcome> = {
+      maxCalls: null,
+      limitedBy: null,
+      generatorLimited: false,
+      stop: 'slo',
+      reason: `interrupted after ${measured.length} step(s), before an answer`,
+      steps: measured,
+    };
+    return partial;
   });
   await population.endAll();
   const points = await timeline.stop();
-  const steps = result?.steps ?? [];
-  const best = result !== null && result.maxCalls !== null ? steps.filter((s) => s.pass && s.calls === result.maxCalls).pop() : undefined;
-  const cpuSum = best?.outcome.workers.reduce((sum, w) => (w.cpuPct === null || sum === null ? null : sum + w.cpuPct), 0 as number | null) ?? null;
-  return {
-    codecPair: name,
-    result: result ?? { maxCalls: null, limitedBy: null, generatorLimited: false, stop: 'slo', reason: 'interrupted before an answer', steps: [] },
-    cpuMsPerCallSecond: best === undefined || cpuSum === null || best.calls === 0 ? null : (cpuSum * 10) / best.calls,
-    timeline: points,
-    wallMs: performance.now() - t0,
-  };
+  return { codecPair: name, capacity: capacitySearch(result, formatSlo(capacity.slo)), timeline: points, wallMs: performance.now() - t0 };
 }
 
 class Interrupted extends Error {}
 
-function fmt(v: number | null | undefined, digits = 1): string {
-  return v === null || v === undefined ? '-' : v.toFixed(digits);
-}
-
-function renderPair(p: PairCapacity, session: RunSession, capacity: CapacityPlan): string {
-  const table = new Table({
-    head: ['calls', 'result', 'loss %', 'latency p50', 'latency p99', 'transit jitter p99', 'MOS', 'rtpengine CPU % per worker', 'generator', 'broke'],
-    style: { head: [], border: [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-  });
-  for (const s of p.result.steps) {
-    const f = s.figures;
-    table.push([
-      String(s.calls),
-      s.pass ? 'pass' : 'FAIL',
-      fmt(s.outcome.lossPct, 3),
-      fmt(f['latency.p50']),
-      fmt(f['latency.p99']),
-      fmt(f['transitJitter.p99'], 2),
-      fmt(f['mos.p50'], 2),
-      s.outcome.workers.map((w) => fmt(w.cpuPct, 0)).join(' / ') || '-',
-      s.generatorLimited === null ? `ok (lateness p99 ${fmt(f['generatorLateness.p99'])} ms)` : 'LIMITED',
-      s.broke.map((b) => `${b.term}: ${describeBreak(b)}`).join('; '),
-    ]);
+/** The failed calls among `records`, by cause, with the first message of each (a step's failures, for its table row). */
+function failuresByCause(records: readonly CallRecord[]): Record<string, { count: number; message: string }> {
+  const out: Record<string, { count: number; message: string }> = {};
+  for (const r of records) {
+    if (r.status !== 'failed' || r.failure === null) continue;
+    const seen = out[r.failure.cause];
+    if (seen === undefined) out[r.failure.cause] = { count: 1, message: r.failure.message };
+    else seen.count++;
   }
-  const target = session.plan.target;
-  const where =
-    target.kind === 'embedded'
-      ? `${target.workers} worker${target.workers === 1 ? '' : 's'}${target.cpuCores === null ? '' : ` (${target.cpuCores} core${target.cpuCores === 1 ? '' : 's'} each)`}`
-      : `${session.stack?.workers.length ?? 0} worker(s)`;
-  const answer =
-    p.result.maxCalls === null
-      ? `capacity of ${p.codecPair}: none - ${p.result.reason}`
-      : `capacity: ${p.result.maxCalls} calls of ${p.codecPair} on ${where}${p.cpuMsPerCallSecond === null ? '' : `, rtpengine ${p.cpuMsPerCallSecond.toFixed(1)} ms CPU per call-second`} - ${p.result.reason.replace(/^capacity: [^-]*- /, '')}`;
-  return `\n${p.codecPair}, SLO ${formatSlo(capacity.slo)}, steps of ${capacity.stepHoldMs / 1000} s (${(p.wallMs / 1000).toFixed(0)} s in all)\n${table.toString()}\n${answer}\n`;
-}
-
-function renderProfiles(profiles: readonly PairCapacity[]): string {
-  const table = new Table({ head: ['codec pair', 'capacity (calls)', 'rtpengine CPU ms per call-second', 'calls per core', 'limited by'], style: { head: [], border: [] } });
-  for (const p of profiles) {
-    const perCore = p.cpuMsPerCallSecond === null || p.cpuMsPerCallSecond <= 0 ? null : 1000 / p.cpuMsPerCallSecond;
-    table.push([
-      p.codecPair,
-      p.result.maxCalls === null ? (p.result.generatorLimited ? 'generator-limited' : '-') : String(p.result.maxCalls),
-      fmt(p.cpuMsPerCallSecond, 2),
-      perCore === null ? '-' : perCore.toFixed(0),
-      p.result.limitedBy === null ? p.result.stop : `${p.result.limitedBy.term} at ${p.result.limitedBy.atCalls}`,
-    ]);
-  }
-  return `\nprofiles\n${table.toString()}\n`;
+  return out;
 }

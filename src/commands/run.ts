@@ -130,7 +130,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     const results: Results = { runId, startedAt: session.startedAt.toISOString(), plan, environment, summary, histograms: session.metrics.encode(), timeline: points, calls: records };
     const verdict = checkSlo(plan.slo, summary);
     // The table first: whatever happens to the files, the person at the terminal has the figures.
-    if (!plan.json) io.out.write(renderSummary(plan, summary, environment, verdict));
+    if (!plan.json) io.out.write(renderSummary(plan, summary, environment, verdict, records));
     const written = await writeResultFiles(results, plan.output ?? defaultResultsPath(runId), plan.csv, io.err);
     if (plan.json) io.out.write(`${JSON.stringify({ runId, results: written?.[0] ?? null, summary, slo: verdict }, null, 2)}\n`);
     if (written !== null) status(`results: ${written[0]}\ncharts:  ${written[1]}`);

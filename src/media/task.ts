@@ -269,3 +269,6 @@ export interface RepointedMessage {
 /** The per-packet metrics a media thread also keeps per second (a capacity step is judged on a window of seconds). */
 export const TIMELINE_METRICS = ['latencyMs', 'sendLatenessMs', 'jitterMs', 'transitJitterMs', 'audioDelayMs'] as const;
 export type TimelineMetric = (typeof TIMELINE_METRICS)[number];
+
+/** The failure cause of a call whose client port another program holds (its block of ports is then retired). */
+export const LOCAL_PORT_IN_USE = 'local port in use';

@@ -397,7 +397,11 @@ export class NgClient {
   /** Call-IDs rtpengine holds (it lists 32 when no limit is given). */
   async list(limit?: number): Promise<string[]> {
     const raw = await this.request('list', limit === undefined ? {} : { limit });
-    return asList(raw.calls).map((c) => String(c));
+    // Only text (or a number, read as its digits) names a call: String() of a dictionary is "[object Object]", and
+    // throws a TypeError when the dictionary has a key named toString.
+    return asList(raw.calls)
+      .filter((c): c is string | number => typeof c === 'string' || typeof c === 'number')
+      .map(String);
   }
 
   /** rtpengine's `statistics` dictionary: currentstatistics, totalstatistics, intervalstatistics. */

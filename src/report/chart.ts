@@ -342,3 +342,27 @@ export function stackSegments(counts: readonly { key: string; count: number }[],
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Capacity curves: a value axis that holds the measured values and the reference lines (SLO limits, CPU caps).
+
+/**
+ * A linear axis over `values` and `refs` together, so that a limit the values never reached is still on the chart.
+ * From 0, or with `fit` from just below the smallest (MOS lives between 4 and 4.5: from 0 its changes would be a
+ * few pixels). Nothing at all gives 0..1.
+ */
+export function curveAxis(values: readonly number[], refs: readonly number[], fit = false): ValueAxis {
+  const all = [...values, ...refs].filter((v) => Number.isFinite(v));
+  let lo = fit && all.length > 0 ? Math.min(...all) : 0;
+  let hi = all.length > 0 ? Math.max(...all) : 1;
+  if (fit && hi - lo < 0.2) {
+    // A flat curve at its limit: a little room either side, or the axis would be one tick wide.
+    lo -= 0.1;
+    hi += 0.1;
+  }
+  if (!fit) lo = Math.min(0, lo);
+  // Headroom: a value (or a limit) at the very top would sit on the plot's border, its marker cut in half.
+  hi += (hi - lo) * 0.05;
+  const nice = niceTicks(lo, hi, 5);
+  return { kind: 'linear', min: nice.min, max: nice.max, ticks: nice.ticks, labels: nice.ticks.map((t) => formatTick(t, nice.step)) };
+}

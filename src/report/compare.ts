@@ -1,13 +1,16 @@
 /**
  * `rtp-bench report`: results files side by side. The figures a capacity planner compares (calls, failures by
- * cause, loss, latency, jitter, setup, MOS, the generator's own health) one column per run, and run2/run1 when
- * there are exactly two ("2 workers vs 1", "opus:pcmu vs pcmu:pcmu"). The same rows feed the HTML page's key-figures
- * table (html.ts), so the terminal and the page never disagree.
+ * cause, loss, latency, jitter, setup, MOS, the generator's own health) one column per run, and with exactly two
+ * runs ("2 workers vs 1", "opus:pcmu vs pcmu:pcmu") run2/run1 and whether each figure got better or worse. The same
+ * rows feed the HTML page's key-figures table (page.ts), so the terminal and the page never disagree; capacity and
+ * scale comparisons (compare-search.ts) are rows of the same kind.
  */
-import { readFile } from 'node:fs/promises';
 import Table from 'cli-table3';
-import { RESULTS_FORMAT, type Results } from './results.js';
+import type { Results } from './results.js';
 import type { Percentiles } from '../stats/histogram.js';
+
+/** Which way a figure is better: less loss, more calls. */
+export type Better = 'lower' | 'higher';
 
 export interface ComparisonRow {
   label: string;
@@ -15,8 +18,38 @@ export interface ComparisonRow {
   cells: string[];
   /** The numbers behind the cells, for the ratio; null where there is none. Absent: a text row (no ratio). */
   values?: (number | null)[];
+  /** Set on figures of the system under test: the change from run 1 to run 2 is marked better or worse. */
+  better?: Better;
   /** A row under another (failure causes under "calls failed"). */
   indent?: boolean;
+}
+
+export type ChangeMark = 'better' | 'worse' | 'same';
+
+/**
+ * A change of at most this share of the larger value is "same": percentiles from HDR histograms are exact to about
+ * 0.1%, but two runs of the same load differ by a percent or two (arrival phases, scheduling), and a mark should
+ * point at a change, not at that noise.
+ */
+export const CHANGE_TOLERANCE = 0.02;
+
+/**
+ * Run 2 against run 1 for a figure where `better` is the good direction: "same" when the two are within
+ * CHANGE_TOLERANCE of the larger, or print the same at the table's precision (`cells`: 0.000% against 0.0004% is no
+ * change anyone can see); null when either is missing.
+ */
+export function changeMark(first: number | null | undefined, second: number | null | undefined, better: Better, cells?: readonly [string, string]): ChangeMark | null {
+  if (first === null || first === undefined || second === null || second === undefined) return null;
+  if (!Number.isFinite(first) || !Number.isFinite(second)) return null;
+  if (cells !== undefined && cells[0] === cells[1]) return 'same';
+  if (Math.abs(second - first) <= CHANGE_TOLERANCE * Math.max(Math.abs(first), Math.abs(second))) return 'same';
+  return (second < first) === (better === 'lower') ? 'better' : 'worse';
+}
+
+/** A row's mark for run 2 against run 1; null for rows that carry no direction. */
+export function rowMark(row: ComparisonRow): ChangeMark | null {
+  if (row.better === undefined || row.values === undefined) return null;
+  return changeMark(row.values[0], row.values[1], row.better, [row.cells[0] ?? '', row.cells[1] ?? '']);
 }
 
 const NONE = '-';
@@ -59,13 +92,12 @@ export function describeRun(r: Results): RunDescription {
   return { codecPair, rtpengine, rtpengineVersion: direct ? null : (version ?? null), load, short };
 }
 
-function percentileRow(runs: readonly Results[], label: string, pick: (r: Results) => Percentiles | null, key: 'p50' | 'p99', digits: number): ComparisonRow {
-  const values = runs.map((r) => pick(r)?.[key] ?? null);
-  return { label, cells: values.map((v) => fixed(v, digits)), values };
+function percentileRow(runs: readonly Results[], label: string, pick: (r: Results) => Percentiles | null, key: 'p50' | 'p99', digits: number, better?: Better): ComparisonRow {
+  return numberRow(label, runs.map((r) => pick(r)?.[key] ?? null), digits, better === undefined ? {} : { better });
 }
 
-function numberRow(label: string, values: (number | null)[], digits: number, indent = false): ComparisonRow {
-  return { label, cells: values.map((v) => fixed(v, digits)), values, ...(indent ? { indent } : {}) };
+export function numberRow(label: string, values: (number | null)[], digits: number, options: { indent?: boolean; better?: Better } = {}): ComparisonRow {
+  return { label, cells: values.map((v) => fixed(v, digits)), values, ...options };
 }
 
 /** The comparison, row by row, in the order both the terminal table and the HTML table show it. */
@@ -87,22 +119,24 @@ export function comparisonRows(runs: readonly Results[]): ComparisonRow[] {
     label: 'calls ok / attempted',
     cells: runs.map((r) => `${r.summary.calls.ok}/${r.summary.calls.attempted}`),
     values: runs.map((r) => r.summary.calls.ok),
+    better: 'higher',
   });
-  rows.push(numberRow('calls failed', runs.map((r) => r.summary.calls.failed), 0));
+  rows.push(numberRow('calls failed', runs.map((r) => r.summary.calls.failed), 0, { better: 'lower' }));
   const causes = [...new Set(runs.flatMap((r) => Object.keys(r.summary.calls.failedByCause)))].sort();
   for (const cause of causes) {
-    rows.push(numberRow(cause, runs.map((r) => r.summary.calls.failedByCause[cause] ?? 0), 0, true));
+    rows.push(numberRow(cause, runs.map((r) => r.summary.calls.failedByCause[cause] ?? 0), 0, { indent: true, better: 'lower' }));
   }
   // No packet sent means no media was measured: "-", not a 0% loss.
-  rows.push(numberRow('loss % (all streams)', runs.map((r) => (r.summary.packets.sent > 0 ? r.summary.packets.lossPct : null)), 3));
-  rows.push(percentileRow(runs, 'latency p50 ms', (r) => r.summary.latencyMs, 'p50', 2));
-  rows.push(percentileRow(runs, 'latency p99 ms', (r) => r.summary.latencyMs, 'p99', 2));
-  rows.push(percentileRow(runs, 'jitter p50 ms', (r) => r.summary.jitterMs, 'p50', 2));
-  rows.push(percentileRow(runs, 'jitter p99 ms', (r) => r.summary.jitterMs, 'p99', 2));
-  rows.push(percentileRow(runs, 'setup p50 ms', (r) => r.summary.setupMs, 'p50', 2));
-  rows.push(percentileRow(runs, 'setup p99 ms', (r) => r.summary.setupMs, 'p99', 2));
-  rows.push(percentileRow(runs, 'MOS p50 (E-model)', (r) => r.summary.mos, 'p50', 2));
-  rows.push(percentileRow(runs, 'rtpengine MOS p50', (r) => r.summary.rtpengineMos, 'p50', 1));
+  rows.push(numberRow('loss % (all streams)', runs.map((r) => (r.summary.packets.sent > 0 ? r.summary.packets.lossPct : null)), 3, { better: 'lower' }));
+  rows.push(percentileRow(runs, 'latency p50 ms', (r) => r.summary.latencyMs, 'p50', 2, 'lower'));
+  rows.push(percentileRow(runs, 'latency p99 ms', (r) => r.summary.latencyMs, 'p99', 2, 'lower'));
+  rows.push(percentileRow(runs, 'jitter p50 ms', (r) => r.summary.jitterMs, 'p50', 2, 'lower'));
+  rows.push(percentileRow(runs, 'jitter p99 ms', (r) => r.summary.jitterMs, 'p99', 2, 'lower'));
+  rows.push(percentileRow(runs, 'setup p50 ms', (r) => r.summary.setupMs, 'p50', 2, 'lower'));
+  rows.push(percentileRow(runs, 'setup p99 ms', (r) => r.summary.setupMs, 'p99', 2, 'lower'));
+  rows.push(percentileRow(runs, 'MOS p50 (E-model)', (r) => r.summary.mos, 'p50', 2, 'higher'));
+  rows.push(percentileRow(runs, 'rtpengine MOS p50', (r) => r.summary.rtpengineMos, 'p50', 1, 'higher'));
+  // The generator's own figures describe rtp-bench, not the system under test: no better or worse.
   rows.push(numberRow('generator CPU %', runs.map((r) => r.summary.generator.cpuPct), 0));
   rows.push(numberRow('generator us / packet op', runs.map((r) => r.summary.generator.cpuUsPerPacketOp), 1));
   rows.push(percentileRow(runs, 'send lateness p99 ms', (r) => r.summary.generator.sendLatenessMs, 'p99', 2));
@@ -127,109 +161,47 @@ export function terminalSafe(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
-/** The terminal table: one column per run, run2/run1 when there are exactly two runs. */
-export function renderComparison(runs: readonly Results[]): string {
-  const ratio = runs.length === 2;
-  const head = ['', ...runs.map((r, i) => terminalSafe(`${i + 1}: ${r.runId}`)), ...(ratio ? ['2 / 1'] : [])];
+/** ANSI colours for the marks, only on a terminal (never into a file or a pipe). */
+const MARK_COLORS: Readonly<Record<ChangeMark, string>> = { better: '\u001b[32m', worse: '\u001b[31m', same: '' };
+
+export interface TableOptions {
+  /** Colour the better/worse marks (stdout is a terminal). */
+  color?: boolean;
+}
+
+/**
+ * Rows as a terminal table, one column per file headed `heads`; with exactly two files, run2/run1 and the mark
+ * ("better", "worse", "same") of rows that have a direction.
+ */
+export function renderTable(heads: readonly string[], rows: readonly ComparisonRow[], options: TableOptions = {}): string {
+  const two = heads.length === 2;
   const table = new Table({
-    head,
+    head: ['', ...heads.map(terminalSafe), ...(two ? ['2 / 1', '2 vs 1'] : [])],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    colAligns: ['left', ...runs.map(() => 'right' as const), ...(ratio ? (['right'] as const) : [])],
+    colAligns: ['left', ...heads.map(() => 'right' as const), ...(two ? (['right', 'left'] as const) : [])],
   });
-  for (const row of comparisonRows(runs)) {
+  for (const row of rows) {
     const label = row.indent ? `  ${terminalSafe(row.label)}` : terminalSafe(row.label);
     const cells = row.cells.map(terminalSafe);
-    const extra = ratio ? [row.values ? ratioText(row.values[0], row.values[1]) : ''] : [];
+    const mark = rowMark(row);
+    const colored = mark === null ? '' : options.color && MARK_COLORS[mark] !== '' ? `${MARK_COLORS[mark]}${mark}\u001b[0m` : mark;
+    const extra = two ? [row.values ? ratioText(row.values[0], row.values[1]) : '', colored] : [];
     table.push([label, ...cells, ...extra]);
   }
-  const lines = [table.toString()];
+  return table.toString();
+}
+
+/** How a file is headed in tables and legends: its place on the command line and its run id. */
+export function fileHead(runId: string, i: number): string {
+  return `${i + 1}: ${runId}`;
+}
+
+/** The terminal table: one column per run, run2/run1 and better/worse when there are exactly two runs. */
+export function renderComparison(runs: readonly Results[], options: TableOptions = {}): string {
+  const lines = [renderTable(runs.map((r, i) => fileHead(r.runId, i)), comparisonRows(runs), options)];
   runs.forEach((r, i) => {
     if (r.summary.generator.saturated) lines.push(`WARNING  run ${i + 1}: ${terminalSafe(r.summary.generator.saturated)}`);
   });
   return `${lines.join('\n')}\n`;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Reading results files, and the report command itself.
-
-/** A file `report` cannot use; the message names the file and says what is wrong, on one line. */
-export class ResultsFileError extends Error {
-  override readonly name = 'ResultsFileError';
-
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-  }
-}
-
-export function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * Reads and checks one results file (results/README.md): JSON, `format` 1, a summary and a plan. The parts the
- * report reads are checked too, so that a hand-edited or truncated file fails here with its name rather than deep in
- * a chart. Missing `calls` or `histograms` read as empty.
- */
-export async function readResultsFile(path: string): Promise<Results> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ResultsFileError(path, 'no such file');
-    if (code === 'EISDIR') throw new ResultsFileError(path, 'is a directory, not a results file');
-    if (code === 'EACCES' || code === 'EPERM') throw new ResultsFileError(path, 'cannot be read: permission denied');
-    throw new ResultsFileError(path, `cannot be read: ${oneLine(err instanceof Error ? err.message : String(err))}`);
-  }
-  if (text.trim() === '') throw new ResultsFileError(path, 'is empty, not an rtp-bench results file');
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ResultsFileError(path, `is not JSON (${oneLine(err instanceof Error ? err.message : String(err))})`);
-  }
-  return checkResults(path, data);
-}
-
-/** The checks of readResultsFile on parsed JSON. */
-export function checkResults(path: string, data: unknown): Results {
-  const not = (why: string): ResultsFileError => new ResultsFileError(path, `is not an rtp-bench results file: ${why}`);
-  if (!isObject(data)) throw not(`expected a JSON object, found ${Array.isArray(data) ? 'an array' : data === null ? 'null' : typeof data}`);
-  if (!('format' in data)) throw not('it has no "format" field');
-  if (data['format'] !== RESULTS_FORMAT) {
-    const format = oneLine(JSON.stringify(data['format']) ?? String(data['format'])).slice(0, 40);
-    throw new ResultsFileError(path, `has results format ${format}; this rtp-bench reads format ${RESULTS_FORMAT}`);
-  }
-  if (data['kind'] === 'capacity') {
-    throw new ResultsFileError(path, 'is the result of a capacity search (kind: capacity): its answer and steps are in the file; report compares runs and does not read capacity results yet');
-  }
-  for (const key of ['summary', 'plan']) {
-    if (!isObject(data[key])) throw not(`it has no "${key}" object`);
-  }
-  const summary = data['summary'] as Record<string, unknown>;
-  for (const key of ['calls', 'packets', 'generator']) {
-    if (!isObject(summary[key])) throw not(`its summary has no "${key}" object`);
-  }
-  if (!isObject((summary['calls'] as Record<string, unknown>)['failedByCause'])) throw not('its summary.calls has no "failedByCause" object');
-  const plan = data['plan'] as Record<string, unknown>;
-  if (!isObject(plan['codecPair']) || !isObject(plan['target'])) throw not('its plan has no codec pair or target');
-  if (typeof data['runId'] !== 'string') throw not('it has no "runId"');
-  if (!isObject(data['environment']) || !isObject(data['environment']['rtpengine'])) throw not('it has no "environment.rtpengine"');
-  const rtpengine = data['environment']['rtpengine'];
-  if (!Array.isArray(rtpengine['workers'])) throw not('its environment.rtpengine has no "workers" list');
-  if ('histograms' in data && !isObject(data['histograms'])) throw not('"histograms" is not an object');
-  if ('calls' in data && !Array.isArray(data['calls'])) throw not('"calls" is not a list');
-  return {
-    ...(data as unknown as Results),
-    histograms: (data['histograms'] as Record<string, string> | undefined) ?? {},
-    calls: (data['calls'] as Results['calls'] | undefined) ?? [],
-  };
 }

@@ -8,7 +8,33 @@ import { METRICS, type MetricName } from '../stats/histogram.js';
 import type { CallRecord } from '../call.js';
 import type { Results } from './results.js';
 import type { TimelinePoint } from '../stats/timeline.js';
-import { comparisonRows, describeRun, ratioText } from './compare.js';
+import { comparisonRows, describeRun } from './compare.js';
+import {
+  crossSvg,
+  esc,
+  figure,
+  frame,
+  legendSvg,
+  LEGEND_ROW,
+  OK_COLOR,
+  plotBorderSvg,
+  runColor,
+  runDash,
+  svgOpen,
+  timeChart,
+  timelineSeries,
+  workerCpuSeries,
+  WIDTH,
+  xAxisSvg,
+  yAxisSvg,
+  type LegendEntry,
+  type TimeBand,
+  type TimeSeries,
+} from './svg.js';
+import { dateText, figuresTable, pageHtml, plainTable } from './page.js';
+import { WORKER_SPLIT_HEAD, workerSplit, workerSplitCells } from './workers.js';
+
+export { escapeHtml } from './svg.js';
 import {
   LOG_AXIS_RATIO,
   chooseValueAxis,
@@ -36,133 +62,10 @@ export function htmlPathFor(jsonPath: string): string {
   return /\.json$/i.test(jsonPath) ? jsonPath.replace(/\.json$/i, '.html') : `${jsonPath}.html`;
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Text for HTML element content and attribute values (also inside inline SVG). */
-export function escapeHtml(text: string): string {
-  return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
-}
-
-const esc = escapeHtml;
-
-/** Run colours (Tableau 10): distinct for up to ten runs, then repeated with a dashed line. */
-const RUN_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
-const OK_COLOR = '#59a14f';
 const CAUSE_COLORS = ['#e15759', '#f28e2b', '#b07aa1', '#9c755f', '#ff9da7', '#edc948', '#76b7b2', '#bab0ac'];
-
-function runColor(i: number): string {
-  return RUN_COLORS[i % RUN_COLORS.length] ?? '#000';
-}
-
-function runDash(i: number): string {
-  return i >= RUN_COLORS.length ? ' stroke-dasharray="6 3"' : '';
-}
 
 function runLabel(r: Results, i: number): string {
   return `${i + 1}: ${r.runId}`;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Chart frame: the plot area, its axes and a legend under it.
-
-const WIDTH = 560;
-const MARGIN = { left: 60, right: 28, top: 14, bottom: 44 };
-const PLOT_HEIGHT = 230;
-const FONT = 11;
-const LEGEND_ROW = 16;
-
-interface LegendEntry {
-  label: string;
-  color: string;
-  /** line: a run's curve; dot: a scatter series; cross: failed calls; box: a bar segment. */
-  mark: 'line' | 'dot' | 'cross' | 'box';
-  dash?: string;
-  muted?: boolean;
-}
-
-interface Frame {
-  plotLeft: number;
-  plotRight: number;
-  plotTop: number;
-  plotBottom: number;
-  height: number;
-  legendTop: number;
-}
-
-function frame(legend: readonly LegendEntry[]): Frame {
-  const plotLeft = MARGIN.left;
-  const plotRight = WIDTH - MARGIN.right;
-  const plotTop = MARGIN.top;
-  const plotBottom = plotTop + PLOT_HEIGHT;
-  const legendTop = plotBottom + MARGIN.bottom;
-  const { rows } = legendLayout(legend.map((e) => e.label), WIDTH - plotLeft);
-  return { plotLeft, plotRight, plotTop, plotBottom, legendTop, height: legendTop + rows * LEGEND_ROW + 6 };
-}
-
-function svgOpen(height: number, label: string): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" role="img" aria-label="${esc(label)}" font-size="${FONT}">`;
-}
-
-function legendSvg(entries: readonly LegendEntry[], left: number, top: number): string {
-  const { items } = legendLayout(entries.map((e) => e.label), WIDTH - left);
-  const out: string[] = [];
-  entries.forEach((e, i) => {
-    const at = items[i];
-    if (!at) return;
-    const x = left + at.x;
-    const y = top + at.y;
-    const mid = y + 5;
-    if (e.mark === 'line') out.push(`<line x1="${x}" y1="${mid}" x2="${x + 16}" y2="${mid}" stroke="${e.color}" stroke-width="2.5"${e.dash ?? ''}/>`);
-    else if (e.mark === 'dot') out.push(`<circle cx="${x + 8}" cy="${mid}" r="3.5" fill="${e.color}"/>`);
-    else if (e.mark === 'cross') out.push(crossSvg(x + 8, mid, e.color));
-    else out.push(`<rect x="${x + 2}" y="${mid - 5}" width="12" height="10" fill="${e.color}"/>`);
-    out.push(`<text x="${x + 22}" y="${mid + 4}"${e.muted ? ' class="muted"' : ''}>${esc(e.label)}</text>`);
-  });
-  return `<g class="legend">${out.join('')}</g>`;
-}
-
-function crossSvg(x: number, y: number, color: string): string {
-  const d = 3.5;
-  return `<path d="M${x - d} ${y - d} L${x + d} ${y + d} M${x - d} ${y + d} L${x + d} ${y - d}" stroke="${color}" stroke-width="1.6" fill="none"/>`;
-}
-
-/** Horizontal grid lines and labels for a y axis, plus the rotated axis title. */
-function yAxisSvg(f: Frame, ticks: readonly number[], labels: readonly string[], y: (v: number) => number, title: string): string {
-  const out: string[] = [];
-  ticks.forEach((t, i) => {
-    const py = y(t).toFixed(1);
-    out.push(`<line class="grid" x1="${f.plotLeft}" y1="${py}" x2="${f.plotRight}" y2="${py}"/>`);
-    out.push(`<text x="${f.plotLeft - 6}" y="${py}" dy="0.35em" text-anchor="end">${esc(labels[i] ?? '')}</text>`);
-  });
-  const cy = (f.plotTop + f.plotBottom) / 2;
-  out.push(`<text class="axis-title" transform="translate(14 ${cy}) rotate(-90)" text-anchor="middle">${esc(title)}</text>`);
-  return out.join('');
-}
-
-/** Vertical grid lines and labels for an x axis, plus its title. */
-function xAxisSvg(f: Frame, ticks: readonly number[], labels: readonly string[], x: (v: number) => number, title: string): string {
-  const out: string[] = [];
-  ticks.forEach((t, i) => {
-    const px = x(t).toFixed(1);
-    out.push(`<line class="grid" x1="${px}" y1="${f.plotTop}" x2="${px}" y2="${f.plotBottom}"/>`);
-    out.push(`<text x="${px}" y="${f.plotBottom + 15}" text-anchor="middle">${esc(labels[i] ?? '')}</text>`);
-  });
-  out.push(xTitleSvg(f, title));
-  return out.join('');
-}
-
-function xTitleSvg(f: Frame, title: string): string {
-  return `<text class="axis-title" x="${(f.plotLeft + f.plotRight) / 2}" y="${f.plotBottom + 34}" text-anchor="middle">${esc(title)}</text>`;
-}
-
-function plotBorderSvg(f: Frame): string {
-  return `<rect class="plot" x="${f.plotLeft}" y="${f.plotTop}" width="${f.plotRight - f.plotLeft}" height="${f.plotBottom - f.plotTop}"/>`;
-}
-
-/** note and problem are markup (their parts already escaped). */
-function figure(title: string, caption: string, svg: string, note = '', problem = ''): string {
-  const notes = `${note === '' ? '' : `<p class="note">${note}</p>`}${problem === '' ? '' : `<p class="note problem">${problem}</p>`}`;
-  return `<figure class="chart"><figcaption><strong>${esc(title)}</strong> <span class="muted">${esc(caption)}</span></figcaption>${svg}${notes}</figure>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -302,93 +205,49 @@ function perCallChart(runs: readonly Results[], title: string, caption: string, 
 // ---------------------------------------------------------------------------------------------------------------
 // (c) Over time: the timeline, one point a second.
 
-interface TimeSeries {
-  label: string;
-  color: string;
-  dash: string;
-  points: { t: number; v: number }[];
-}
-
-function timeChart(title: string, caption: string, unit: string, series: readonly TimeSeries[], marks: readonly FaultMark[] = []): string | null {
-  const drawn = series.filter((s) => s.points.length > 0);
-  if (drawn.length === 0) return null;
-  const all = drawn.flatMap((s) => s.points);
-  const xAxis = niceTicks(0, Math.max(1, ...all.map((p) => p.t)), 6);
-  const yNice = niceTicks(0, Math.max(...all.map((p) => p.v)), 5);
-  const legend: LegendEntry[] = drawn.map((s) => ({ label: s.label, color: s.color, mark: 'line', dash: s.dash }));
-  const f = frame(legend);
-  const x = linearScale(xAxis.min, xAxis.max, f.plotLeft, f.plotRight);
-  const y = linearScale(yNice.min, yNice.max, f.plotBottom, f.plotTop);
-  const out: string[] = [svgOpen(f.height, `${title}, over the run's time`)];
-  out.push(yAxisSvg(f, yNice.ticks, yNice.ticks.map((t) => formatTick(t, yNice.step)), y, unit));
-  out.push(xAxisSvg(f, xAxis.ticks, xAxis.ticks.map((t) => formatTick(t, xAxis.step)), x, 'seconds since the first call'));
-  out.push(plotBorderSvg(f));
-  for (const s of drawn) {
-    const px = s.points.map((p): Point => ({ x: x(p.t), y: y(p.v) }));
-    out.push(`<path d="${pathFromPoints(px)}" fill="none" stroke="${s.color}" stroke-width="1.8" stroke-linejoin="round"${s.dash}><title>${esc(s.label)}</title></path>`);
-  }
-  out.push(...marks.filter((m) => m.t <= xAxis.max).map((m) => faultMarkSvg(f, x(m.t), m.label)));
-  out.push(legendSvg(legend, f.plotLeft, f.legendTop));
-  out.push('</svg>');
-  return figure(title, caption, out.join(''));
-}
-
-// --fault: each fault a dotted vertical line at its time, named on hover (one run only: runs' faults differ).
-interface FaultMark {
-  t: number;
-  label: string;
-}
-
-function faultMarks(runs: readonly Results[]): FaultMark[] {
-  if (runs.length !== 1) return [];
-  return (runs[0]!.summary.faults ?? []).flatMap((f) => (f.atT === null ? [] : [{ t: f.atT, label: `${f.spec}: ${f.note}` }]));
-}
-
-function faultMarkSvg(f: Frame, px: number, label: string): string {
-  return `<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${f.plotTop}" y2="${f.plotBottom}" stroke="#b00" stroke-width="1.2" stroke-dasharray="2 3"><title>fault ${esc(label)}</title></line>`;
-}
-
 /** One series per run of a figure of each timeline point (points without it are left out). */
 function perRun(runs: readonly Results[], label: string, value: (p: TimelinePoint) => number | null | undefined, dash = ''): TimeSeries[] {
-  return runs.map((r, i) => ({
-    label: `${runLabel(r, i)} ${label}`,
-    color: runColor(i),
-    dash: dash || runDash(i),
-    points: (r.timeline ?? []).flatMap((p) => {
-      const v = value(p);
-      return v === null || v === undefined || !Number.isFinite(v) ? [] : [{ t: p.t, v }];
-    }),
-  }));
+  return runs.map((r, i) => timelineSeries(r.timeline ?? [], `${runLabel(r, i)} ${label}`, runColor(i), dash || runDash(i), value));
 }
+
+/**
+ * --fault: each fault made, a red band on the time charts from its time (a hairline for a kill) over its length,
+ * named on hover. One run only: compared runs' faults differ.
+ */
+function faultBands(runs: readonly Results[]): { bands: TimeBand[]; legend: LegendEntry[] } {
+  const faults = runs.length === 1 ? (runs[0]!.summary.faults ?? []).filter((f) => f.atT !== null) : [];
+  const bands = faults.map((f): TimeBand => ({
+    from: f.atT!,
+    to: f.atT! + (f.kind === 'kill-worker' || f.kind === 'restart-worker' ? 0 : (f.durationMs ?? 0) / 1000),
+    className: 'band-fault',
+    fill: FAULT_FILL,
+    title: `fault ${f.spec}: ${f.note}`,
+  }));
+  return { bands, legend: bands.length === 0 ? [] : [{ label: 'fault', color: FAULT_FILL, mark: 'box' }] };
+}
+
+const FAULT_FILL = 'rgba(204, 0, 0, 0.35)';
 
 function timeCharts(runs: readonly Results[]): string[] {
   const dashed = ' stroke-dasharray="5 3"';
+  const { bands, legend } = faultBands(runs);
   // With one run, each worker's CPU gets its own line; with several, each run's workers are added up.
   const cpu: TimeSeries[] =
     runs.length === 1
-      ? [...new Set((runs[0]!.timeline ?? []).flatMap((p) => p.workers.map((w) => w.name)))].map((name, k) => ({
-          label: `rtpengine ${name}`,
-          color: RUN_COLORS[k % RUN_COLORS.length]!,
-          dash: '',
-          points: (runs[0]!.timeline ?? []).flatMap((p) => {
-            const v = p.workers.find((w) => w.name === name)?.cpuPct;
-            return v === null || v === undefined ? [] : [{ t: p.t, v }];
-          }),
-        }))
+      ? workerCpuSeries(runs[0]!.timeline ?? [])
       : perRun(runs, 'rtpengine CPU, all workers', (p) => (p.workers.some((w) => w.cpuPct !== null) ? p.workers.reduce((a, w) => a + (w.cpuPct ?? 0), 0) : null));
-  const marks = faultMarks(runs);
   return [
-    timeChart('Calls up over time', 'calls whose media was running, sampled every second', 'calls', perRun(runs, 'calls', (p) => p.callsUp), marks),
+    timeChart('Calls up over time', 'calls whose media was running, sampled every second', 'calls', perRun(runs, 'calls', (p) => p.callsUp), bands, legend),
     timeChart('Packets per second', 'RTP packets each second: sent (solid) and received (dashed)', 'packets/s', [
       ...perRun(runs, 'sent', (p) => p.sentPps),
       ...perRun(runs, 'received', (p) => p.receivedPps, dashed),
-    ], marks),
+    ], bands, legend),
     timeChart('Latency over time', 'one-way latency of each second\'s packets: p50 (solid) and p99 (dashed), ms', 'ms', [
       ...perRun(runs, 'p50', (p) => p.latencyMs?.p50),
       ...perRun(runs, 'p99', (p) => p.latencyMs?.p99, dashed),
-    ], marks),
-    timeChart('Loss over time', "RFC 3550 loss of each second's packets, %", '%', perRun(runs, 'loss', (p) => p.lossPct), marks),
-    timeChart('rtpengine CPU over time', "each worker's process, percent of one core (local workers)", '% of a core', cpu, marks),
+    ], bands, legend),
+    timeChart('Loss over time', "RFC 3550 loss of each second's packets, %", '%', perRun(runs, 'loss', (p) => p.lossPct), bands, legend),
+    timeChart('rtpengine CPU over time', "each worker's process, percent of one core (local workers)", '% of a core', cpu, bands, legend),
     timeChart('Generator send lateness over time', "p99 of each second's sends, ms", 'ms', perRun(runs, 'p99', (p) => p.sendLatenessMs?.p99)),
   ].filter((c): c is string => c !== null);
 }
@@ -418,12 +277,12 @@ function outcomeChart(runs: readonly Results[]): string {
     const label = runLabel(r, i);
     out.push(`<rect x="2" y="${yTop + 5}" width="10" height="10" fill="${runColor(i)}"/>`);
     out.push(`<text x="16" y="${yTop + 14}">${esc(label)}</text>`);
-    out.push(`<rect class="track" x="${barLeft}" y="${yTop + 2}" width="${barWidth}" height="16"/>`);
+    out.push(`<rect class="track" x="${barLeft}" y="${yTop + 2}" width="${barWidth}" height="16" fill="#f1f1f1"/>`);
     for (const s of stackSegments(counts, fullScale, barWidth)) {
       const what = s.key === '' ? 'ok' : `failed: ${s.key}`;
       out.push(`<rect x="${(barLeft + s.x).toFixed(1)}" y="${yTop + 2}" width="${Math.max(0.5, s.width).toFixed(1)}" height="16" fill="${colorOf(s.key)}"><title>${esc(`${label} ${what}: ${s.count}`)}</title></rect>`);
       if (s.width >= 8 * String(s.count).length + 6) {
-        out.push(`<text class="on-bar" x="${(barLeft + s.x + s.width / 2).toFixed(1)}" y="${yTop + 14}" text-anchor="middle">${s.count}</text>`);
+        out.push(`<text class="on-bar" fill="#fff" x="${(barLeft + s.x + s.width / 2).toFixed(1)}" y="${yTop + 14}" text-anchor="middle">${s.count}</text>`);
       }
     }
     out.push(`<text x="${barLeft + barWidth + 6}" y="${yTop + 14}">${c.ok}/${c.attempted} ok${c.failed > 0 ? `, ${c.failed} failed` : ''}</text>`);
@@ -435,11 +294,6 @@ function outcomeChart(runs: readonly Results[]): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Page parts.
-
-function dateText(iso: string): string {
-  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?Z$/.exec(iso);
-  return m ? `${m[1]} ${m[2]} UTC` : iso;
-}
 
 function runHeader(r: Results, i: number): string {
   const d = describeRun(r);
@@ -489,58 +343,8 @@ function failureList(r: Results): string {
 }
 
 function keyFigures(runs: readonly Results[]): string {
-  const ratio = runs.length === 2;
-  const head = runs.map((r, i) => `<th><span class="swatch" style="background:${runColor(i)}"></span>${esc(runLabel(r, i))}</th>`).join('');
-  const body = comparisonRows(runs).map((row) => {
-    const cells = row.cells.map((c) => `<td>${esc(c)}</td>`).join('');
-    const extra = ratio ? `<td class="ratio">${row.values ? esc(ratioText(row.values[0], row.values[1])) : ''}</td>` : '';
-    const numeric = row.values ? ' class="num"' : '';
-    return `<tr${numeric}><th scope="row"${row.indent ? ' class="indent"' : ''}>${esc(row.label)}</th>${cells}${extra}</tr>`;
-  });
-  return `<table class="figures"><thead><tr><th></th>${head}${ratio ? '<th class="ratio">2 / 1</th>' : ''}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+  return figuresTable(runs.map((r, i) => `<span class="swatch" style="background:${runColor(i)}"></span>${esc(runLabel(r, i))}`), comparisonRows(runs));
 }
-
-const CSS = `
-:root { color-scheme: light; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #222; background: #fafafa; margin: 0; }
-main { max-width: 1200px; margin: 0 auto; padding: 20px 24px 40px; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 28px 0 10px; }
-article h2 { margin: 0 0 8px; font-size: 15px; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
-.muted { color: #777; }
-.runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 14px; }
-article.run { background: #fff; border: 1px solid #ddd; border-top: 5px solid #999; border-radius: 4px; padding: 12px 14px; }
-article.run.interrupted { background: #fff8f0; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
-dt { color: #666; }
-dd { margin: 0; overflow-wrap: anywhere; }
-.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
-.warning { background: #fff1e0; border-left: 4px solid #f28e2b; padding: 4px 8px; margin: 8px 0 0; }
-details.failures { margin-top: 8px; }
-details.failures ul { margin: 4px 0 0; padding-left: 18px; }
-code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere; }
-table.figures { border-collapse: collapse; background: #fff; border: 1px solid #ddd; }
-table.figures th, table.figures td { padding: 3px 12px; border-bottom: 1px solid #eee; text-align: left; }
-table.figures thead th { border-bottom: 2px solid #ccc; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 13px; }
-table.figures tbody th { font-weight: normal; color: #444; }
-table.figures th.indent { padding-left: 28px; color: #666; }
-table.figures tr.num td { text-align: right; font-variant-numeric: tabular-nums; }
-table.figures .ratio { text-align: right; color: #555; background: #f6f6f6; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(570px, 1fr)); gap: 14px; }
-figure.chart { margin: 0; background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 10px 10px 4px; }
-figcaption { margin: 0 0 6px; font-size: 13px; }
-figure.chart svg { display: block; max-width: 100%; height: auto; }
-svg text { fill: #333; font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
-svg text.muted { fill: #999; }
-svg text.axis-title { fill: #666; }
-svg text.on-bar { fill: #fff; font-weight: 600; }
-svg .grid { stroke: #e6e6e6; stroke-width: 1; }
-svg .plot { fill: none; stroke: #bbb; }
-svg .track { fill: #f1f1f1; }
-.note { color: #666; font-size: 12px; margin: 4px 0; }
-.note.problem { color: #a33; }
-footer { margin-top: 30px; color: #888; font-size: 12px; }
-`;
 
 /** The whole page for one or more runs, in the order given (run 1 first). */
 export function renderHtml(runs: Results[]): string {
@@ -559,18 +363,14 @@ export function renderHtml(runs: Results[]): string {
   ].filter((c): c is string => c !== null);
   const skipped = PERCENTILE_CHARTS.length - percentile.length;
   const time = timeCharts(runs);
-  const parts = [
-    '<!DOCTYPE html>',
-    '<html lang="en"><head><meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${esc(title)}</title>`,
-    `<style>${CSS}</style>`,
-    '</head><body><main>',
+  const perWorker = workerTables(runs);
+  return pageHtml(title, [
     `<h1>rtp-bench report</h1>`,
-    `<p class="muted">${runs.length} run${runs.length === 1 ? '' : 's'}${runs.length === 2 ? '; the last column of the figures is run 2 divided by run 1' : ''}. Percentiles come from merged HDR histograms.</p>`,
+    `<p class="muted">${runs.length} run${runs.length === 1 ? '' : 's'}${runs.length === 2 ? '; the last columns of the figures are run 2 divided by run 1, and whether run 2 is better or worse (changes within 2% are "same")' : ''}. Percentiles come from merged HDR histograms.</p>`,
     `<section class="runs">${runs.map(runHeader).join('')}</section>`,
     '<h2>Key figures</h2>',
     keyFigures(runs),
+    ...(perWorker === '' ? [] : ['<h2>Per rtpengine worker</h2>', perWorker]),
     '<h2>Percentile distributions</h2>',
     percentile.length > 0
       ? `<div class="charts">${percentile.join('')}</div>${skipped > 0 ? `<p class="muted">${skipped} metric(s) with no samples in any run are not drawn.</p>` : ''}`
@@ -581,8 +381,17 @@ export function renderHtml(runs: Results[]): string {
     perCall.length > 0 ? `<div class="charts">${perCall.join('')}</div>` : '<p class="muted">No per-call setup or loss values in any run.</p>',
     '<h2>Calls</h2>',
     `<div class="charts">${outcomeChart(runs)}</div>`,
-    `<footer>Written by rtp-bench. Self-contained: no scripts, no external resources.</footer>`,
-    '</main></body></html>',
-  ];
-  return `${parts.join('\n')}\n`;
+  ]);
+}
+
+/** Each run's split by worker (calls, loss, latency, CPU), a table per run that has workers; '' when none has. */
+function workerTables(runs: readonly Results[]): string {
+  const tables = runs.flatMap((r, i) => {
+    const split = workerSplit(r.calls, r.summary.workers ?? []);
+    if (split.length === 0) return [];
+    const rows = workerSplitCells(split).map((cells) => ({ cells }));
+    return [`${runs.length > 1 ? `<h3><span class="swatch" style="background:${runColor(i)}"></span>${esc(runLabel(r, i))}</h3>` : ''}${plainTable('workers', WORKER_SPLIT_HEAD, rows, new Set([0, 9]))}`];
+  });
+  if (tables.length === 0) return '';
+  return `<p class="muted">Calls, loss and latency from the call records of the calls each worker took (latency per worker is known per stream: each stream's mean, and the largest maximum); CPU, memory and rtpengine's own counts over the hold.</p>${tables.join('')}`;
 }

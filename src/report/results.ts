@@ -8,7 +8,14 @@ import type { Summary } from '../stats/summary.js';
 import type { Environment } from './environment.js';
 import type { TimelinePoint } from '../stats/timeline.js';
 
-export const RESULTS_FORMAT = 2;
+/**
+ * The format every results file is written in. 3: capacity and scale files keep each search's answer as `capacity`
+ * with flat steps (format 2 had `result`, each step's measure nested in `outcome`); a run's fields are as in 2.
+ */
+export const RESULTS_FORMAT = 3;
+
+/** Formats whose runs this rtp-bench reads: a run's fields did not change from 2 to 3. */
+export const RUN_FORMATS_READ: readonly number[] = [2, 3];
 
 export interface Results {
   runId: string;

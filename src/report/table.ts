@@ -7,6 +7,8 @@ import type { Percentiles } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 import type { Environment } from './environment.js';
 import type { SloVerdict } from './slo.js';
+import type { CallRecord } from '../call.js';
+import { WORKER_SPLIT_HEAD, workerSplit, workerSplitCells } from './workers.js';
 
 const ROWS: { key: keyof Summary; label: string; digits: number }[] = [
   { key: 'setupMs', label: 'setup ms (offer+answer+mesh)', digits: 2 },
@@ -25,7 +27,8 @@ const ROWS: { key: keyof Summary; label: string; digits: number }[] = [
   { key: 'deleteMs', label: 'delete ms', digits: 2 },
 ];
 
-export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdict: SloVerdict): string {
+/** `calls`: the run's call records, for the split by worker (calls, loss and latency per worker). */
+export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdict: SloVerdict, calls: readonly CallRecord[] = []): string {
   const lines: string[] = [];
   const pair = plan.codecPair;
   const where =
@@ -104,14 +107,19 @@ export function renderSummary(plan: RunPlan, s: Summary, env: Environment, verdi
       `${g.cpuUsPerPacketOp !== null ? `, ${g.cpuUsPerPacketOp.toFixed(1)} us per packet op` : ''}` +
       `${late ? `, send lateness p50 ${late.p50.toFixed(2)} / p99 ${late.p99.toFixed(2)} / max ${late.max.toFixed(1)} ms` : ''}`,
   );
-  for (const w of s.workers) {
-    const cpu = w.cpuPct === null ? '' : `, CPU ${w.cpuPct.toFixed(0)}% of a core${w.cpuMsPerCallSecond === null ? '' : ` (${w.cpuMsPerCallSecond.toFixed(2)} ms per call-second)`}`;
-    const mem = w.maxRssMiB === null ? '' : `, ${w.maxRssMiB.toFixed(0)} MiB`;
-    const own =
-      w.streamsUserspace === null
-        ? ''
-        : `; its own count: ${w.transcoded ?? 0} transcoded media, streams ${w.streamsUserspace} userspace / ${w.streamsKernel ?? 0} kernel, ${w.packetErrors ?? 0} packet errors`;
-    lines.push(`worker   ${w.name}: ${w.meanCalls.toFixed(1)} calls${cpu}${mem}${own}`);
+  const split = workerSplit(calls, s.workers);
+  if (split.length > 0) {
+    const table = new Table({
+      head: [...WORKER_SPLIT_HEAD],
+      style: { head: [], border: [] },
+      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+      colAligns: ['left', ...WORKER_SPLIT_HEAD.slice(1).map(() => 'right' as const)],
+      // Heads wrapped by word: the table stays within a terminal's width.
+      colWidths: [null, 10, 9, 8, 17, 9, 7, 10, 7, 20],
+      wordWrap: true,
+    });
+    for (const row of workerSplitCells(split)) table.push(row);
+    lines.push(`per worker (from the calls each took: loss; latency of its streams' means; CPU and memory over the hold)\n${table.toString()}`);
   }
   if (g.saturated) lines.push(`WARNING  ${g.saturated}`);
   for (const w of s.toolLimits) lines.push(`NOTE     ${w}`);

@@ -169,6 +169,7 @@ export class Stack {
     const worker = this.workers[index];
     if (worker?.local === null || worker?.local === undefined) throw new StackError(`worker ${index} is not an embedded rtpengine of this run: only those can be restarted`);
     worker.local = await restartRtpengine(worker.local);
+    worker.metricsUrl = worker.local.metricsUrl;
     worker.cap?.add(worker.local.pid);
     return worker;
   }

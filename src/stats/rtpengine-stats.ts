@@ -28,7 +28,9 @@ export function summarizeDeleteStats(reply: DeleteReply): RtpengineCallStats | n
         sum.errors += stream.ingress.errors;
       }
     }
-    ingress[tag.label ?? tag.tag] = sum;
+    // Tags and labels are whatever the reply says: one named __proto__ would replace ingress's prototype (and its
+    // counters vanish) through a plain assignment, so every name becomes a field of its own.
+    Object.defineProperty(ingress, tag.label ?? tag.tag, { value: sum, enumerable: true, writable: true, configurable: true });
   }
   const ssrc = stats.ssrc.map((s) => ({
     ssrc: s.ssrc,

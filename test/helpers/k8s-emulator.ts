@@ -11,11 +11,22 @@
  *   GET    /apis/l7mp.io/v1/namespaces/{ns}/{plural}/{name}     get
  *   DELETE /apis/l7mp.io/v1/namespaces/{ns}/{plural}/{name}     delete
  *   DELETE /apis/l7mp.io/v1/namespaces/{ns}/{plural}[?labelSelector=]   deletecollection
- *   GET    /api/v1/namespaces/{ns}/pods[?labelSelector=]        list (pods added with addPod)
+ *   GET    /api/v1/namespaces/{ns}/pods[?labelSelector=]        list (pods added with addPod, and StatefulSets' pods)
  *   GET    /api/v1/namespaces/{ns}/pods/{name}                  get
- * Anything else answers 404 and is recorded with verb "unknown".
+ *   GET    /apis/apps/v1/namespaces/{ns}/statefulsets/{name}    get (added with addStatefulSet; status from its pods)
+ *   GET    /apis/apps/v1/namespaces/{ns}/statefulsets/{name}/scale   get (autoscaling/v1 Scale)
+ *   PATCH  /apis/apps/v1/namespaces/{ns}/statefulsets/{name}/scale   patch spec.replicas (merge or strategic merge
+ *                                                                    patch; a JSON patch must be an array; other types 415)
+ * Anything else answers 404 and is recorded with verb "unknown". A subresource is recorded as RBAC names it:
+ * resource "statefulsets/scale".
+ *
+ * A StatefulSet's pods follow its replicas as its controller would, but without time of their own: a new pod appears
+ * Pending (not scheduled), and moves on only when the test says (setPodState), unless the StatefulSet was added with
+ * startup 'ready'; a pod beyond the replicas is deleted at once, or (termination 'manual') stays terminating until
+ * finishTermination(). `events` tells the test when pods appear, terminate or go, so it never has to guess with a sleep.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -57,6 +68,10 @@ export interface RecordedRequest {
   /** null: the connection was dropped. */
   status: number | null;
   fault: Fault['kind'] | null;
+  /** The request's Content-Type header (patch: which patch type). */
+  contentType: string | null;
+  /** A patch's body, parsed (null for other verbs). */
+  patch: unknown;
 }
 
 interface StoredObject {
@@ -72,6 +87,46 @@ export interface PodSpec {
   hostIP?: string;
   phase?: string;
   ready?: boolean;
+}
+
+export interface StatefulSetSpec {
+  name: string;
+  namespace?: string;
+  replicas: number;
+  /** spec.selector.matchLabels and the pod template's labels (pods also get statefulset.kubernetes.io/pod-name). */
+  labels: Record<string, string>;
+  /** The pod IP of ordinal i once it runs; default 127.1.<i>.1 (loopback: nothing is sent to it). */
+  podIP?: (ordinal: number) => string;
+  /** Default node-<i % 3>. */
+  nodeName?: (ordinal: number) => string;
+  /** How a new pod comes up: 'manual' (default: Pending until setPodState) or 'ready' (Running and Ready at once). */
+  startup?: 'manual' | 'ready';
+  /** How a pod beyond the replicas goes: 'immediate' (default) or 'manual' (terminating until finishTermination). */
+  termination?: 'immediate' | 'manual';
+}
+
+/** Where a StatefulSet's pod is in its life, as the test moves it (setPodState). */
+export type PodState =
+  | { state: 'pending' }
+  | { state: 'unschedulable'; message: string }
+  /** Scheduled, a container waiting (e.g. ImagePullBackOff). */
+  | { state: 'waiting'; container: string; reason: string; message?: string }
+  /** Running on its node with an IP, not Ready (e.g. the readiness probe fails). */
+  | { state: 'running' }
+  | { state: 'ready' };
+
+/** What `events` emits, as 'pod' events. */
+export interface PodEvent {
+  change: 'created' | 'terminating' | 'deleted';
+  name: string;
+  namespace: string;
+}
+
+interface StoredStatefulSet {
+  spec: Required<Omit<StatefulSetSpec, 'namespace'>> & { namespace: string };
+  uid: string;
+  generation: number;
+  creationTimestamp: string;
 }
 
 export interface EmulatorOptions {
@@ -167,6 +222,9 @@ export class K8sEmulator {
   readonly namespaces: Set<string>;
   private readonly objects = new Map<string, StoredObject>();
   private readonly pods = new Map<string, Record<string, unknown>>();
+  private readonly statefulSets = new Map<string, StoredStatefulSet>();
+  /** 'pod' (PodEvent) when a StatefulSet's pod appears, starts terminating or goes; 'scaled' ({name, namespace, replicas}). */
+  readonly events = new EventEmitter();
   private readonly faults: PendingFault[] = [];
   private readonly forbidden = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -273,6 +331,158 @@ export class K8sEmulator {
     });
   }
 
+  /** A StatefulSet whose controller keeps `replicas` pods (see the top of this file for how they live). */
+  addStatefulSet(spec: StatefulSetSpec): void {
+    const namespace = spec.namespace ?? 'default';
+    const stored: StoredStatefulSet = {
+      spec: {
+        name: spec.name,
+        namespace,
+        replicas: spec.replicas,
+        labels: { ...spec.labels },
+        podIP: spec.podIP ?? ((i) => `127.1.${i}.1`),
+        nodeName: spec.nodeName ?? ((i) => `node-${i % 3}`),
+        startup: spec.startup ?? 'manual',
+        termination: spec.termination ?? 'immediate',
+      },
+      uid: randomUUID(),
+      generation: 1,
+      creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    };
+    this.statefulSets.set(`${namespace}/${spec.name}`, stored);
+    this.reconcile(stored);
+  }
+
+  /** The StatefulSet's replicas now (spec). */
+  replicasOf(name: string, namespace = 'default'): number {
+    const sts = this.statefulSets.get(`${namespace}/${name}`);
+    if (!sts) throw new Error(`no StatefulSet ${namespace}/${name}`);
+    return sts.spec.replicas;
+  }
+
+  /** Names of the pods that exist now (terminating ones too), optionally of one StatefulSet, sorted by ordinal. */
+  podNames(statefulSet?: string, namespace = 'default'): string[] {
+    return [...this.pods.values()]
+      .filter((p) => {
+        const md = p['metadata'] as { namespace: string; ownerReferences?: { name: string }[] };
+        return md.namespace === namespace && (statefulSet === undefined || md.ownerReferences?.[0]?.name === statefulSet);
+      })
+      .map((p) => (p['metadata'] as { name: string }).name)
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  }
+
+  /** Moves a StatefulSet's pod on (scheduled or not, a container waiting, running, ready), as the kubelet would. */
+  setPodState(name: string, state: PodState, namespace = 'default'): void {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    const sts = pod && this.ownerOf(pod);
+    if (!pod || !sts) throw new Error(`no StatefulSet pod ${namespace}/${name}`);
+    const ordinal = Number(name.slice(sts.spec.name.length + 1));
+    Object.assign(pod, this.podStatus(sts, ordinal, state));
+    (pod['metadata'] as Record<string, unknown>)['resourceVersion'] = String(++this.resourceVersion);
+  }
+
+  /** Ends the termination of a StatefulSet's pod (termination 'manual'), or of all its terminating pods. */
+  finishTermination(name?: string, namespace = 'default'): void {
+    for (const [key, pod] of [...this.pods.entries()]) {
+      const md = pod['metadata'] as { name: string; namespace: string; deletionTimestamp?: string };
+      if (md.namespace !== namespace || md.deletionTimestamp === undefined || (name !== undefined && md.name !== name)) continue;
+      const sts = this.ownerOf(pod);
+      this.pods.delete(key);
+      this.events.emit('pod', { change: 'deleted', name: md.name, namespace } satisfies PodEvent);
+      // As the controller does: a pod of a wanted ordinal that was terminating is made again once it is gone.
+      if (sts) this.reconcile(sts);
+    }
+  }
+
+  private ownerOf(pod: Record<string, unknown>): StoredStatefulSet | undefined {
+    const md = pod['metadata'] as { namespace: string; ownerReferences?: { name: string }[] };
+    const owner = md.ownerReferences?.[0]?.name;
+    return owner === undefined ? undefined : this.statefulSets.get(`${md.namespace}/${owner}`);
+  }
+
+  /** spec and status of ordinal's pod in `state` (what setPodState and a new pod get). */
+  private podStatus(sts: StoredStatefulSet, ordinal: number, state: PodState): { spec: Record<string, unknown>; status: Record<string, unknown> } {
+    const containers = [{ name: 'rtpengine', image: 'rtp-bench/rtpengine:bookworm' }, { name: 'l7mp', image: 'l7mp/l7mp:0.5.7' }];
+    const unplaced = state.state === 'pending' || state.state === 'unschedulable';
+    const spec = { containers, ...(unplaced ? {} : { nodeName: sts.spec.nodeName(ordinal) }) };
+    const condition = (type: string, ok: boolean, reason?: string, message?: string): Record<string, unknown> => ({ type, status: ok ? 'True' : 'False', ...(reason ? { reason } : {}), ...(message ? { message } : {}) });
+    const containerStatus = (c: { name: string; image: string }, ready: boolean, waiting?: { reason: string; message?: string }): Record<string, unknown> => ({
+      name: c.name,
+      image: c.image,
+      imageID: '',
+      ready,
+      restartCount: 0,
+      state: waiting ? { waiting } : { running: { startedAt: new Date().toISOString() } },
+    });
+    switch (state.state) {
+      case 'pending':
+        return { spec, status: { phase: 'Pending' } };
+      case 'unschedulable':
+        return { spec, status: { phase: 'Pending', conditions: [condition('PodScheduled', false, 'Unschedulable', state.message)] } };
+      case 'waiting':
+        return {
+          spec,
+          status: {
+            phase: 'Pending',
+            conditions: [condition('PodScheduled', true), condition('Ready', false, 'ContainersNotReady', `containers with unready status: [${state.container}]`)],
+            containerStatuses: containers.map((c) => containerStatus(c, false, c.name === state.container ? { reason: state.reason, ...(state.message ? { message: state.message } : {}) } : { reason: 'ContainerCreating' })),
+          },
+        };
+      case 'running':
+      case 'ready': {
+        const ready = state.state === 'ready';
+        const ip = sts.spec.podIP(ordinal);
+        return {
+          spec,
+          status: {
+            phase: 'Running',
+            podIP: ip,
+            podIPs: [{ ip }],
+            hostIP: '127.0.0.1',
+            conditions: [condition('PodScheduled', true), condition('ContainersReady', ready), condition('Ready', ready, ready ? undefined : 'ContainersNotReady', ready ? undefined : 'containers with unready status: [l7mp]')],
+            containerStatuses: containers.map((c) => containerStatus(c, ready || c.name === 'rtpengine')),
+          },
+        };
+      }
+    }
+  }
+
+  /** The StatefulSet controller, at once: pods for the wanted ordinals, none beyond. */
+  private reconcile(sts: StoredStatefulSet): void {
+    const { name, namespace, replicas, labels } = sts.spec;
+    for (let i = 0; i < replicas; i++) {
+      const podName = `${name}-${i}`;
+      if (this.pods.has(`${namespace}/${podName}`)) continue;
+      this.pods.set(`${namespace}/${podName}`, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: podName,
+          namespace,
+          labels: { ...labels, 'statefulset.kubernetes.io/pod-name': podName },
+          uid: randomUUID(),
+          resourceVersion: String(++this.resourceVersion),
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name, uid: sts.uid, controller: true }],
+        },
+        ...this.podStatus(sts, i, { state: sts.spec.startup === 'ready' ? 'ready' : 'pending' }),
+      });
+      this.events.emit('pod', { change: 'created', name: podName, namespace } satisfies PodEvent);
+    }
+    for (const [key, pod] of [...this.pods.entries()]) {
+      if (this.ownerOf(pod) !== sts) continue;
+      const md = pod['metadata'] as { name: string; deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
+      if (Number(md.name.slice(name.length + 1)) < replicas || md.deletionTimestamp !== undefined) continue;
+      if (sts.spec.termination === 'immediate') {
+        this.pods.delete(key);
+        this.events.emit('pod', { change: 'deleted', name: md.name, namespace } satisfies PodEvent);
+      } else {
+        md.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+        md.deletionGracePeriodSeconds = 5;
+        this.events.emit('pod', { change: 'terminating', name: md.name, namespace } satisfies PodEvent);
+      }
+    }
+  }
+
   /** Stores an object directly (as if made by someone else, e.g. a run that crashed); no validation. */
   put(obj: { apiVersion?: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: unknown }): void {
     const resource = Object.keys(KINDS).find((p) => KINDS[p] === obj.kind);
@@ -297,6 +507,8 @@ export class K8sEmulator {
     this.timers.clear();
     this.objects.clear();
     this.pods.clear();
+    this.statefulSets.clear();
+    this.events.removeAllListeners();
     this.faults.length = 0;
     this.forbidden.clear();
     this.latencyMs = o.latencyMs ?? 0;
@@ -354,6 +566,8 @@ export class K8sEmulator {
       finishedMs: null,
       status: null,
       fault: null,
+      contentType: req.headers['content-type'] ?? null,
+      patch: null,
     };
     this.requests.push(record);
     this.inFlight++;
@@ -373,6 +587,13 @@ export class K8sEmulator {
     const text = Buffer.concat(chunks).toString('utf8');
 
     this.route(record);
+    if (record.verb === 'patch') {
+      try {
+        record.patch = JSON.parse(text) as unknown;
+      } catch {
+        record.patch = text;
+      }
+    }
     let body: unknown = null;
     if (record.verb === 'create' && text !== '') {
       try {
@@ -437,7 +658,9 @@ export class K8sEmulator {
     r.namespace = rest[0]!;
     r.resource = rest[1]!;
     r.name = rest[2] ?? null;
-    if (rest.length > 3) return;
+    if (rest.length > 4) return;
+    // A subresource (.../statefulsets/{name}/scale) is a resource of its own to RBAC: "statefulsets/scale".
+    if (rest.length === 4) r.resource = `${rest[1]!}/${rest[3]!}`;
     const collection = r.name === null;
     switch (r.method) {
       case 'POST':
@@ -474,6 +697,7 @@ export class K8sEmulator {
       return [403, status(403, 'Forbidden', msg, { ...(r.name ? { name: r.name } : {}), group: r.apiGroup, kind: r.resource })];
     }
     if (r.apiGroup === '') return this.answerPods(r);
+    if (r.apiGroup === 'apps') return this.answerApps(r);
     if (r.apiGroup !== GROUP || !this.crdsInstalled || !(r.resource in KINDS)) {
       return [404, status(404, 'NotFound', 'the server could not find the requested resource')];
     }
@@ -550,6 +774,84 @@ export class K8sEmulator {
       if (this.objects.get(k) === o) this.objects.delete(k);
     }, this.deletionDelayMs);
     this.timers.add(t);
+  }
+
+  /** apps/v1: a StatefulSet (get), its scale subresource (get, patch). */
+  private answerApps(r: RecordedRequest): [number, unknown] {
+    const base = r.resource.split('/')[0];
+    const sts = r.name === null ? undefined : this.statefulSets.get(`${r.namespace}/${r.name}`);
+    if (base !== 'statefulsets' || r.name === null || !['statefulsets', 'statefulsets/scale'].includes(r.resource)) {
+      return [404, status(404, 'NotFound', 'the server could not find the requested resource')];
+    }
+    if (!sts) return [404, status(404, 'NotFound', `statefulsets.apps "${r.name}" not found`, { name: r.name, group: 'apps', kind: 'statefulsets' })];
+    if (r.resource === 'statefulsets') {
+      if (r.verb !== 'get') return [405, status(405, 'MethodNotAllowed', `${r.verb} on statefulsets is not supported here`)];
+      return [200, this.statefulSetBody(sts)];
+    }
+    if (r.verb === 'get') return [200, this.scaleBody(sts)];
+    if (r.verb !== 'patch') return [405, status(405, 'MethodNotAllowed', `${r.verb} on statefulsets/scale is not supported here`)];
+    let replicas: unknown;
+    const type = (r.contentType ?? '').split(';')[0]!.trim();
+    if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') {
+      if (typeof r.patch !== 'object' || r.patch === null || Array.isArray(r.patch)) return [400, status(400, 'BadRequest', `the body of the request was in an unknown format: ${JSON.stringify(r.patch)}`)];
+      replicas = (r.patch as { spec?: { replicas?: unknown } }).spec?.replicas;
+    } else if (type === 'application/json-patch+json') {
+      // What a client that forgets the patch type sends an object as: the API server cannot read it as a JSON patch.
+      if (!Array.isArray(r.patch)) return [400, status(400, 'BadRequest', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch')];
+      replicas = (r.patch as { op?: string; path?: string; value?: unknown }[]).filter((op) => (op.op === 'replace' || op.op === 'add') && op.path === '/spec/replicas').at(-1)?.value;
+    } else {
+      return [415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`)];
+    }
+    if (replicas !== undefined) {
+      if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+        return [422, status(422, 'Invalid', `Scale.autoscaling "${sts.spec.name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`, { name: sts.spec.name, group: 'autoscaling', kind: 'Scale' })];
+      }
+      if (replicas !== sts.spec.replicas) {
+        sts.spec.replicas = replicas;
+        sts.generation++;
+        this.resourceVersion++;
+        this.reconcile(sts);
+        this.events.emit('scaled', { name: sts.spec.name, namespace: sts.spec.namespace, replicas });
+      }
+    }
+    return [200, this.scaleBody(sts)];
+  }
+
+  private statefulSetPods(sts: StoredStatefulSet): Record<string, unknown>[] {
+    return [...this.pods.values()].filter((p) => this.ownerOf(p) === sts);
+  }
+
+  private statefulSetBody(sts: StoredStatefulSet): Record<string, unknown> {
+    const { name, namespace, replicas, labels } = sts.spec;
+    const live = this.statefulSetPods(sts).filter((p) => (p['metadata'] as { deletionTimestamp?: string }).deletionTimestamp === undefined);
+    const ready = live.filter((p) => ((p['status'] as { conditions?: { type: string; status: string }[] }).conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
+    return {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name, namespace, uid: sts.uid, generation: sts.generation, resourceVersion: String(this.resourceVersion), creationTimestamp: sts.creationTimestamp, labels: { ...labels } },
+      spec: {
+        replicas,
+        serviceName: name,
+        podManagementPolicy: 'Parallel',
+        selector: { matchLabels: { ...labels } },
+        template: { metadata: { labels: { ...labels } }, spec: { containers: [{ name: 'rtpengine', image: 'rtp-bench/rtpengine:bookworm' }, { name: 'l7mp', image: 'l7mp/l7mp:0.5.7' }] } },
+      },
+      // The controller here is synchronous: it has always seen the latest generation.
+      status: { observedGeneration: sts.generation, replicas: live.length, readyReplicas: ready.length, currentReplicas: live.length, updatedReplicas: live.length, availableReplicas: ready.length },
+    };
+  }
+
+  private scaleBody(sts: StoredStatefulSet): Record<string, unknown> {
+    const { name, namespace, replicas, labels } = sts.spec;
+    const live = this.statefulSetPods(sts).filter((p) => (p['metadata'] as { deletionTimestamp?: string }).deletionTimestamp === undefined);
+    return {
+      apiVersion: 'autoscaling/v1',
+      kind: 'Scale',
+      metadata: { name, namespace, uid: sts.uid, resourceVersion: String(this.resourceVersion), creationTimestamp: sts.creationTimestamp },
+      // As the API server serialises it: replicas 0 is omitted (omitempty).
+      spec: replicas === 0 ? {} : { replicas },
+      status: { replicas: live.length, selector: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',') },
+    };
   }
 
   private answerPods(r: RecordedRequest): [number, unknown] {

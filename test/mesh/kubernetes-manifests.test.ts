@@ -3,7 +3,8 @@
  * unknown fields found by a round trip through @kubernetes/client-node's typed models, since the API server drops or
  * rejects those), every file commented at the top with how to apply it, the workers' l7mp config identical to the
  * template the code renders, the workers' start script, and the Role in rbac.yaml equal to exactly what the
- * provisioner calls (statically: API_PERMISSIONS; and observed: a full lifecycle against the API emulator).
+ * provisioner and the worker scaling call (statically: API_PERMISSIONS; and observed: a full lifecycle against the API
+ * emulator).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +24,8 @@ import { callObjects } from '../../src/mesh/objects.js';
 import { KubernetesProvisioner, workerConfigMapText } from '../../src/mesh/kubernetes/provisioner.js';
 import { API_PERMISSIONS } from '../../src/mesh/kubernetes/permissions.js';
 import { cleanupRun } from '../../src/mesh/kubernetes/cleanup.js';
+import { KubernetesApi } from '../../src/mesh/kubernetes/api.js';
+import { currentReplicas, scaleWorkers } from '../../src/mesh/kubernetes/workers-scale.js';
 import { RTPENGINE_NG_PORT, workerProxyConfig } from '../../src/stack/l7mp-proxy.js';
 import { parseCommandLine } from '../../src/cli.js';
 import { K8sEmulator } from '../helpers/k8s-emulator.js';
@@ -253,7 +256,7 @@ describe('RBAC', () => {
     await emulator.close();
   });
 
-  test('the Role grants exactly what the provisioner calls: verbs x resources used == granted', async () => {
+  test('the Role grants exactly what the provisioner and scale call: verbs x resources used == granted', async () => {
     const rbac = load('rbac.yaml');
     const role = rbac.find((o) => o.kind === 'Role') as Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
     const binding = rbac.find((o) => o.kind === 'RoleBinding') as Manifest & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string }[] };
@@ -280,6 +283,13 @@ describe('RBAC', () => {
     await cleanupRun({ runId: 'crashed', kubeConfig: emulator.kubeConfig(), print: () => {} });
     await cleanupRun({ kubeConfig: emulator.kubeConfig(), print: () => {} });
     await p.close();
+    // rtp-bench scale --mesh kubernetes: the worker StatefulSet scaled and waited for.
+    // (A StatefulSet of its own: the worker pod added above would be selected alongside, which scaleWorkers refuses.)
+    emulator.addStatefulSet({ name: 'scaled-worker', replicas: 1, labels: { app: 'scaled-worker' }, startup: 'ready' });
+    const api = new KubernetesApi(emulator.kubeConfig(), { ratePerSec: 100_000 });
+    const replicas = await currentReplicas(api, 'default', 'scaled-worker');
+    await scaleWorkers(api, { namespace: 'default', statefulSet: 'scaled-worker', replicas: replicas + 1, pinLabel: DEFAULT_MESH_OPTIONS.workerPinLabel, workerSelector: { app: 'scaled-worker' }, pollMs: 5 });
+    api.close();
 
     assert.deepEqual(emulator.requests.filter((r) => r.verb === 'unknown').map((r) => `${r.method} ${r.path}`), [], 'only endpoints the emulator knows');
     const used = [...new Set(emulator.requests.map((r) => `${r.apiGroup}|${r.resource}|${r.verb}`))].sort();

@@ -254,7 +254,7 @@ test('aborting the start (Ctrl-C while the proxies start) rejects at once and le
 test('not root: startLocalMesh fails with one clear line before creating anything', async () => {
   const before = await listNamespaces();
   const source = `
-    import { startLocalMesh } from ${JSON.stringify(new URL('../../src/mesh/local-mesh.js', import.meta.url).href)};
+    import { startLocalMesh } from ${JSON.stringify(new URL('../../src/mesh/local/mesh.js', import.meta.url).href)};
     try { await startLocalMesh({ runId: 'nonroot-2', workers: 1, rtpenginePortRange: { min: 40000, max: 40099 } }); process.stdout.write('started'); }
     catch (err) { process.stdout.write(err.message); }
   `;

@@ -180,6 +180,17 @@ test('garbage and unknown cookies are counted as stray and ignored', async () =>
   assert.equal(c.strayReplies, 3);
 });
 
+test('list keeps the call-ids of a reply and skips entries that are no call-id (found by test/fuzz/ng-client.test.ts)', async () => {
+  const fake = await udp();
+  fake.on('message', (msg, rinfo) => {
+    const cookie = msg.subarray(0, msg.indexOf(0x20)).toString();
+    // calls: "c1", 42, a dictionary whose toString is text (String() of it threw a TypeError), an empty list.
+    fake.send(`${cookie} d5:callsl2:c1i42ed8:toString1:xelee6:result2:oke`, rinfo.port, rinfo.address);
+  });
+  const c = await client(fake.address().port);
+  assert.deepEqual(await c.list(), ['c1', '42']);
+});
+
 test('close rejects queued and in-flight requests with a clear error', async () => {
   const blackHole = await udp();
   const c = await NgClient.open({ host: HOST, port: blackHole.address().port, maxInFlight: 1 });

@@ -111,23 +111,3 @@ test('rejects nesting deeper than any reply without exhausting the stack', () =>
   const deep = 'c d1:a' + 'l'.repeat(10_000) + 'e'.repeat(10_000) + 'e';
   assert.throws(() => decodeNgMessage(Buffer.from(deep)), /nesting deeper than 64/);
 });
-
-test('never throws anything but NgProtocolError on random bytes', () => {
-  // A cheap fuzz: mutations of a real reply and pure noise. Seeded so that a failure can be replayed.
-  let seed = 12345;
-  const rand = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
-  const base = Buffer.from('k1 d6:result2:ok6:totalsd3:RTPd7:packetsi20e5:bytesi3440eee5:callsl2:c1ee');
-  for (let i = 0; i < 5000; i++) {
-    const buf = i % 2 === 0 ? Buffer.from(base) : Buffer.alloc(1 + rand(64));
-    const flips = 1 + rand(4);
-    for (let f = 0; f < flips; f++) buf[rand(buf.length)] = rand(256);
-    try {
-      decodeNgMessage(i % 3 === 0 ? buf.subarray(0, rand(buf.length + 1)) : buf);
-    } catch (err) {
-      assert.ok(err instanceof NgProtocolError, `input ${buf.toString('hex')}: ${String(err)}`);
-    }
-  }
-});

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { callStats, type CallStats, type NgDict } from '../../src/ng/client.js';
+import { decodeNgMessage } from '../../src/ng/message.js';
+import { summarizeDeleteStats } from '../../src/stats/rtpengine-stats.js';
 
 const Q = { MOS: 43, 'round-trip time': 577, 'round-trip time leg': 326, jitter: 5, 'packet loss': 0 };
 
@@ -157,4 +159,17 @@ test('a sparse reply gets defaults instead of an exception: the call is gone by 
   assert.equal(st.endpoint, null);
   assert.equal(st.ssrc, null);
   assert.equal(st.lastPacket, null);
+});
+
+test('a tag named __proto__ keeps its ingress counters as a field of its own (found by test/fuzz/ng.test.ts)', () => {
+  // The delete reply's bytes as they would come off the socket: one tag, named "__proto__", 7 RTP packets in.
+  const wire = Buffer.from(
+    'c1 d6:result2:ok4:tagsd9:__proto__d3:tag9:__proto__6:mediasld7:streamsld5:flagsl3:RTPe5:statsd7:packetsi7e5:bytesi1204e6:errorsi0eeeeeeeee',
+    'latin1',
+  );
+  const raw = decodeNgMessage(wire).body;
+  const summary = summarizeDeleteStats({ warning: null, stats: callStats(raw), raw });
+  assert.ok(summary !== null);
+  assert.deepEqual(Object.entries(summary.ingress), [['__proto__', { packets: 7, bytes: 1204, errors: 0 }]]);
+  assert.equal(Object.getPrototypeOf(summary.ingress), Object.prototype);
 });

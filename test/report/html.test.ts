@@ -5,6 +5,7 @@ import type { StreamRecord } from '../../src/stats/stream.js';
 import type { Results } from '../../src/report/results.js';
 import { MetricSet } from '../../src/stats/histogram.js';
 import { fixtureResults } from './fixture.js';
+import { figureWith } from './read-back.js';
 
 const HOSTILE_ID = `20260101-120500-<b>&"x'`;
 const HOSTILE_MESSAGE = '<script>alert("owned")</script> & <img src=x onerror=alert(1)>';
@@ -27,14 +28,6 @@ function twoRuns(): Results[] {
 
 function count(haystack: string, needle: string | RegExp): number {
   return haystack.split(needle).length - 1;
-}
-
-/** The <figure> holding the chart whose title contains `title`. */
-function figureWith(page: string, title: string): string {
-  const figures = page.split('<figure class="chart">').slice(1).map((f) => f.slice(0, f.indexOf('</figure>')));
-  const found = figures.find((f) => f.includes(title));
-  assert.ok(found !== undefined, `a chart titled ${title}`);
-  return found;
 }
 
 test('renderHtml: one page, one SVG per chart, all sixteen charts for two complete runs', () => {
@@ -185,16 +178,19 @@ test('escapeHtml', () => {
   assert.equal(escapeHtml('plain 20260101-120000-aaaa'), 'plain 20260101-120000-aaaa');
 });
 
-test('renderHtml: a fault is a dotted line at its time on the time charts of its run, named on hover', () => {
+test('renderHtml: a fault is a red band on the time charts of its run, from its time over its length, named on hover', () => {
   const run = fixtureResults({ runId: '20260101-120000-faul', workers: 2 });
+  const fault = { target: 'worker 1', done: true, failover: null } as const;
   run.summary.faults = [
-    { kind: 'kill-worker', spec: 'kill-worker=1@3s', target: 'worker 1', atMs: 1_767_268_803_000, atT: 3, durationMs: null, done: true, note: 'SIGKILL to pid 42 <x>', failover: null },
-    { kind: 'kill-worker', spec: 'kill-worker=2@9s', target: 'worker 2', atMs: null, atT: null, durationMs: null, done: false, note: 'not made', failover: null },
+    { ...fault, kind: 'kill-worker', spec: 'kill-worker=1@3s', atMs: 1_767_268_803_000, atT: 3, durationMs: null, note: 'SIGKILL to pid 42 <x>' },
+    { ...fault, kind: 'pause-worker', spec: 'pause-worker=2@1s:2s', atMs: 1_767_268_801_000, atT: 1, durationMs: 2000, note: 'SIGSTOP' },
+    { ...fault, kind: 'kill-worker', spec: 'kill-worker=2@9s', atMs: null, atT: null, durationMs: null, done: false, note: 'not made' },
   ];
   const page = renderHtml([run]);
   const calls = figureWith(page, 'Calls up over time');
-  assert.equal(count(calls, 'stroke-dasharray="2 3"'), 1, 'one mark: the fault that was made');
+  assert.equal(count(calls, 'class="band-fault"'), 2, 'the two faults that were made');
   assert.ok(calls.includes('<title>fault kill-worker=1@3s: SIGKILL to pid 42 &lt;x&gt;</title>'));
+  assert.match(calls, /width="0\.5" [^>]*><title>fault kill-worker=1@3s/, 'a kill is an instant: a hairline');
   // Compared runs have different faults: none drawn.
-  assert.equal(count(renderHtml([run, run]), 'stroke-dasharray="2 3"'), 0);
+  assert.equal(count(renderHtml([run, run]), 'class="band-fault"'), 0);
 });

@@ -1,5 +1,5 @@
 /**
- * The Kubernetes API requests rtp-bench makes (l7mp objects and pods), each through shared limits and a retry
+ * The Kubernetes API requests rtp-bench makes (l7mp objects, pods, and the worker StatefulSet's scale), each through shared limits and a retry
  * policy; and removing a run's objects by label. Every request of every call goes through one queue with at most
  * `concurrency` requests in flight and a token bucket of `ratePerSec` requests a second, first come first served, so
  * a burst of calls is spread over the API server instead of hitting it at once. A request is retried on 429, 5xx
@@ -9,12 +9,25 @@
  * create whose first attempt went through); any other object of that name is reported. A delete answered 404 is fine.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, CustomObjectsApi, ServerConfiguration, createConfiguration, type KubeConfig, type Middleware, type V1Pod } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  ServerConfiguration,
+  createConfiguration,
+  setHeaderOptions,
+  type KubeConfig,
+  type Middleware,
+  type V1Pod,
+  type V1Scale,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
 import { LABEL_RUN } from '../model.js';
 import { DELETION_ORDER, L7MP_PLURALS, safeLabelValue, type L7mpKind, type L7mpObject } from '../objects.js';
 import { MeshError } from '../provisioner.js';
 import { ConcurrencyLimit, TokenBucket, defaultBurst } from '../rate-limit.js';
-import { L7MP_GROUP, L7MP_VERSION, permitted } from './permissions.js';
+import { APPS_GROUP, L7MP_GROUP, L7MP_VERSION, permitted } from './permissions.js';
 import {
   classify,
   describeFailure,
@@ -147,6 +160,7 @@ export class KubernetesApi {
   readonly server: string;
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
   private readonly slots: ConcurrencyLimit;
   private readonly bucket: TokenBucket;
   private readonly o: Required<Omit<KubernetesApiOptions, 'log' | 'burst'>> & { log: ((line: string) => void) | null };
@@ -192,6 +206,7 @@ export class KubernetesApi {
     });
     this.custom = new CustomObjectsApi(configuration);
     this.core = new CoreV1Api(configuration);
+    this.apps = new AppsV1Api(configuration);
   }
 
   stats(): KubernetesApiStats {
@@ -332,6 +347,26 @@ export class KubernetesApi {
       this.core.listNamespacedPod({ namespace, labelSelector: selector }),
     );
     return list.items;
+  }
+
+  async readStatefulSet(namespace: string, name: string, cost: Cost = newCost()): Promise<V1StatefulSet> {
+    return this.send({ verb: 'get', apiGroup: APPS_GROUP, resource: 'statefulsets', namespace, name }, cost, () => this.apps.readNamespacedStatefulSet({ namespace, name }));
+  }
+
+  /** The StatefulSet's scale subresource: spec.replicas, and status.replicas/selector. */
+  async readStatefulSetScale(namespace: string, name: string, cost: Cost = newCost()): Promise<V1Scale> {
+    return this.send({ verb: 'get', apiGroup: APPS_GROUP, resource: 'statefulsets/scale', namespace, name }, cost, () => this.apps.readNamespacedStatefulSetScale({ namespace, name }));
+  }
+
+  /**
+   * Sets the StatefulSet's replicas through its scale subresource, as `kubectl scale` does: a merge patch
+   * {spec: {replicas}} (client-node would otherwise send it as a JSON patch, which the server refuses for an object
+   * body). Setting a value is idempotent, so the usual retries are safe.
+   */
+  async patchStatefulSetScale(namespace: string, name: string, replicas: number, cost: Cost = newCost()): Promise<V1Scale> {
+    return this.send({ verb: 'patch', apiGroup: APPS_GROUP, resource: 'statefulsets/scale', namespace, name }, cost, () =>
+      this.apps.patchNamespacedStatefulSetScale({ namespace, name, body: { spec: { replicas } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+    );
   }
 }
 

@@ -7,7 +7,7 @@
 import { ApiException } from '@kubernetes/client-node';
 import type { L7mpObject } from '../objects.js';
 import { MeshError } from '../provisioner.js';
-import { L7MP_GROUP, L7MP_VERSION, RBAC_FILE, type ApiVerb } from './permissions.js';
+import { APPS_GROUP, L7MP_GROUP, L7MP_VERSION, permissionFor, RBAC_FILE, roleRuleText, type ApiVerb } from './permissions.js';
 
 /** A Kubernetes Status body (what the API server answers on failure). */
 interface KubeStatus {
@@ -134,15 +134,25 @@ export function explain(op: ApiOp, f: Failure, attempts: number, elapsedMs: numb
   switch (f.status) {
     case 401:
       return `${head}: 401 Unauthorized: the credentials of the kube context were refused (expired token or certificate?): check --kubeconfig/--context, e.g. kubectl auth whoami`;
-    case 403:
+    case 403: {
+      // Name the very rule the Role lacks: a Role applied from an older rbac.yaml (before scale) misses only that.
+      const rule = permissionFor(op.verb, op.apiGroup, op.resource);
+      const lacks = rule === undefined ? '' : ` The Role must have the rule ${roleRuleText(rule)}, needed by ${rule.usedBy}.`;
       return (
-        `${head}: forbidden (${said}). rtp-bench needs the permissions in ${RBAC_FILE}: ` +
+        `${head}: forbidden (${said}).${lacks} rtp-bench needs the permissions in ${RBAC_FILE}: ` +
         `kubectl apply -n ${op.namespace} -f ${RBAC_FILE}, then run as its service account rtp-bench (kubernetes/rtp-bench-job.yaml does) ` +
         `or bind the Role rtp-bench to your own user (kubectl create rolebinding ... --role=rtp-bench --user=...)`
       );
+    }
     case 404: {
       if (f.body?.details?.kind === 'namespaces') {
         return `${head}: the namespace "${op.namespace}" does not exist (${said}): create it (kubectl create namespace ${op.namespace}) or pass --namespace`;
+      }
+      if (op.apiGroup === APPS_GROUP && op.resource.startsWith('statefulsets')) {
+        return (
+          `${head}: 404 (${said}): there is no StatefulSet "${op.name ?? ''}" in namespace "${op.namespace}": ` +
+          `kubectl apply -n ${op.namespace} -f kubernetes/rtpengine-workers.yaml, or name yours with --worker-statefulset (and --namespace)`
+        );
       }
       if (op.apiGroup === L7MP_GROUP) {
         return (

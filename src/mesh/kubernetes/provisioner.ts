@@ -56,7 +56,8 @@ function kindGroups(objects: readonly L7mpObject[], order: readonly L7mpKind[]):
   return order.map((kind) => objects.filter((o) => o.kind === kind)).filter((g) => g.length > 0);
 }
 
-function podReady(pod: V1Pod): boolean {
+/** A pod calls may go to: running, Ready, with an address, and not being deleted. */
+export function podReady(pod: V1Pod): boolean {
   return (
     pod.status?.phase === 'Running' &&
     !pod.metadata?.deletionTimestamp &&
@@ -68,6 +69,23 @@ function podReady(pod: V1Pod): boolean {
 
 function byName(a: { name: string }, b: { name: string }): number {
   return a.name.localeCompare(b.name, 'en', { numeric: true });
+}
+
+/**
+ * Ready worker pods as the mesh's workers, sorted by name, each named by its `pinLabel` value (what the call's
+ * objects pin the worker by). Throws MeshError when one lacks pinLabel.
+ */
+export function meshWorkers(ready: readonly V1Pod[], pinLabel: string): MeshWorker[] {
+  const unpinned = ready.filter((p) => !p.metadata?.labels?.[pinLabel]).map((p) => p.metadata?.name ?? '?');
+  if (unpinned.length > 0) {
+    throw new MeshError(
+      `worker pod(s) ${unpinned.join(', ')} have no label ${pinLabel}, which each call's objects pin their worker by: ` +
+        'run the workers as a StatefulSet (kubernetes/rtpengine-workers.yaml; Kubernetes labels its pods statefulset.kubernetes.io/pod-name) or label them',
+    );
+  }
+  return ready
+    .map((p) => ({ name: p.metadata!.labels![pinLabel]!, address: p.status!.podIP!, labels: { ...(p.metadata?.labels ?? {}) } }))
+    .sort(byName);
 }
 
 export class KubernetesProvisioner implements MeshProvisioner {
@@ -187,16 +205,7 @@ export class KubernetesProvisioner implements MeshProvisioner {
           `kubectl -n ${namespace} apply -f kubernetes/rtpengine-workers.yaml, then kubectl -n ${namespace} get pods -l ${sel}`,
       );
     }
-    const unpinned = ready.filter((p) => !p.metadata?.labels?.[pinLabel]).map((p) => p.metadata?.name ?? '?');
-    if (unpinned.length > 0) {
-      throw new MeshError(
-        `worker pod(s) ${unpinned.join(', ')} have no label ${pinLabel}, which each call's objects pin their worker by: ` +
-          'run the workers as a StatefulSet (kubernetes/rtpengine-workers.yaml; Kubernetes labels its pods statefulset.kubernetes.io/pod-name) or label them',
-      );
-    }
-    return ready
-      .map((p) => ({ name: p.metadata!.labels![pinLabel]!, address: p.status!.podIP!, labels: { ...(p.metadata?.labels ?? {}) } }))
-      .sort(byName);
+    return meshWorkers(ready, pinLabel);
   }
 
   /**
