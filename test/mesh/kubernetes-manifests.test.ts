@@ -9,7 +9,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -96,9 +97,52 @@ function schemaProblems(obj: Manifest): string[] {
   return problems;
 }
 
+interface Container {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string }[];
+}
+
+function rtpengineContainer(objects: Manifest[]): Container {
+  const sts = objects.find((o) => o.kind === 'StatefulSet') as Manifest & { spec: { template: { spec: { containers: Container[] } } } };
+  return sts.spec.template.spec.containers.find((x) => x.name === 'rtpengine')!;
+}
+
+function envOf(c: Container): Record<string, string> {
+  return Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+}
+
+/** Kubernetes' expansion of command/args: $(VAR) -> its value when defined, $$ -> $. */
+function expandArgs(s: string, env: Record<string, string>): string {
+  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : name !== undefined && name in env ? env[name]! : m));
+}
+
+/** The container's start script as Kubernetes expands it, run by sh for pod l7mp-worker-<ordinal>, rtpengine echoed. */
+function runWorkerScript(c: Container, ordinal: number, override: Record<string, string> = {}): string {
+  const env = { ...envOf(c), ...override };
+  const script = expandArgs(c.args![0]!, env).replace('exec /usr/bin/rtpengine', 'exec echo rtpengine');
+  try {
+    return execFileSync('/bin/sh', ['-c', script], { env: { ...env, POD_NAME: `l7mp-worker-${ordinal}`, PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`worker ${ordinal}: ${String((err as { stderr?: unknown }).stderr ?? (err as Error).message)}`);
+  }
+}
+
+/** The arguments rtpengine got: the echoed command line's words. */
+function rtpengineArgs(output: string): string[] {
+  const line = output.split('\n').find((l) => l.startsWith('rtpengine --'));
+  assert.ok(line, `rtpengine's command line in:\n${output}`);
+  return line.split(' ').slice(1);
+}
+
+function flag(args: string[], name: string): string | undefined {
+  return args.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+}
+
 describe('kubernetes/ manifests', () => {
   test('every file has a comment on top that says what it is and how to apply it', () => {
-    for (const file of [...MANIFEST_FILES, 'kustomization.yaml']) {
+    for (const file of [...MANIFEST_FILES, 'kustomization.yaml', 'redis/kustomization.yaml']) {
       const head = readFileSync(join(DIR, file), 'utf8').split('\n');
       assert.match(head[0]!, /^# \S/, `${file} starts with a comment`);
       const comment = head.slice(0, head.findIndex((l) => !l.startsWith('#'))).join('\n');
@@ -191,19 +235,84 @@ describe('kubernetes/ manifests', () => {
   });
 
   test("the rtpengine start script gives each worker its own port range (as Kubernetes expands it, run by sh)", () => {
-    const sts = load('rtpengine-workers.yaml').find((o) => o.kind === 'StatefulSet') as Manifest & {
-      spec: { template: { spec: { containers: { name: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[] }[] } } };
-    };
-    const c = sts.spec.template.spec.containers.find((x) => x.name === 'rtpengine')!;
+    const c = rtpengineContainer(load('rtpengine-workers.yaml'));
     assert.deepEqual(c.command, ['/bin/sh', '-c']);
-    const env: Record<string, string> = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
-    // Kubernetes' expansion of command/args: $(VAR) -> its value when defined, $$ -> $.
-    const expand = (s: string): string => s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : name !== undefined && name in env ? env[name]! : m));
-    const script = expand(c.args![0]!).replace('exec /usr/bin/rtpengine', 'exec echo rtpengine');
-    const ranges = [0, 3].map((ordinal) => execFileSync('/bin/sh', ['-c', script], { env: { ...env, POD_NAME: `l7mp-worker-${ordinal}`, PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, encoding: 'utf8' }));
+    const ranges = [0, 3].map((ordinal) => runWorkerScript(c, ordinal));
     assert.match(ranges[0]!, /--port-min=40000 --port-max=40999/);
     assert.match(ranges[1]!, /--port-min=43000 --port-max=43999/);
     assert.match(ranges[1]!, /^rtpengine worker l7mp-worker-3: media ports 43000-43999$/m);
+    // The default apply: no Redis, so none of its flags.
+    assert.equal(envOf(c)['RTPENGINE_REDIS'], '');
+    assert.doesNotMatch(ranges.join('\n'), /--redis|--subscribe-keyspace|--active-switchover/);
+  });
+
+  test('with RTPENGINE_REDIS the script gives each ordinal its own DB, follows every other, and keeps port ranges disjoint', () => {
+    const c = rtpengineContainer(load('rtpengine-workers.yaml'));
+    const max = Number(envOf(c)['RTPENGINE_MAX_WORKERS']);
+    assert.equal(max, 15, 'Redis has 16 DBs; DB 0 stays unused');
+    // localhost: a name, resolved by the script as rtpengine-redis would be in the cluster (getent, no DNS needed).
+    const workers = [0, 1, 2, 3].map((ordinal) => rtpengineArgs(runWorkerScript(c, ordinal, { RTPENGINE_REDIS: 'localhost' })));
+    const dbs = workers.map((args, ordinal) => {
+      const redis = args.filter((a) => a.startsWith('--redis='));
+      assert.equal(redis.length, 1, `worker ${ordinal}: one --redis`);
+      const m = /^--redis=127\.0\.0\.1:6379\/(\d+)$/.exec(redis[0]!);
+      assert.ok(m, `worker ${ordinal}: --redis=<address>:6379/<db>, the name resolved: ${redis[0]}`);
+      const db = Number(m[1]);
+      assert.equal(db, ordinal + 1);
+      const followed = args.filter((a) => a.startsWith('--subscribe-keyspace=')).map((a) => Number(a.split('=')[1]));
+      assert.deepEqual(followed, Array.from({ length: max }, (_, i) => i + 1).filter((d) => d !== db), `worker ${ordinal} follows every other worker's DB up to the maximum`);
+      assert.ok(args.includes('--active-switchover'), `worker ${ordinal}: --active-switchover`);
+      return db;
+    });
+    assert.equal(new Set(dbs).size, dbs.length, 'a distinct DB per worker');
+    assert.ok(!dbs.includes(0));
+    const ranges = workers.map((args) => ({ min: Number(flag(args, '--port-min')), max: Number(flag(args, '--port-max')) }));
+    for (const [i, a] of ranges.entries()) {
+      assert.ok(a.min <= a.max && a.max <= 65535);
+      for (const b of ranges.slice(i + 1)) assert.ok(a.max < b.min || b.max < a.min, `port ranges ${a.min}-${a.max} and ${b.min}-${b.max} are disjoint`);
+    }
+    // An address is taken as it is; an ordinal without a DB of its own refuses to start instead of sharing one.
+    assert.match(runWorkerScript(c, 0, { RTPENGINE_REDIS: '10.96.0.12' }), /--redis=10\.96\.0\.12:6379\/1 /);
+    assert.throws(() => runWorkerScript(c, max, { RTPENGINE_REDIS: 'localhost' }), /beyond RTPENGINE_MAX_WORKERS=15/);
+    assert.throws(() => runWorkerScript(c, 0, { RTPENGINE_REDIS: 'no-such-host.invalid' }), /cannot resolve no-such-host\.invalid/);
+  });
+
+  test('redis.yaml: keyspace notifications Kg$ (as Kubernetes expands the args), no persistence, the DBs the workers use', () => {
+    const deployment = load('redis.yaml').find((o) => o.kind === 'Deployment') as Manifest & { spec: { template: { spec: { containers: { name: string; args?: string[] }[] } } } };
+    const args = deployment.spec.template.spec.containers.find((x) => x.name === 'redis')!.args!.map((a) => expandArgs(a, {}));
+    const value = (name: string): string | undefined => args[args.indexOf(name) + 1];
+    assert.equal(value('--notify-keyspace-events'), 'Kg$');
+    assert.equal(value('--save'), '');
+    assert.equal(value('--appendonly'), 'no');
+    assert.ok(Number(value('--databases')) > Number(envOf(rtpengineContainer(load('rtpengine-workers.yaml')))['RTPENGINE_MAX_WORKERS']), 'a DB per worker, DB 0 unused');
+  });
+
+  test('the redis component (kubectl kustomize): valid objects, the workers wired to the Redis Service', (t) => {
+    try {
+      execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+    } catch {
+      t.skip('kubectl is not installed: its kustomize renders the component');
+      return;
+    }
+    // kubernetes/kustomization.yaml with its Redis lines uncommented, as kubernetes/README.md says.
+    const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-kustomize-'));
+    try {
+      cpSync(DIR, dir, { recursive: true });
+      const k = readFileSync(join(dir, 'kustomization.yaml'), 'utf8');
+      const on = k.replace(/^# {0,2}- redis\.yaml$/m, '  - redis.yaml').replace(/^# components:$/m, 'components:').replace(/^# {1,3}- redis$/m, '  - redis');
+      assert.notEqual(on, k);
+      writeFileSync(join(dir, 'kustomization.yaml'), on);
+      const objects = parseAllDocuments(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })).map((d) => d.toJS() as Manifest);
+      assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'StatefulSet']);
+      for (const obj of objects) assert.deepEqual(schemaProblems(obj), [], `${obj.kind} ${obj.metadata.name}`);
+      const c = rtpengineContainer(objects);
+      const redisService = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'rtpengine-redis');
+      assert.ok(redisService);
+      assert.equal(envOf(c)['RTPENGINE_REDIS'], redisService.metadata.name);
+      assert.match(runWorkerScript(c, 2, { RTPENGINE_REDIS: 'localhost' }), /--redis=127\.0\.0\.1:6379\/3 .*--active-switchover/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('the Job runs rtp-bench with --mesh kubernetes as the rtp-bench service account, once, with args the CLI accepts', () => {
