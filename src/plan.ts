@@ -626,7 +626,8 @@ function faults(command: Command, options: CliOptions, target: Target, mesh: Mes
   if (options.fault === undefined) return [];
   const site: FaultSite =
     command === 'calibrate' ? 'direct' : mesh === null ? (target.kind === 'remote' ? 'remote' : 'embedded') : mesh.kind === 'local' ? 'mesh-local' : mesh.kind === 'rest' ? 'mesh-rest' : 'mesh-kubernetes';
-  const workers = target.kind === 'embedded' ? target.workers : target.kind === 'remote' ? target.endpoints.length : 1;
+  // The worker pods of --mesh kubernetes are known only when the run lists them.
+  const workers = site === 'mesh-kubernetes' ? null : target.kind === 'embedded' ? target.workers : target.kind === 'remote' ? target.endpoints.length : 1;
   try {
     return parseFaults(options.fault, { workers, runMs, site });
   } catch (err) {

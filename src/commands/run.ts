@@ -21,7 +21,10 @@ import { renderHtml, htmlPathFor } from '../report/html.js';
 import { checkSlo } from '../report/slo.js';
 import { contentionBetween, sampleContention, type ContentionSample } from '../cpu-contention.js';
 import { timelineCsv, workerFigures } from '../stats/timeline.js';
-import { FaultRuntime } from '../faults/runtime.js';
+import { FaultRuntime, type PodDeleted } from '../faults/runtime.js';
+import { KubernetesProvisioner } from '../mesh/kubernetes/provisioner.js';
+import { epochNow } from '../faults/worker-process.js';
+import type { Worker } from '../stack/stack.js';
 import { MediaRepointer } from '../faults/repoint.js';
 import { markFaults } from '../faults/summary.js';
 import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from '../session.js';
@@ -163,7 +166,20 @@ function faultsOf(session: RunSession): FaultRuntime | null {
     clientPorts: session.ports!.range,
     runId: session.runId,
     status: session.status,
+    deletePod: podDeleter(session),
   });
+}
+
+/** --mesh kubernetes: a worker fault deletes the worker's pod (named by its pin label) through the run's API client. */
+function podDeleter(session: RunSession): ((worker: Worker) => Promise<PodDeleted>) | null {
+  const provisioner = session.mesh?.provisioner;
+  if (!(provisioner instanceof KubernetesProvisioner)) return null;
+  return async (worker) => {
+    const name = worker.mesh!.name;
+    const atEpochMs = epochNow();
+    const outcome = await provisioner.api.deletePod(provisioner.namespace, name);
+    return { pod: `${provisioner.namespace}/${name}`, atEpochMs, answeredEpochMs: epochNow(), outcome };
+  };
 }
 
 interface CostAndContention {

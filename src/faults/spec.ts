@@ -3,7 +3,8 @@
  * length, where rtpengine runs) in, a list of faults or one FaultSpecError out. Each error names the item at fault,
  * what is wrong with it and what would have been accepted, so plan.ts only puts the flag in front.
  *
- *   kill-worker=1@30s         worker 1 gets SIGKILL 30 s after the run started (its first call's due time)
+ *   kill-worker=1@30s         worker 1 gets SIGKILL 30 s after the run started (its first call's due time); with
+ *                             --mesh kubernetes its pod is deleted (grace period 0), worker N being the Nth pod by name
  *   restart-worker=1@30s      SIGKILL, then the same command line again (same address, ports, Redis DB)
  *   pause-worker=1@30s:2s     SIGSTOP, SIGCONT 2 s later
  *   loss=5%@30s:10s           5% of the media packets dropped for 10 s (--mesh local: the client namespace's firewall)
@@ -41,8 +42,9 @@ export type FaultSpec = WorkerFault | LossFault | ProxyFault;
 export type FaultSite = 'embedded' | 'remote' | 'direct' | 'mesh-local' | 'mesh-rest' | 'mesh-kubernetes';
 
 export interface FaultContext {
-  /** rtpengine workers of the run (--workers for embedded ones). */
-  workers: number;
+  /** rtpengine workers of the run (--workers for embedded ones); null: known only once the run finds them (the worker
+   * pods of --mesh kubernetes), where the runtime refuses a worker number beyond them. */
+  workers: number | null;
   /** How long the run lasts from its start, ms: faults must start, and end, inside it. */
   runMs: number;
   site: FaultSite;
@@ -85,9 +87,9 @@ export function parseFault(item: string, context: FaultContext): FaultSpec {
   let fault: FaultSpec;
   if (kind === 'kill-worker' || kind === 'restart-worker' || kind === 'pause-worker') {
     const n = parseDecimal(target);
-    const workers = `a worker number from 1 to ${context.workers} (--workers ${context.workers})`;
+    const workers = context.workers === null ? 'a worker number from 1 (the worker pods in name order)' : `a worker number from 1 to ${context.workers} (--workers ${context.workers})`;
     if (n === undefined || !Number.isInteger(n)) bad(`names worker ${quoteValue(target)}, which is not a whole number`, workers);
-    if (n! < 1 || n! > context.workers) bad(`names worker ${n}, but the run has ${context.workers} worker(s)`, workers);
+    if (n! < 1 || (context.workers !== null && n! > context.workers)) bad(`names worker ${n}, but the run has ${context.workers ?? 0} worker(s)`, workers);
     if (kind === 'pause-worker') {
       if (durationMs === null) bad('has no duration: how long the worker stays paused', `pause-worker=${n}@TIME:DURATION, e.g. pause-worker=${n}@30s:2s`);
     } else if (durationMs !== null) {
@@ -154,6 +156,11 @@ function checkSite(fault: FaultSpec, site: FaultSite): void {
   }
   if (site === 'embedded') return;
   if (site === 'remote') refuse('needs a worker rtp-bench started: --rtpengine names instances that are not rtp-bench\'s to kill or pause; drop --rtpengine to use embedded workers');
+  if (site === 'mesh-kubernetes') {
+    // The pod is deleted through the API (RBAC: delete on pods); a restart or a pause has no API of its own.
+    if (fault.kind === 'kill-worker') return;
+    refuse(`is not supported with --mesh kubernetes: a worker pod can only be deleted through the API (kill-worker=N@TIME); the StatefulSet makes it again`);
+  }
   if (site === 'mesh-local') refuse('is not supported with --mesh local yet (its workers would need the mesh re-pointed): use the embedded rtpengine (no --mesh) for worker faults');
   refuse(`needs a worker rtp-bench started, but the workers of --mesh ${site === 'mesh-rest' ? 'rest' : 'kubernetes'} are not rtp-bench's`);
 }

@@ -93,7 +93,13 @@ test('faults on what rtp-bench did not start, or cannot reach yet, are refused b
     ['kill-worker=1@3s', "kill-worker=1@3s needs a worker rtp-bench started: --rtpengine names instances that are not rtp-bench's to kill or pause; drop --rtpengine to use embedded workers"],
   ]);
   rejects({ ...TWO, site: 'mesh-rest' }, [['pause-worker=1@3s:1s', "pause-worker=1@3s:1s needs a worker rtp-bench started, but the workers of --mesh rest are not rtp-bench's"]]);
-  rejects({ ...TWO, site: 'mesh-kubernetes' }, [['kill-worker=1@3s', "kill-worker=1@3s needs a worker rtp-bench started, but the workers of --mesh kubernetes are not rtp-bench's"]]);
+  // --mesh kubernetes: a kill deletes the pod through the API, for any worker number (the pods are known at the run's start).
+  const k8s: FaultContext = { workers: null, runMs: 60_000, site: 'mesh-kubernetes' };
+  assert.equal(parseFaults('kill-worker=7@3s', k8s)[0]!.kind, 'kill-worker');
+  rejects(k8s, [
+    ['pause-worker=1@3s:1s', 'pause-worker=1@3s:1s is not supported with --mesh kubernetes: a worker pod can only be deleted through the API (kill-worker=N@TIME); the StatefulSet makes it again'],
+    ['kill-worker=0@3s', 'kill-worker=0@3s names worker 0, but the run has 0 worker(s): expected a worker number from 1 (the worker pods in name order)'],
+  ]);
   rejects(LOCAL_MESH, [
     ['kill-worker=1@3s', 'kill-worker=1@3s is not supported with --mesh local yet (its workers would need the mesh re-pointed): use the embedded rtpengine (no --mesh) for worker faults'],
     [

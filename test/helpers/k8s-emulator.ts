@@ -13,6 +13,7 @@
  *   DELETE /apis/l7mp.io/v1/namespaces/{ns}/{plural}[?labelSelector=]   deletecollection
  *   GET    /api/v1/namespaces/{ns}/pods[?labelSelector=]        list (pods added with addPod, and StatefulSets' pods)
  *   GET    /api/v1/namespaces/{ns}/pods/{name}                  get
+ *   DELETE /api/v1/namespaces/{ns}/pods/{name}?gracePeriodSeconds=0   delete (made again by reconcileStatefulSet)
  *   GET    /apis/apps/v1/namespaces/{ns}/statefulsets/{name}    get (added with addStatefulSet; status from its pods)
  *   GET    /apis/apps/v1/namespaces/{ns}/statefulsets/{name}/scale   get (autoscaling/v1 Scale)
  *   PATCH  /apis/apps/v1/namespaces/{ns}/statefulsets/{name}/scale   patch spec.replicas (merge or strategic merge
@@ -869,6 +870,24 @@ export class K8sEmulator {
         .filter((p) => selectorMatches(req, ((p['metadata'] as { labels?: Record<string, string> }).labels) ?? {}));
       return [200, { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: String(this.resourceVersion) }, items }];
     }
+    if (r.verb === 'delete') {
+      const key = `${ns}/${r.name}`;
+      const p = this.pods.get(key);
+      if (!p) return [404, status(404, 'NotFound', `pods "${r.name}" not found`, { name: r.name, kind: 'pods' })];
+      // Grace period 0 removes the object at once (what a fault asks); the StatefulSet makes the pod again only
+      // when the test says (reconcileStatefulSet), so that it can look at the run between the two.
+      if (r.query['gracePeriodSeconds'] !== '0') return [405, status(405, 'MethodNotAllowed', 'only deletes with gracePeriodSeconds=0 are supported here')];
+      this.pods.delete(key);
+      this.events.emit('pod', { change: 'deleted', name: r.name!, namespace: ns } satisfies PodEvent);
+      return [200, p];
+    }
     return [405, status(405, 'MethodNotAllowed', `${r.verb} on pods is not supported here`)];
+  }
+
+  /** The StatefulSet controller's pass after a pod was deleted: the missing ordinals made again (as new pods). */
+  reconcileStatefulSet(name: string, namespace = 'default'): void {
+    const sts = this.statefulSets.get(`${namespace}/${name}`);
+    if (!sts) throw new Error(`no StatefulSet ${namespace}/${name}`);
+    this.reconcile(sts);
   }
 }

@@ -349,6 +349,25 @@ export class KubernetesApi {
     return list.items;
   }
 
+  /**
+   * Deletes a pod at once (gracePeriodSeconds 0: no SIGTERM grace, as a crash would be); 'gone' when it was not
+   * there. Retried like every request: a second delete of the same pod is only a 404.
+   */
+  async deletePod(namespace: string, name: string, cost: Cost = newCost()): Promise<'deleted' | 'gone'> {
+    try {
+      await this.send({ verb: 'delete', apiGroup: '', resource: 'pods', namespace, name }, cost, () =>
+        this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }),
+      );
+      return 'deleted';
+    } catch (err) {
+      if (statusOf(err) === 404 && isObjectNotFound(err as KubernetesApiError)) {
+        this.totals.notFound++;
+        return 'gone';
+      }
+      throw err;
+    }
+  }
+
   async readStatefulSet(namespace: string, name: string, cost: Cost = newCost()): Promise<V1StatefulSet> {
     return this.send({ verb: 'get', apiGroup: APPS_GROUP, resource: 'statefulsets', namespace, name }, cost, () => this.apps.readNamespacedStatefulSet({ namespace, name }));
   }
