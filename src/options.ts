@@ -313,7 +313,7 @@ export const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
 export const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'rtpengineMetrics', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'redis', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 export const REPEATABLE: readonly CliOptionName[] = ['rtpengine', 'fault'];
-export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];
+export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'merge', 'cleanup'];
 /** Flags of the capacity command alone, hidden elsewhere (plan.ts says why they do not apply). */
 export const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 /** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */

@@ -14,21 +14,18 @@ import { summarize } from '../stats/summary.js';
 import { CostWindow } from '../stats/cost-window.js';
 import { Progress, watchProgress } from '../report/progress.js';
 import { describeEnvironment } from '../report/environment.js';
-import { resultsText, type Results } from '../report/results.js';
+import type { Results } from '../report/results.js';
 import { defaultResultsPath, writeRunFiles } from '../report/output.js';
 import { renderSummary } from '../report/table.js';
-import { renderHtml, htmlPathFor } from '../report/html.js';
 import { checkSlo } from '../report/slo.js';
 import { contentionBetween, sampleContention, type ContentionSample } from '../cpu-contention.js';
-import { timelineCsv, workerFigures } from '../stats/timeline.js';
+import { workerFigures } from '../stats/timeline.js';
 import { FaultRuntime } from '../faults/runtime.js';
 import { MediaRepointer } from '../faults/repoint.js';
 import { markFaults } from '../faults/summary.js';
 import { sessionIdOf, formatSeconds } from '../shard.js';
 import { loadShape } from '../load/shape.js';
-import { callsCsv } from '../report/calls-csv.js';
-import { hgrmFiles } from '../report/hgrm.js';
-import { join } from 'node:path';
+import { runFiles } from '../report/run-files.js';
 import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from '../session.js';
 
 export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, type RunIo } from '../session.js';
@@ -200,14 +197,7 @@ interface CostAndContention {
  */
 async function writeResultFiles(results: Results, output: string, plan: Pick<RunPlan, 'csv' | 'callsCsv' | 'hgrm'>, err: NodeJS.WriteStream): Promise<[string, string] | null> {
   try {
-    const written = await writeRunFiles([
-      { path: output, text: resultsText(results) },
-      // The same figures as charts: what a person opens first.
-      { path: htmlPathFor(output), text: renderHtml([results]) },
-      ...(plan.csv === null ? [] : [{ path: plan.csv, text: timelineCsv(results.timeline) }]),
-      ...(plan.callsCsv === null ? [] : [{ path: plan.callsCsv, text: callsCsv(results.calls) }]),
-      ...(plan.hgrm === null ? [] : hgrmFiles(results.histograms).map((f) => ({ path: join(plan.hgrm!, f.name), text: f.text }))),
-    ]);
+    const written = await writeRunFiles(runFiles(results, output, plan));
     if (written.fallbackReason !== null) err.write(`rtp-bench: ${written.fallbackReason}; the results were written to ${written.paths[0]} instead\n`);
     return [written.paths[0]!, written.paths[1]!];
   } catch (e) {
