@@ -47,6 +47,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     process.exitCode = await runReport(invocation.files, invocation.html);
     return;
   }
+  if (invocation.command === 'merge') {
+    const { runMerge } = await import('./commands/merge.js');
+    process.exitCode = await runMerge(invocation.request);
+    return;
+  }
   if (invocation.command === 'cleanup') {
     const { runCleanup } = await import('./commands/cleanup.js');
     process.exitCode = await runCleanup(invocation.request);

@@ -8,6 +8,9 @@ import { packageVersion } from './paths.js';
 import { PlanError, buildPlan, flagFor, type CliOptionName, type CliOptions, type Command } from './plan.js';
 import { type CleanupRequest, type RunPlan } from './run-plan.js';
 import { quoteValue } from './units.js';
+import { join, resolve } from 'node:path';
+import { checkOutputFile, OutputLocationError, prepareDefaultResultsFolder } from './report/output.js';
+import type { MergeRequest } from './commands/merge.js';
 import { closestName } from './closest.js';
 import { buildCapacityPlan, buildScalePlan, type CapacityPlan, type ScalePlan } from './capacity/plan.js';
 import { CAPACITY_KEYS, COMMANDS, EPILOGUE, EXAMPLES, NOT_CAPACITY_KEYS, OPTION_KEYS, OPTIONS, REPEATABLE, RTPENGINE_KEYS, SCALE_KEYS, isSwitch } from './options.js';
@@ -53,9 +56,10 @@ export type Invocation =
   | { command: 'capacity'; plan: RunPlan; capacity: CapacityPlan }
   | { command: 'scale'; scale: ScalePlan }
   | { command: 'report'; files: string[]; html: string | undefined }
-  | { command: 'cleanup'; request: CleanupRequest };
+  | { command: 'cleanup'; request: CleanupRequest }
+  | { command: 'merge'; request: MergeRequest };
 
-function parser(args: readonly string[], onCommand: (command: Command | 'capacity' | 'scale' | 'report' | 'cleanup') => void): Argv {
+function parser(args: readonly string[], onCommand: (command: Command | 'capacity' | 'scale' | 'report' | 'cleanup' | 'merge') => void): Argv {
   const width = Math.min(110, process.stdout.columns || 110);
   // Every flag's value is text that plan.ts parses, so yargs' [string] tags would say nothing; defaults are
   // spelled out in each description instead (hide-types hides yargs' [default:] along with the type).
@@ -101,6 +105,19 @@ function parser(args: readonly string[], onCommand: (command: Command | 'capacit
           .positional('files', { describe: 'Results files written by run, capacity or scale (results/<run id>.json), all of one kind', type: 'string' })
           .option('html', { type: 'string', requiresArg: true, describe: 'Also write a self-contained HTML page with charts to this file' }),
       () => onCommand('report'),
+    )
+    .command(
+      'merge [files..]',
+      'Merge the results files of the shards of one plan (--shard I/N) into one run: counts summed, histograms merged, percentiles read from them',
+      (y) =>
+        y
+          .positional('files', { describe: "Each shard's results file (results/<run id>-s<I>.json)", type: 'string' })
+          .option('output', { type: 'string', requiresArg: true, describe: 'The merged results file (default: results/<run id>.json); its HTML page goes next to it' })
+          .option('allow-partial', { type: 'boolean', describe: 'Merge even when shards are missing (with a warning), instead of refusing' })
+          .option('csv', { type: 'string', requiresArg: true, describe: 'Also write the merged timeline as CSV' })
+          .option('calls-csv', { type: 'string', requiresArg: true, describe: 'Also write one row per call as CSV' })
+          .option('hgrm', { type: 'string', requiresArg: true, describe: 'Also write each merged histogram as HdrHistogram percentile distribution text into this folder' }),
+      () => onCommand('merge'),
     )
     .command(
       'cleanup',
@@ -223,7 +240,7 @@ export function parseCommandLine(argv: string[]): { command: Command; plan: RunP
 
 /** parseCommandLine for every command, report included. */
 export function parseInvocation(argv: string[]): Invocation {
-  let command: Command | 'capacity' | 'scale' | 'report' | 'cleanup' | undefined;
+  let command: Command | 'capacity' | 'scale' | 'report' | 'cleanup' | 'merge' | undefined;
   let output = '';
   const parsed = parser(argv, (chosen) => {
     command = chosen;
@@ -235,6 +252,7 @@ export function parseInvocation(argv: string[]): Invocation {
   if (command === undefined) throw new Error('rtp-bench: yargs chose no command and printed nothing');
   if (command === 'report') return reportInvocation(parsed);
   if (command === 'cleanup') return { command, request: cleanupRequest(parsed) };
+  if (command === 'merge') return { command, request: mergeRequest(parsed) };
   const chosen = command;
   // strict mode does not look past "--", and rtp-bench has no place for a positional argument there either.
   const positionals = (Array.isArray(parsed['_']) ? parsed['_'] : []).map(String);
@@ -255,6 +273,49 @@ function reportInvocation(parsed: Record<string, unknown>): Invocation {
   if (Array.isArray(html)) throw new PlanError(`--html is given ${html.length === 2 ? 'twice' : `${html.length} times`} (${html.join(', ')}): give it once`);
   if (html === '') throw new PlanError('--html needs a value: expected a file name for the page, e.g. compare.html');
   return { command: 'report', files, html: html === undefined ? undefined : String(html) };
+}
+
+/** `merge`'s files and flags; where it writes is tried now, as for a run, so that a bad path fails before the work. */
+function mergeRequest(parsed: Record<string, unknown>): MergeRequest {
+  const files = (Array.isArray(parsed['files']) ? parsed['files'] : [parsed['files']]).filter((f) => f !== undefined).map(String);
+  if (files.length === 0) throw new PlanError('merge needs the results files of the shards: e.g. rtp-bench merge results/RUN-s1.json results/RUN-s2.json --output merged.json');
+  const one = (key: string): string | null => {
+    const v = parsed[key];
+    if (Array.isArray(v)) throw new PlanError(`--${key} is given ${v.length === 2 ? 'twice' : `${v.length} times`} (${v.join(', ')}): give it once`);
+    if (v === '') throw new PlanError(`--${key} needs a value`);
+    return v === undefined ? null : String(v);
+  };
+  const file = (key: string): string | null => {
+    const v = one(key);
+    if (v === null) return null;
+    try {
+      return checkOutputFile(v);
+    } catch (err) {
+      if (!(err instanceof OutputLocationError)) throw err;
+      throw new PlanError(`--${key} ${quoteValue(v)}: ${err.message}`);
+    }
+  };
+  const hgrm = one('hgrm');
+  if (hgrm !== null) folderIn(hgrm);
+  const output = file('output');
+  if (output === null) {
+    try {
+      prepareDefaultResultsFolder();
+    } catch (err) {
+      if (!(err instanceof OutputLocationError)) throw err;
+      throw new PlanError(err.message);
+    }
+  }
+  return { files, output, allowPartial: parsed['allow-partial'] === true, csv: file('csv'), callsCsv: file('calls-csv'), hgrm: hgrm === null ? null : resolve(hgrm) };
+
+  function folderIn(folder: string): void {
+    try {
+      checkOutputFile(join(folder, 'probe.hgrm'));
+    } catch (err) {
+      if (!(err instanceof OutputLocationError)) throw err;
+      throw new PlanError(`--hgrm ${quoteValue(folder)}: ${err.message}`);
+    }
+  }
 }
 
 function cleanupRequest(parsed: Record<string, unknown>): CleanupRequest {

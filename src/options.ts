@@ -27,6 +27,7 @@ const SLOS = 'SLOs (any one missed: exit 1):';
 const CONTROL = 'Control plane:';
 const MESH = 'Mesh (l7mp; default: none, media straight to rtpengine):';
 const CAPACITY = 'Capacity search (rtp-bench capacity):';
+const SHARDS = 'Shards (one plan over several generator processes):';
 const CHURN = 'Churn (calls arriving and ending; instead of --calls, --ramp, --hold):';
 
 /** Every CliOptions key has exactly one entry, so yargs, --help and plan.ts cannot drift apart. */
@@ -275,6 +276,30 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
       'redis-server; IPV4:PORT[/DB] uses a running one, DBs DB.. (default 1) empty',
     optionalValue: true,
   },
+  shard: {
+    group: SHARDS,
+    value: 'I/N, e.g. 2/4 (or N, the index from JOB_COMPLETION_INDEX)',
+    describe:
+      'Run shard I of N of this plan: every Nth call (calls and --ramp or --rate divided by N), its own slice of --local-ports, ' +
+      'call-ids <run id>-sI-<n>; merge the shards with rtp-bench merge. Default: JOB_COMPLETION_INDEX + 1 of RTP_BENCH_SHARDS when both are set',
+  },
+  runId: {
+    group: SHARDS,
+    value: 'lower-case letters, digits and dashes, e.g. soak-0412',
+    describe: 'The run id (results/<run id>.json, call-ids); shards must share one',
+    defaultText: 'generated; with --shard, derived from --start-at',
+  },
+  startAt: {
+    group: SHARDS,
+    value: 'an ISO 8601 time or epoch seconds/ms, e.g. 2026-12-07T11:40:00Z',
+    describe: 'Place the first call at this time (within 24 h): shards started apart ramp together; a late one says by how much and starts at once',
+  },
+  hgrm: {
+    group: OUTPUT,
+    value: 'a folder that exists, e.g. results/hgrm',
+    describe: 'Also write each histogram as HdrHistogram percentile distribution text, <folder>/<metric>.hgrm, values in the metric\'s unit (ms)',
+  },
+  callsCsv: { group: OUTPUT, value: 'a file name, e.g. calls.csv', describe: 'Also write one row per call (status, timings, packets, loss, MOS) as CSV' },
   // rtp-bench scale --mesh kubernetes (src/capacity/plan.ts, src/mesh/kubernetes/workers-scale.ts).
   workerStatefulset: {
     group: MESH,
@@ -288,11 +313,11 @@ export const OPTION_KEYS = Object.keys(OPTIONS) as CliOptionName[];
 export const RTPENGINE_KEYS: readonly CliOptionName[] = ['rtpengine', 'rtpengineMetrics', 'workers', 'rtpenginePorts', 'rtpengineBin', 'rtpengineLogLevel', 'workerCpu', 'workerThreads', 'redis', 'mesh', 'meshConfig', 'meshObjects', 'listenerMode', 'meshRetryTimeout', 'meshNaming', 'namespace', 'kubeconfig', 'context', 'meshConcurrency', 'meshRate', 'meshMediaAddress'];
 /** Repeating it adds instances, like commas do; any other value flag given twice is a mistake. */
 export const REPEATABLE: readonly CliOptionName[] = ['rtpengine', 'fault'];
-export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'cleanup'];
+export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'merge', 'cleanup'];
 /** Flags of the capacity command alone, hidden elsewhere (plan.ts says why they do not apply). */
 export const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 /** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */
-export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed', 'fault'];
+export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed', 'fault', 'shard', 'runId', 'startAt', 'hgrm', 'callsCsv'];
 /** Flags of the scale command alone, hidden elsewhere (plan.ts refuses them there). */
 export const SCALE_KEYS: readonly CliOptionName[] = ['workerStatefulset'];
 

@@ -7,6 +7,7 @@
 import { checkOutputFile, OutputLocationError, prepareDefaultResultsFolder } from './report/output.js';
 import { MAX_CALLS_PER_THREAD } from './media/task.js';
 import { availableParallelism, networkInterfaces } from 'node:os';
+import { join, resolve } from 'node:path';
 import { isIP, isIPv4 } from 'node:net';
 import { codecNames, codecPair, type CodecPair } from './profile.js';
 import type { Endpoint, MediaPriority, MeshPlan, PortRange, RedisTarget, RtcpMode, RunPlan, Slo, Target } from './run-plan.js';
@@ -14,6 +15,7 @@ import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
 import { arrivalCount, offeredErlang, peakCalls, type ChurnPlan } from './load/churn.js';
 import { MeshConfigError, readMeshConfig } from './mesh/config.js';
 import { FaultSpecError, parseFaults, type FaultSite, type FaultSpec } from './faults/spec.js';
+import { RUN_ID_PATTERN, parseStartAt, portSlice, runIdFromStartAt, shardCalls, startAtProblem, type ShardPlan } from './shard.js';
 import {
   UnitError,
   parseDecimal,
@@ -97,6 +99,16 @@ export interface CliOptions {
   resolution?: string;
   /** rtp-bench scale --mesh kubernetes only (src/capacity/plan.ts): the worker StatefulSet it scales. */
   workerStatefulset?: string;
+  /** --shard I/N (or N, the index from JOB_COMPLETION_INDEX): src/shard.ts. */
+  shard?: string;
+  /** --run-id: the run id, shared by every shard of a plan. */
+  runId?: string;
+  /** --start-at: ISO 8601 or epoch seconds/ms; the run waits until then. */
+  startAt?: string;
+  /** --hgrm DIR: each histogram as HdrHistogram percentile distribution text. */
+  hgrm?: string;
+  /** --calls-csv FILE: one row per call. */
+  callsCsv?: string;
 }
 
 export type CliOptionName = keyof CliOptions;
@@ -150,6 +162,7 @@ export const LIMITS = {
   meshConcurrency: { min: 1, max: 1000 },
   workerCpu: { min: 0.01, max: 256 },
   workerThreads: { min: 1, max: 64 },
+  shards: { min: 1, max: 10_000 },
 } as const;
 
 /**
@@ -176,13 +189,17 @@ export interface HostFacts {
   parallelism: number;
   /** --mesh local makes network namespaces, which needs root. */
   isRoot: boolean;
+  /** The environment a shard's index and count may come from (JOB_COMPLETION_INDEX, RTP_BENCH_SHARDS); absent: none. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Now, epoch ms, for --start-at's checks; absent: Date.now(). */
+  nowMs?: number;
 }
 
 export function currentHost(): HostFacts {
   const addresses = Object.values(networkInterfaces())
     .flatMap((list) => list ?? [])
     .map((info) => info.address);
-  return { addresses, parallelism: availableParallelism(), isRoot: process.getuid?.() === 0 };
+  return { addresses, parallelism: availableParallelism(), isRoot: process.getuid?.() === 0, env: process.env };
 }
 
 const MESH_KINDS = ['none', 'local', 'rest', 'kubernetes'] as const;
@@ -307,15 +324,15 @@ function outputFile(value: string | undefined): string | null {
   }
 }
 
-/** --csv FILE: the timeline as CSV, checked like --output (its folder must exist and take a file). */
-function csvFile(value: string | undefined): string | null {
+/** --csv FILE (the timeline) or --calls-csv FILE (the calls), checked like --output (its folder must exist and take a file). */
+function csvFile(key: 'csv' | 'callsCsv', value: string | undefined): string | null {
   if (value === undefined) return null;
-  if (value.trim() === '') fail('csv', value, 'is empty', 'a file name whose folder exists, e.g. results/run.csv');
+  if (value.trim() === '') fail(key, value, 'is empty', 'a file name whose folder exists, e.g. results/run.csv');
   try {
     return checkOutputFile(value);
   } catch (err) {
     if (!(err instanceof OutputLocationError)) throw err;
-    throw new PlanError(`--csv ${quoteValue(value)}: ${err.message}`);
+    throw new PlanError(`--${flagFor(key)} ${quoteValue(value)}: ${err.message}`);
   }
 }
 
@@ -534,19 +551,27 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
   const stray = CAPACITY_FLAGS.find((key) => options[key] !== undefined);
   if (stray !== undefined) throw new PlanError(`--${flagFor(stray)} only applies to rtp-bench capacity (the search for how many calls meet an SLO)`);
   if (options.workerStatefulset !== undefined) throw new PlanError('--worker-statefulset only applies to rtp-bench scale --mesh kubernetes (the worker StatefulSet it scales to each --workers count)');
-  const churn = churnPlan(options);
-  if (churn === null && options.calls === undefined) {
+  const wholeChurn = churnPlan(options);
+  if (wholeChurn === null && options.calls === undefined) {
     throw new PlanError(
       `--calls is required: expected the number of concurrent calls, from ${LIMITS.calls.min} to ${LIMITS.calls.max}, e.g. --calls 50 ` +
         '(or churn: --rate 2/s --call-duration 30s, calls arriving and ending)',
     );
   }
+  const sharding = shardOf(options, host);
+  // A shard takes its share of the arrival rate; the whole plan's figures go into plan.shard.
+  const churn = wholeChurn === null || sharding === null ? wholeChurn : { ...wholeChurn, ratePerSec: wholeChurn.ratePerSec / sharding.count };
+  const totalCalls = wholeChurn === null ? integer('calls', options.calls ?? '', LIMITS.calls, 'concurrent calls') : peakCalls(wholeChurn);
   // Churn sizes ports, threads and rtpengine's port range for the most calls it expects up at once.
-  const calls = churn === null ? integer('calls', options.calls ?? '', LIMITS.calls, 'concurrent calls') : peakCalls(churn);
+  const calls = churn === null ? (sharding === null ? totalCalls : shardCalls(totalCalls, sharding.index, sharding.count)) : peakCalls(churn);
+  if (calls === 0 && sharding !== null) {
+    throw new PlanError(`--calls ${totalCalls} over ${sharding.count} shards leaves shard ${sharding.index} without a call: give at least ${sharding.count} calls, or fewer shards`);
+  }
   const mesh = meshPlan(command, options, host);
   const planTarget = target(command, options, calls, mesh, host);
 
-  const rampPerSec = churn?.ratePerSec ?? withUnits('ramp', options.ramp ?? DEFAULTS.ramp, parseRate);
+  const totalRate = wholeChurn?.ratePerSec ?? withUnits('ramp', options.ramp ?? DEFAULTS.ramp, parseRate);
+  const rampPerSec = sharding === null ? totalRate : totalRate / sharding.count;
   const holdMs = churn === null ? duration('hold', options.hold ?? DEFAULTS.hold, LIMITS.holdMs, 'a duration from 0 to 24h, e.g. 20s, 2m or 1m30s') : 0;
 
   const pairText = options.codecPair ?? DEFAULTS.codecPair;
@@ -571,11 +596,16 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
   const ipDefault = mesh?.kind === 'kubernetes' ? (podAddress(host) ?? DEFAULTS.localIp) : DEFAULTS.localIp;
   const ip = localIp(options.localIp ?? ipDefault, host);
   const portsText = options.localPorts ?? DEFAULTS.localPorts;
-  const localPorts = mediaPorts('localPorts', portsText);
+  const wholePorts = mediaPorts('localPorts', portsText);
+  // Shards on one host bind disjoint slices of the range. A shard of a Kubernetes Indexed Job (index from the
+  // environment) runs in a pod of its own, with its own ports: it keeps the whole default range unless given one.
+  const sliced = sharding !== null && (options.localPorts !== undefined || sharding.source === 'flag');
+  const localPorts = sliced ? portSlice(wholePorts, sharding.index, sharding.count) : wholePorts;
   const fits = callsIn(localPorts);
   if (fits < calls) {
-    const which = options.localPorts === undefined ? `--local-ports ${portsText} (the default)` : `--local-ports ${portsText}`;
-    const asked = churn === null ? `--calls is ${calls}` : `churn may have ${calls} calls up at once (--rate x --call-duration, with room for chance)`;
+    const slice = sliced ? `shard ${sharding.index}/${sharding.count}'s slice ${localPorts.min}-${localPorts.max} of ` : '';
+    const which = `${slice}${options.localPorts === undefined ? `--local-ports ${portsText} (the default)` : `--local-ports ${portsText}`}`;
+    const asked = churn === null ? (sharding === null ? `--calls is ${calls}` : `the shard places ${calls} of --calls ${totalCalls}`) : `churn may have ${calls} calls up at once (--rate x --call-duration, with room for chance)`;
     const advice =
       calls > MAX_CALLS_PER_ADDRESS
         ? `, more than any range on one address holds (${MAX_CALLS_PER_ADDRESS}): lower --calls`
@@ -602,10 +632,13 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     mediaPriority: mediaPriority(options, planTarget, mesh),
     localIp: ip,
     localPorts,
-    localPortsExplicit: options.localPorts !== undefined,
+    // A shard's slice is never moved: moving it would land on another shard's.
+    localPortsExplicit: options.localPorts !== undefined || sliced,
     rtcp,
     output: outputFile(options.output),
-    csv: csvFile(options.csv),
+    csv: csvFile('csv', options.csv),
+    callsCsv: csvFile('callsCsv', options.callsCsv),
+    hgrm: hgrmFolder(options.hgrm),
     json: options.json === true,
     progress: progress(options),
     slo: slo(options),
@@ -614,8 +647,81 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     audioCheckShare: audioCheckShare(options.audioCheckShare ?? DEFAULTS.audioCheckShare),
     mesh,
     headStartMs: headStart(options),
-    faults: faults(command, options, planTarget, mesh, churn === null ? (calls * 1000) / rampPerSec + holdMs : churn.arrivalsMs),
+    faults: faults(command, options, planTarget, mesh, churn === null ? (totalCalls * 1000) / totalRate + holdMs : churn.arrivalsMs),
+    ...startAndRunId(options, sharding, host),
+    shard: sharding === null ? null : { ...sharding, totalCalls, totalRatePerSec: totalRate, totalLocalPorts: wholePorts },
   };
+}
+
+/** --shard I/N, or N with the index from JOB_COMPLETION_INDEX, or both from the environment of an Indexed Job. */
+function shardOf(options: CliOptions, host: HostFacts): Pick<ShardPlan, 'index' | 'count' | 'source'> | null {
+  const env = host.env ?? {};
+  const jobIndex = env['JOB_COMPLETION_INDEX'];
+  const fromEnvIndex = (count: number, how: string): Pick<ShardPlan, 'index' | 'count' | 'source'> => {
+    if (jobIndex === undefined || !/^\d+$/.test(jobIndex.trim())) {
+      throw new PlanError(`${how} names ${count} shards but not which one this is: give --shard I/${count}, or run it as a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, 0-based)`);
+    }
+    const index = Number(jobIndex.trim()) + 1;
+    if (index > count) throw new PlanError(`JOB_COMPLETION_INDEX ${jobIndex.trim()} is shard ${index}, but ${how} names only ${count} shards: the Job's completions and the shard count must agree`);
+    return { index, count, source: 'environment' };
+  };
+  const expected = 'I/N, shard I (1-based) of N, e.g. 2/4; or N alone with the index from JOB_COMPLETION_INDEX';
+  if (options.shard !== undefined) {
+    const m = /^\s*(?:(\d+)\s*\/\s*)?(\d+)\s*$/.exec(options.shard);
+    if (!m) fail('shard', options.shard, 'is not a shard', expected);
+    const count = Number(m![2]);
+    if (count < 1 || count > LIMITS.shards.max) fail('shard', options.shard, 'has a shard count out of range', `a count from 1 to ${LIMITS.shards.max}`);
+    if (m![1] === undefined) return fromEnvIndex(count, `--shard ${count}`);
+    const index = Number(m![1]);
+    if (index < 1 || index > count) fail('shard', options.shard, 'has an index out of range', `I from 1 to N (1-based), e.g. ${Math.min(2, count)}/${count}`);
+    return { index, count, source: 'flag' };
+  }
+  const shards = env['RTP_BENCH_SHARDS'];
+  if (shards === undefined || shards.trim() === '') return null;
+  if (!/^\d+$/.test(shards.trim()) || Number(shards) < 1 || Number(shards) > LIMITS.shards.max) {
+    throw new PlanError(`RTP_BENCH_SHARDS ${quoteValue(shards)} is not a shard count: expected a whole number from 1 to ${LIMITS.shards.max}`);
+  }
+  return fromEnvIndex(Number(shards), `RTP_BENCH_SHARDS=${shards.trim()}`);
+}
+
+/**
+ * --start-at and --run-id. Shards must share one run id for merge to accept them: given with --run-id, or derived
+ * alike by every shard from --start-at (src/shard.ts runIdFromStartAt); a shard with neither is refused, since a
+ * generated id would differ in every process.
+ */
+function startAndRunId(options: CliOptions, sharding: Pick<ShardPlan, 'index' | 'count'> | null, host: HostFacts): { startAtEpochMs: number | null; runId: string | null } {
+  let startAtEpochMs: number | null = null;
+  if (options.startAt !== undefined) {
+    const expected = 'an ISO 8601 time with a date, e.g. 2026-12-07T11:40:00Z, or epoch seconds or milliseconds';
+    startAtEpochMs = parseStartAt(options.startAt);
+    if (startAtEpochMs === null) fail('startAt', options.startAt, 'is not a time', expected);
+    const problem = startAtProblem(startAtEpochMs!, host.nowMs ?? Date.now());
+    if (problem !== null) fail('startAt', options.startAt, problem, 'a time within the next 24 h (all shards start together then)');
+  }
+  let runId: string | null = null;
+  if (options.runId !== undefined) {
+    runId = options.runId.trim();
+    if (!RUN_ID_PATTERN.test(runId)) fail('runId', options.runId, 'is not a run id', 'lower-case letters, digits and dashes, 1-40, starting and ending with a letter or digit, e.g. soak-0412');
+  } else if (sharding !== null) {
+    if (startAtEpochMs === null) {
+      throw new PlanError(`--shard ${sharding.index}/${sharding.count} needs --run-id ID (the same in every shard, so that merge can tell they belong together) or --start-at TIME (the run id is then derived from it)`);
+    }
+    runId = runIdFromStartAt(startAtEpochMs, sharding.count);
+  }
+  return { startAtEpochMs, runId };
+}
+
+/** --hgrm DIR: an existing folder the .hgrm files go into. */
+function hgrmFolder(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (value.trim() === '') fail('hgrm', value, 'is empty', 'a folder that exists, e.g. results/hgrm');
+  try {
+    checkOutputFile(join(value, 'probe.hgrm'));
+  } catch (err) {
+    if (!(err instanceof OutputLocationError)) throw err;
+    throw new PlanError(`--hgrm ${quoteValue(value)}: ${err.message}`);
+  }
+  return resolve(value);
 }
 
 /**

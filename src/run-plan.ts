@@ -3,6 +3,7 @@ import type { ChurnPlan } from './load/churn.js';
 import type { MeshOptions } from './mesh/model.js';
 import type { MeshConfig } from './mesh/config.js';
 import type { FaultSpec } from './faults/spec.js';
+import type { ShardPlan } from './shard.js';
 
 /** How media threads move packets: native = the io_uring/epoll addon (workers/native), dgram = Node's dgram, auto =
  * native when it is built and loads, else dgram. */
@@ -138,6 +139,17 @@ export interface RunPlan {
   headStartMs: { a: number; b: number };
   /** --fault: what goes wrong during the run and when (src/faults/), sorted by time; empty: nothing. */
   faults: FaultSpec[];
+  /** --run-id (or derived from --start-at for shards); null: generated at the start (src/session.ts newRunId). */
+  runId: string | null;
+  /** --start-at: when the first call is due, epoch ms; the run waits until then. null: as soon as it is ready. */
+  startAtEpochMs: number | null;
+  /** --shard: this process runs shard `index` of `count` of the plan (src/shard.ts); calls, rampPerSec, churn's
+   * rate and localPorts are then the shard's share. null: the whole plan. */
+  shard: ShardPlan | null;
+  /** --hgrm: the folder each histogram is written to as HdrHistogram percentile distribution text; null: none. */
+  hgrm: string | null;
+  /** --calls-csv: one row per call as CSV; null: not written. */
+  callsCsv: string | null;
 }
 
 /** `rtp-bench cleanup`: what to remove after a crashed run (src/commands/cleanup.ts). */

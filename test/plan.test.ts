@@ -56,6 +56,11 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     mesh: null,
     headStartMs: { a: 0, b: 0 },
     faults: [],
+    runId: null,
+    startAtEpochMs: null,
+    shard: null,
+    hgrm: null,
+    callsCsv: null,
   };
   const actual = plan({ calls: '50', ramp: '10/s', hold: '20s', codecPair: 'opus:pcmu' });
   assert.deepEqual(actual, expected);

@@ -39,6 +39,11 @@ const NOT_FOR_CAPACITY: readonly [CliOptionName, string][] = [
   ['minMos', 'the SLO is --slo, e.g. --slo "mos.p50>=4"'],
   ['maxFailed', 'the SLO is --slo, e.g. --slo "failed<=1%"'],
   ['fault', 'a search measures steady populations of calls; faults are for a run (drop capacity)'],
+  ['shard', 'a search steps one population; shards are for a run (rtp-bench --shard I/N, then rtp-bench merge)'],
+  ['runId', 'a search makes its own run id'],
+  ['startAt', 'a search starts when it is ready'],
+  ['hgrm', 'a search has a histogram per step, not per run'],
+  ['callsCsv', 'a search keeps no per-call records'],
 ];
 
 function whole(key: CliOptionName, value: string, range: { min: number; max: number }, what: string): number {
@@ -96,7 +101,8 @@ export function buildCapacityPlan(options: CliOptions, host: HostFacts = current
   // The run plan sizes threads and ports for --max calls; its codec pair is the first (each search gets its own).
   const runOptions: CliOptions = { ...options, calls: String(max), hold: '0', codecPair: pairTexts[0] ?? 'pcmu:pcmu' };
   for (const key of CAPACITY_FLAGS) delete runOptions[key];
-  const plan = buildPlan('run', runOptions, host);
+  // Not sharded by an Indexed Job's environment either: a search is one process.
+  const plan = buildPlan('run', runOptions, { ...host, env: {} });
   return { plan: { ...plan, slo: {} }, capacity: { slo, pairs, start, max, stepHoldMs, resolution } };
 }
 

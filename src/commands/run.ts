@@ -8,25 +8,27 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunPlan } from '../run-plan.js';
 import { placeCall, type CallRecord } from '../call.js';
-import { arrivals, churnFigures, offeredErlang, steadyWindow } from '../load/churn.js';
+import { churnFigures, offeredErlang } from '../load/churn.js';
 import { runWithLocalMesh } from '../mesh/local/run.js';
 import { summarize } from '../stats/summary.js';
 import { CostWindow } from '../stats/cost-window.js';
 import { Progress, watchProgress } from '../report/progress.js';
 import { describeEnvironment } from '../report/environment.js';
-import { resultsText, type Results } from '../report/results.js';
+import type { Results } from '../report/results.js';
 import { defaultResultsPath, writeRunFiles } from '../report/output.js';
 import { renderSummary } from '../report/table.js';
-import { renderHtml, htmlPathFor } from '../report/html.js';
 import { checkSlo } from '../report/slo.js';
 import { contentionBetween, sampleContention, type ContentionSample } from '../cpu-contention.js';
-import { timelineCsv, workerFigures } from '../stats/timeline.js';
+import { workerFigures } from '../stats/timeline.js';
 import { FaultRuntime, type PodDeleted } from '../faults/runtime.js';
 import { KubernetesProvisioner } from '../mesh/kubernetes/provisioner.js';
 import { epochNow } from '../faults/worker-process.js';
 import type { Worker } from '../stack/stack.js';
 import { MediaRepointer } from '../faults/repoint.js';
 import { markFaults } from '../faults/summary.js';
+import { sessionIdOf, formatSeconds } from '../shard.js';
+import { loadShape } from '../load/shape.js';
+import { runFiles } from '../report/run-files.js';
 import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from '../session.js';
 
 export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, type RunIo } from '../session.js';
@@ -36,12 +38,14 @@ export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED,
  * failed or none succeeded, 3 the run could not start or its results could not be written anywhere, 4 the
  * generator limited the run, 130 interrupted).
  */
-export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out: process.stdout }, runId: string = newRunId()): Promise<number> {
+export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out: process.stdout }, runId: string = plan.runId ?? newRunId()): Promise<number> {
   if (plan.mesh?.kind === 'local') {
     return runWithLocalMesh(plan, runId, (line) => plan.progress !== 'off' && io.err.write(`${line}\n`), io.err);
   }
-  if (plan.progress !== 'off') io.err.write(`rtp-bench run ${runId}: ${describeLoad(plan)}, ${plan.codecPair.a.name}:${plan.codecPair.b.name}\n`);
-  const opened = await RunSession.open(plan, io, runId);
+  const shardText = plan.shard === null ? '' : ` shard ${plan.shard.index}/${plan.shard.count}`;
+  if (plan.progress !== 'off') io.err.write(`rtp-bench run ${runId}${shardText}: ${describeLoad(plan)}, ${plan.codecPair.a.name}:${plan.codecPair.b.name}\n`);
+  // A shard's calls, Redis keys and mesh objects carry the shard too (src/shard.ts), so shards never clean up each other's.
+  const opened = await RunSession.open(plan, io, sessionIdOf(runId, plan.shard));
   if (typeof opened === 'number') return opened;
   const session = opened;
   const { status } = session;
@@ -49,8 +53,9 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
   try {
     const pool = session.pool!;
     const shape = loadShape(plan);
-    // A short lead so the first arrival is not late by the time it takes to schedule it.
-    const startPerf = performance.now() + 20;
+    // --start-at: everything is up; wait for the common start (a scheduled time, not a stand-in for readiness).
+    const startPerf = await startTime(plan, session);
+    if (session.stopSignal !== null) return EXIT_INTERRUPTED;
     const ctx = session.callContext(performance.timeOrigin + startPerf + shape.endMs);
     if (faults !== null) ctx.faults = faults;
 
@@ -78,14 +83,14 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     );
 
     try {
-      for (const [i, arrival] of shape.arrivals.entries()) {
+      for (const arrival of shape.arrivals) {
         const due = startPerf + arrival.dueMs;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait, undefined, { signal: session.abort.signal }).catch(() => undefined);
         if (session.stopSignal !== null) break;
         tally.started++;
         inFlight.push(
-          placeCall(ctx, i, performance.timeOrigin + due, performance.timeOrigin + startPerf + arrival.endMs).then((record) => {
+          placeCall(ctx, arrival.index, performance.timeOrigin + due, performance.timeOrigin + startPerf + arrival.endMs).then((record) => {
             records.push(record);
             if (record.status === 'ok') tally.ok++;
             else if (record.status === 'failed') tally.failed++;
@@ -106,6 +111,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     const holdFrom = (shape.steady.fromMs + Math.min(1000, steadyMs * 0.2)) / 1000;
     const holdTo = (shape.steady.toMs - Math.min(500, steadyMs * 0.1)) / 1000;
     records.sort((x, y) => x.index - y.index);
+    const dueOf = new Map(shape.arrivals.map((a) => [a.index, a.dueMs]));
     const summary = summarize(records, session.metrics, {
       wallMs,
       ngRetransmissions: session.stack?.workers.reduce((n, w) => n + w.ng.retransmissions, 0) ?? 0,
@@ -126,15 +132,27 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
           : churnFigures(
               plan.churn,
               points,
-              records.map((r) => ({ dueMs: shape.arrivals[r.index]!.dueMs, ok: r.status === 'ok', failed: r.status === 'failed' })),
+              records.map((r) => ({ dueMs: dueOf.get(r.index)!, ok: r.status === 'ok', failed: r.status === 'failed' })),
             ),
     });
     const environment = await describeEnvironment(session.stack);
-    const results: Results = { runId, startedAt: session.startedAt.toISOString(), plan, environment, summary, histograms: session.metrics.encode(), timeline: points, calls: records };
+    const results: Results = {
+      runId,
+      startedAt: session.startedAt.toISOString(),
+      shard: plan.shard === null ? null : { index: plan.shard.index, count: plan.shard.count },
+      startAt: plan.startAtEpochMs === null ? null : new Date(plan.startAtEpochMs).toISOString(),
+      plan,
+      environment,
+      summary,
+      histograms: session.metrics.encode(),
+      timeline: points,
+      calls: records,
+    };
     const verdict = checkSlo(plan.slo, summary);
     // The table first: whatever happens to the files, the person at the terminal has the figures.
     if (!plan.json) io.out.write(renderSummary(plan, summary, environment, verdict, records));
-    const written = await writeResultFiles(results, plan.output ?? defaultResultsPath(runId), plan.csv, io.err);
+    // Shards on one host share the run id: each writes results/<run id>-s<I>.json by default.
+    const written = await writeResultFiles(results, plan.output ?? defaultResultsPath(sessionIdOf(runId, plan.shard)), plan, io.err);
     if (plan.json) io.out.write(`${JSON.stringify({ runId, results: written?.[0] ?? null, summary, slo: verdict }, null, 2)}\n`);
     if (written !== null) status(`results: ${written[0]}\ncharts:  ${written[1]}`);
     if (session.stopSignal !== null) return EXIT_INTERRUPTED;
@@ -193,14 +211,9 @@ interface CostAndContention {
  * The results file and its charts, where the plan says; if that fails at the end after all, in a fresh folder
  * under the system's temporary directory, said loudly. Returns the two paths, or null when nothing could be written.
  */
-async function writeResultFiles(results: Results, output: string, csv: string | null, err: NodeJS.WriteStream): Promise<[string, string] | null> {
+async function writeResultFiles(results: Results, output: string, plan: Pick<RunPlan, 'csv' | 'callsCsv' | 'hgrm'>, err: NodeJS.WriteStream): Promise<[string, string] | null> {
   try {
-    const written = await writeRunFiles([
-      { path: output, text: resultsText(results) },
-      // The same figures as charts: what a person opens first.
-      { path: htmlPathFor(output), text: renderHtml([results]) },
-      ...(csv === null ? [] : [{ path: csv, text: timelineCsv(results.timeline) }]),
-    ]);
+    const written = await writeRunFiles(runFiles(results, output, plan));
     if (written.fallbackReason !== null) err.write(`rtp-bench: ${written.fallbackReason}; the results were written to ${written.paths[0]} instead\n`);
     return [written.paths[0]!, written.paths[1]!];
   } catch (e) {
@@ -214,29 +227,29 @@ function cpuUsNow(): number {
   return u.user + u.system;
 }
 
-/** When each call arrives and ends (ms from the start), when the last one ends, and the window the load is steady in. */
-interface LoadShape {
-  arrivals: { dueMs: number; endMs: number }[];
-  endMs: number;
-  steady: { fromMs: number; toMs: number };
-}
-
-/** Ramp and hold: calls arrive at the ramp rate and all end together. Churn: each call ends after its own holding time. */
-function loadShape(plan: RunPlan): LoadShape {
-  if (plan.churn === null) {
-    const rampMs = (plan.calls * 1000) / plan.rampPerSec;
-    const endMs = rampMs + plan.holdMs;
-    return { arrivals: Array.from({ length: plan.calls }, (_, i) => ({ dueMs: (i * 1000) / plan.rampPerSec, endMs })), endMs, steady: { fromMs: rampMs, toMs: endMs } };
-  }
-  const shape = [...arrivals(plan.churn)].map((a) => ({ dueMs: a.dueMs, endMs: a.dueMs + a.holdMs }));
-  const endMs = shape.reduce((end, a) => Math.max(end, a.endMs), 0);
-  // Without a steady window (arrivals stop before the offered load is reached), the cost is the whole run's.
-  return { arrivals: shape, endMs, steady: steadyWindow(plan.churn) ?? { fromMs: endMs, toMs: endMs } };
-}
-
 function describeLoad(plan: RunPlan): string {
   const churn = plan.churn;
   if (churn === null) return `${plan.calls} calls at ${plan.rampPerSec}/s, hold ${plan.holdMs / 1000} s`;
   const held = churn.distribution === 'exponential' ? `held ${churn.callDurationMs / 1000} s on average (exponential)` : `held ${churn.callDurationMs / 1000} s`;
   return `churn, ${churn.ratePerSec} calls/s ${held}, ${offeredErlang(churn).toFixed(1)} Erlang offered, arrivals for ${churn.arrivalsMs / 1000} s`;
+}
+
+/**
+ * performance.now() of the first call's due time: --start-at's moment when given (waited for here, after the stack
+ * and the media threads are up, so the shards' ramps line up), else now plus a short lead so that the first arrival
+ * is not late by the time it takes to schedule it. A shard that is ready after --start-at says how late and starts at once.
+ */
+async function startTime(plan: RunPlan, session: RunSession): Promise<number> {
+  const lead = performance.now() + 20;
+  if (plan.startAtEpochMs === null) return lead;
+  const atPerf = plan.startAtEpochMs - performance.timeOrigin;
+  const wait = atPerf - performance.now();
+  const who = plan.shard === null ? 'the run' : `shard ${plan.shard.index}/${plan.shard.count}`;
+  if (wait <= 0) {
+    session.io.err.write(`rtp-bench: ${who} was ready ${formatSeconds(-wait)} after --start-at ${new Date(plan.startAtEpochMs).toISOString()}: starting at once\n`);
+    return lead;
+  }
+  session.status(`waiting ${formatSeconds(wait)} for --start-at ${new Date(plan.startAtEpochMs).toISOString()}`);
+  await sleep(wait, undefined, { signal: session.abort.signal }).catch(() => undefined);
+  return atPerf;
 }

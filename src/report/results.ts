@@ -17,9 +17,25 @@ export const RESULTS_FORMAT = 3;
 /** Formats whose runs this rtp-bench reads: a run's fields did not change from 2 to 3. */
 export const RUN_FORMATS_READ: readonly number[] = [2, 3];
 
+/** A merged run's shard: which it was and how its generator fared (src/report/merge.ts). */
+export interface ShardRecord {
+  index: number;
+  count: number;
+  file: string;
+  startedAt: string;
+  calls: { attempted: number; ok: number; failed: number; interrupted: number };
+  generator: Summary['generator'];
+}
+
 export interface Results {
   runId: string;
   startedAt: string;
+  /** --shard: this run was shard `index` of `count` (1-based); null or absent: the whole plan. In a merged file, absent. */
+  shard?: { index: number; count: number } | null;
+  /** --start-at, ISO; null or absent: started when ready. */
+  startAt?: string | null;
+  /** A merge of shards (rtp-bench merge): each shard's own figures, by index; absent otherwise. */
+  shards?: ShardRecord[];
   plan: RunPlan;
   environment: Environment;
   summary: Summary;
