@@ -312,10 +312,17 @@ export class KubernetesApi {
   /** Deletes one object; 'gone' when it was not there (404). */
   async delete(kind: L7mpKind, namespace: string, name: string, cost: Cost = newCost()): Promise<'deleted' | 'gone'> {
     const plural = L7MP_PLURALS[kind];
-    try {
-      await this.send({ verb: 'delete', apiGroup: L7MP_GROUP, resource: plural, namespace, name }, cost, () =>
+    return this.deleting(() =>
+      this.send({ verb: 'delete', apiGroup: L7MP_GROUP, resource: plural, namespace, name }, cost, () =>
         this.custom.deleteNamespacedCustomObject({ group: L7MP_GROUP, version: L7MP_VERSION, namespace, plural, name }),
-      );
+      ),
+    );
+  }
+
+  /** A delete whose object was already gone (404 for the object, not for its kind) is no failure: 'gone'. */
+  private async deleting(request: () => Promise<unknown>): Promise<'deleted' | 'gone'> {
+    try {
+      await request();
       return 'deleted';
     } catch (err) {
       if (statusOf(err) === 404 && isObjectNotFound(err as KubernetesApiError)) {
@@ -354,18 +361,11 @@ export class KubernetesApi {
    * there. Retried like every request: a second delete of the same pod is only a 404.
    */
   async deletePod(namespace: string, name: string, cost: Cost = newCost()): Promise<'deleted' | 'gone'> {
-    try {
-      await this.send({ verb: 'delete', apiGroup: '', resource: 'pods', namespace, name }, cost, () =>
+    return this.deleting(() =>
+      this.send({ verb: 'delete', apiGroup: '', resource: 'pods', namespace, name }, cost, () =>
         this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }),
-      );
-      return 'deleted';
-    } catch (err) {
-      if (statusOf(err) === 404 && isObjectNotFound(err as KubernetesApiError)) {
-        this.totals.notFound++;
-        return 'gone';
-      }
-      throw err;
-    }
+      ),
+    );
   }
 
   async readStatefulSet(namespace: string, name: string, cost: Cost = newCost()): Promise<V1StatefulSet> {
