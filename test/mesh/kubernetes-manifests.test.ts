@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ const MODELS: Record<string, new (data: never) => Model> = {
 };
 
 const DIR = join(packageRoot(), 'kubernetes');
-const MANIFEST_FILES = ['rtpengine-workers.yaml', 'redis.yaml', 'rbac.yaml', 'rtp-bench-job.yaml'];
+const MANIFEST_FILES = ['rtpengine-workers.yaml', 'redis.yaml', 'rbac.yaml', 'rtp-bench-job.yaml', 'rtp-bench-shards.yaml'];
 
 function load(file: string): Manifest[] {
   const text = readFileSync(join(DIR, file), 'utf8');
@@ -95,6 +95,24 @@ function schemaProblems(obj: Manifest): string[] {
   const typed = ObjectSerializer.serialize(ObjectSerializer.deserialize(structuredClone(obj), type, ''), type, '') as unknown;
   problems.push(...droppedFields(obj, typed).map((p) => `${p}: unknown field`));
   return problems;
+}
+
+interface ShardsJob extends Manifest {
+  spec: {
+    completionMode?: string;
+    completions?: number;
+    parallelism?: number;
+    backoffLimit?: number;
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        serviceAccountName: string;
+        restartPolicy: string;
+        affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: { podAffinityTerm: { topologyKey: string; labelSelector: { matchLabels: Record<string, string> } } }[] } };
+        containers: (Container & { args: string[]; securityContext?: unknown; resources: { requests: Record<string, string>; limits: Record<string, string> } })[];
+      };
+    };
+  };
 }
 
 interface Container {
@@ -146,7 +164,8 @@ describe('kubernetes/ manifests', () => {
       const head = readFileSync(join(DIR, file), 'utf8').split('\n');
       assert.match(head[0]!, /^# \S/, `${file} starts with a comment`);
       const comment = head.slice(0, head.findIndex((l) => !l.startsWith('#'))).join('\n');
-      assert.match(comment, /kubectl apply (-n \S+ )?-[fk] kubernetes\//, `${file}: says how to apply it`);
+      // Directly, or (rtp-bench-shards.yaml) through kubectl set env --local ... -f kubernetes/<file> | kubectl apply.
+      assert.match(comment, /kubectl (apply|set env --local -o yaml)( -n \S+)? -[fk] kubernetes\//, `${file}: says how to apply it`);
     }
     assert.ok(readFileSync(join(DIR, 'README.md'), 'utf8').includes('not been run end to end'));
   });
@@ -160,7 +179,7 @@ describe('kubernetes/ manifests', () => {
         count++;
       }
     }
-    assert.equal(count, 9);
+    assert.equal(count, 10);
     // The CRDs too (JSON files).
     for (const file of readdirSync(join(DIR, 'crds'))) {
       const crd = JSON.parse(readFileSync(join(DIR, 'crds', file), 'utf8')) as Manifest;
@@ -338,6 +357,104 @@ describe('kubernetes/ manifests', () => {
     // Through a remote mesh the media threads ask for real-time scheduling, which a container gets only with SYS_NICE.
     assert.equal(invocation.plan.mediaPriority, 'realtime');
     assert.deepEqual(job.spec.template.spec.containers[0]!.securityContext?.capabilities?.add, ['SYS_NICE']);
+  });
+
+  test('the shards Job is Indexed: completions = parallelism = RTP_BENCH_SHARDS, every pod a shard of one plan and one run id', () => {
+    const objects = load('rtp-bench-shards.yaml');
+    assert.equal(objects.length, 1);
+    const job = objects[0] as ShardsJob;
+    assert.deepEqual(schemaProblems(job), [], 'batch/v1 Job');
+    new Job(structuredClone(job) as never).validate();
+    assert.equal(job.spec.completionMode, 'Indexed');
+    const c = job.spec.template.spec.containers[0]!;
+    const env = envOf(c);
+    const shards = Number(env['RTP_BENCH_SHARDS']);
+    assert.ok(Number.isInteger(shards) && shards > 1, `RTP_BENCH_SHARDS ${env['RTP_BENCH_SHARDS']}`);
+    assert.equal(job.spec.completions, shards, 'completions = RTP_BENCH_SHARDS');
+    assert.equal(job.spec.parallelism, shards, 'parallelism = RTP_BENCH_SHARDS: all shards at once');
+    assert.equal(env['RTP_BENCH_START_AT'], '', 'set per run when applying');
+    assert.equal(job.spec.backoffLimit, 0);
+    assert.equal(job.spec.template.spec.restartPolicy, 'Never');
+    assert.equal(job.spec.template.spec.serviceAccountName, load('rbac.yaml').find((o) => o.kind === 'ServiceAccount')!.metadata.name);
+    assert.deepEqual(c.securityContext, { runAsUser: 0, capabilities: { add: ['SYS_NICE'] } });
+    assert.ok(c.resources.requests['cpu'] && c.resources.requests['memory']);
+    assert.deepEqual(c.resources.limits, c.resources.requests, 'Guaranteed QoS');
+    const [term] = job.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+    assert.equal(term!.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
+    for (const [k, v] of Object.entries(term!.podAffinityTerm.labelSelector.matchLabels)) assert.equal(job.spec.template.metadata.labels[k], v, 'the anti-affinity selects the shard pods');
+
+    // The load, after the script and its $0: no --shard (the Indexed Job's environment makes the shards); the script
+    // adds --start-at and --output, so the load must not carry them.
+    assert.deepEqual(c.command, ['/bin/sh', '-c']);
+    assert.equal(c.args[1], 'rtp-bench');
+    const load_ = c.args.slice(2);
+    for (const f of ['--shard', '--start-at', '--run-id', '--output', '--json']) assert.ok(!load_.includes(f), `the load has no ${f}`);
+    // Every pod as Kubernetes starts it: JOB_COMPLETION_INDEX 0..N-1 with the manifest's env and one start time.
+    const at = new Date(Date.now() + 120_000).toISOString().slice(0, 19) + 'Z';
+    const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-shards-'));
+    const saved = { JOB_COMPLETION_INDEX: process.env['JOB_COMPLETION_INDEX'], RTP_BENCH_SHARDS: process.env['RTP_BENCH_SHARDS'] };
+    try {
+      const plans = Array.from({ length: shards }, (_, i) => {
+        process.env['JOB_COMPLETION_INDEX'] = String(i);
+        process.env['RTP_BENCH_SHARDS'] = env['RTP_BENCH_SHARDS'];
+        return parseCommandLine([...load_, '--start-at', at, '--output', join(dir, 'rtp-bench-shard.json')]).plan;
+      });
+      assert.deepEqual(plans.map((p) => [p.shard?.index, p.shard?.count, p.shard?.source]), plans.map((_, i) => [i + 1, shards, 'environment']));
+      assert.equal(new Set(plans.map((p) => p.runId)).size, 1, 'one run id in every pod, derived from the start');
+      assert.ok(plans.every((p) => p.startAtEpochMs === Date.parse(at)));
+      assert.equal(plans.reduce((n, p) => n + p.calls, 0), plans[0]!.shard!.totalCalls, "the shares add up to the plan's --calls");
+      assert.ok(plans.every((p) => p.mesh?.kind === 'kubernetes' && p.mediaPriority === 'realtime'));
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("each shard pod prints its results file on one log line, and kubernetes/README.md's collect pipeline gets the file back", () => {
+    const job = load('rtp-bench-shards.yaml')[0] as ShardsJob;
+    const c = job.spec.template.spec.containers[0]!;
+    const collect = "sed -n 's/^rtp-bench-results //p' | base64 -d | gunzip";
+    assert.ok(readFileSync(join(DIR, 'README.md'), 'utf8').includes(collect), `kubernetes/README.md collects with: ${collect}`);
+    const dir = mkdtempSync(join(tmpdir(), 'rtp-bench-pod-'));
+    try {
+      // A stand-in rtp-bench on PATH: records its arguments, writes a results file (long, to cross the 16 KiB at
+      // which container runtimes split a log line) unless told not to, and exits with FAKE_RC.
+      const results = JSON.stringify({ runId: 'x', calls: Array.from({ length: 2000 }, (_, i) => ({ callId: `x-s1-${i}`, mos: 4.3 })) });
+      writeFileSync(join(dir, 'results.json'), results);
+      writeFileSync(join(dir, 'rtp-bench'), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/argv"\necho "summary table"; echo "a warning" >&2\nprev=""\nfor a in "$@"; do [ "$prev" = --output ] && [ -z "$FAKE_NO_RESULTS" ] && cp "${dir}/results.json" "$a"; prev="$a"; done\nexit "$FAKE_RC"\n`, { mode: 0o755 });
+      const script = expandArgs(c.args[0]!, envOf(c));
+      const pod = (extra: Record<string, string>): { status: number; log: string } => {
+        const r = spawnSync('/bin/sh', ['-c', script, ...c.args.slice(1)], {
+          env: { PATH: `${dir}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, TMPDIR: dir, ...envOf(c), ...extra },
+          encoding: 'utf8',
+        });
+        return { status: r.status ?? -1, log: r.stdout + r.stderr };
+      };
+      const at = '2026-12-07T11:40:00Z';
+      // The shard missed an SLO (exit 1) but has results: printed, and the pod succeeds so the Job keeps the others.
+      const ok = pod({ RTP_BENCH_START_AT: at, FAKE_RC: '1' });
+      assert.equal(ok.status, 0, ok.log);
+      assert.deepEqual(readFileSync(join(dir, 'argv'), 'utf8').trimEnd().split('\n'), [...c.args.slice(2), '--start-at', at, '--output', join(dir, 'rtp-bench-shard.json')]);
+      const back = execFileSync('/bin/sh', ['-c', collect], { input: ok.log, encoding: 'utf8' });
+      assert.equal(back, results);
+      // No results (a refused plan, a crash): rtp-bench's exit code, nothing framed.
+      // (A pod's container starts without one; the first case's is removed.)
+      rmSync(join(dir, 'rtp-bench-shard.json'));
+      const none = pod({ RTP_BENCH_START_AT: at, FAKE_RC: '2', FAKE_NO_RESULTS: '1' });
+      assert.equal(none.status, 2);
+      assert.doesNotMatch(none.log, /^rtp-bench-results /m);
+      // No start time: refused before rtp-bench runs.
+      rmSync(join(dir, 'argv'));
+      const unset = pod({ FAKE_RC: '0' });
+      assert.equal(unset.status, 2);
+      assert.match(unset.log, /RTP_BENCH_START_AT is empty/);
+      assert.throws(() => readFileSync(join(dir, 'argv')), /ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('kustomization.yaml lists existing manifests', () => {
