@@ -7,12 +7,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readResults, startCli, waitFor, why } from '../helpers/run-cli.js';
 import { freeTcpPort } from '../helpers/ports.js';
 import { removeTempDirs, tempDir } from '../helpers/temp.js';
 import { BUCKETS_MS } from '../../src/metrics/live.js';
+import { packageRoot } from '../../src/paths.js';
 
 const JOB = 'rtpbench-test';
 let prometheus: ChildProcess | null = null;
@@ -120,6 +121,18 @@ test('a real Prometheus scrapes a run: calls up reaches --calls, counters end at
     assert.equal(bucketOf(estimate), bucketOf(exact), `${promql} = ${estimate} ms is in the bucket of the results' p${q * 100} ${exact} ms`);
     // Written out for the report: what Prometheus said next to the exact figure.
     process.stderr.write(`prometheus: ${promql} = ${estimate.toFixed(3)} ms; results p${q * 100} = ${exact} ms; packets sent ${sent} = ${summary.packets.sent}\n`);
+  }
+  // Every expression of the Grafana dashboard is PromQL this Prometheus accepts, and the rtp-bench panels find the run.
+  const dashboard = JSON.parse(await readFile(join(packageRoot(), 'docs', 'grafana', 'rtp-bench-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+  for (const panel of dashboard.panels) {
+    let found = 0;
+    for (const { expr } of panel.targets ?? []) {
+      const promql = expr.replaceAll('$__rate_interval', '5s').replaceAll('$run', runId).replaceAll('$rtpengine', '.+');
+      // Over the run's minutes (a subquery), since the target is gone now; rtpengine's own are not scraped here.
+      found += (await query(base, promql.includes('rtpbench_') ? `last_over_time((${promql})[5m:1s])` : promql)).length;
+    }
+    // A panel of rtp-bench's shows the run (a failed-calls series exists only once a call failed: not every target).
+    if ((panel.targets ?? []).some((t) => t.expr.includes('rtpbench_'))) assert.ok(found > 0, `${panel.title} shows the run`);
   }
   // The run's server is gone with it.
   assert.equal(await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(() => 'answered', () => 'refused'), 'refused');
