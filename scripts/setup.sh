@@ -3,8 +3,10 @@
 # it installs only what is missing. Debian packages: rtpengine-daemon (the system under test); iproute2 (network
 # namespaces for the local mesh); iptables (the tests drop packets on purpose, inside namespaces of their own, and
 # count them); redis-server (--redis starts one per run, on the run's own loopback address: the Debian service
-# that apt may start on 127.0.0.1:6379 is not used; `systemctl disable --now redis-server` stops it). Node
-# packages: exactly what package-lock.json pins.
+# that apt may start on 127.0.0.1:6379 is not used; `systemctl disable --now redis-server` stops it); prometheus
+# (the --metrics-listen test starts its own server on a free loopback port, with a config and storage of its own, to
+# scrape a real run: the Debian service it may start on :9090 is not used; `systemctl disable --now prometheus` stops
+# it). Node packages: exactly what package-lock.json pins.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v iptables >/dev/null 2>&1 || missing="$missing iptables"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" != "0" ]; then
     echo "rtp-bench setup: these Debian packages are missing:$missing; run this as root or: sudo apt-get install -y --no-install-recommends$missing" >&2

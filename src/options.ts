@@ -300,6 +300,12 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
     describe: 'Also write each histogram as HdrHistogram percentile distribution text, <folder>/<metric>.hgrm, values in the metric\'s unit (ms)',
   },
   callsCsv: { group: OUTPUT, value: 'a file name, e.g. calls.csv', describe: 'Also write one row per call (status, timings, packets, loss, MOS) as CSV' },
+  metricsListen: {
+    group: OUTPUT,
+    value: 'nothing, or HOST:PORT, e.g. 127.0.0.1:9464',
+    describe: 'Serve live Prometheus metrics at http://HOST:PORT/metrics during the run (rtpbench_*: calls, packets, latency histograms, workers); alone: 127.0.0.1:9464',
+    optionalValue: true,
+  },
   // rtp-bench scale --mesh kubernetes (src/capacity/plan.ts, src/mesh/kubernetes/workers-scale.ts).
   workerStatefulset: {
     group: MESH,
@@ -317,7 +323,7 @@ export const COMMANDS = ['calibrate', 'capacity', 'scale', 'report', 'merge', 'c
 /** Flags of the capacity command alone, hidden elsewhere (plan.ts says why they do not apply). */
 export const CAPACITY_KEYS: readonly CliOptionName[] = ['slo', 'start', 'max', 'stepHold', 'resolution'];
 /** Run flags a capacity search sets itself (hidden there; src/capacity/plan.ts says what to use instead). */
-export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed', 'fault', 'shard', 'runId', 'startAt', 'hgrm', 'callsCsv'];
+export const NOT_CAPACITY_KEYS: readonly CliOptionName[] = ['calls', 'hold', 'rate', 'callDuration', 'callDurationDist', 'duration', 'maxLoss', 'maxJitter', 'maxLatency', 'maxSetup', 'minMos', 'maxFailed', 'fault', 'shard', 'runId', 'startAt', 'hgrm', 'callsCsv', 'metricsListen'];
 /** Flags of the scale command alone, hidden elsewhere (plan.ts refuses them there). */
 export const SCALE_KEYS: readonly CliOptionName[] = ['workerStatefulset'];
 

@@ -15,6 +15,7 @@ import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh/model.js';
 import { arrivalCount, offeredErlang, peakCalls, type ChurnPlan } from './load/churn.js';
 import { MeshConfigError, readMeshConfig } from './mesh/config.js';
 import { FaultSpecError, parseFaults, type FaultSite, type FaultSpec } from './faults/spec.js';
+import { METRICS_LISTEN_EXPECTED, parseMetricsListen, type MetricsListen } from './metrics/listen.js';
 import { RUN_ID_PATTERN, parseStartAt, portSlice, runIdFromStartAt, shardCalls, startAtProblem, type ShardPlan } from './shard.js';
 import {
   UnitError,
@@ -109,6 +110,8 @@ export interface CliOptions {
   hgrm?: string;
   /** --calls-csv FILE: one row per call. */
   callsCsv?: string;
+  /** --metrics-listen [HOST:PORT]: '' when given alone (127.0.0.1:9464). */
+  metricsListen?: string;
 }
 
 export type CliOptionName = keyof CliOptions;
@@ -639,6 +642,7 @@ export function buildPlan(command: Command, options: CliOptions, host: HostFacts
     csv: csvFile('csv', options.csv),
     callsCsv: csvFile('callsCsv', options.callsCsv),
     hgrm: hgrmFolder(options.hgrm),
+    metricsListen: metricsListen(options.metricsListen, mesh),
     json: options.json === true,
     progress: progress(options),
     slo: slo(options),
@@ -709,6 +713,19 @@ function startAndRunId(options: CliOptions, sharding: Pick<ShardPlan, 'index' | 
     runId = runIdFromStartAt(startAtEpochMs, sharding.count);
   }
   return { startAtEpochMs, runId };
+}
+
+/**
+ * --metrics-listen [HOST:PORT]: where the run serves live Prometheus metrics (src/metrics/). Any address is allowed
+ * (a warning at the start says when it is not loopback); whether the port is free is found when it is bound, before
+ * the run. Not with --mesh local: the run then happens in a network namespace whose loopback no scraper reaches.
+ */
+function metricsListen(value: string | undefined, mesh: MeshPlan | null): MetricsListen | null {
+  if (value === undefined) return null;
+  if (mesh?.kind === 'local') throw new PlanError('--metrics-listen does not apply to --mesh local yet: the run happens in a network namespace of its own, out of reach of a scraper; drop it');
+  const parsed = parseMetricsListen(value);
+  if (typeof parsed === 'string') fail('metricsListen', value, parsed, METRICS_LISTEN_EXPECTED);
+  return parsed;
 }
 
 /** --hgrm DIR: an existing folder the .hgrm files go into. */

@@ -4,6 +4,7 @@ import type { MeshOptions } from './mesh/model.js';
 import type { MeshConfig } from './mesh/config.js';
 import type { FaultSpec } from './faults/spec.js';
 import type { ShardPlan } from './shard.js';
+import type { MetricsListen } from './metrics/listen.js';
 
 /** How media threads move packets: native = the io_uring/epoll addon (workers/native), dgram = Node's dgram, auto =
  * native when it is built and loads, else dgram. */
@@ -150,6 +151,8 @@ export interface RunPlan {
   hgrm: string | null;
   /** --calls-csv: one row per call as CSV; null: not written. */
   callsCsv: string | null;
+  /** --metrics-listen: where live Prometheus metrics are served during the run (src/metrics/); null or absent (older results): not served. */
+  metricsListen?: MetricsListen | null;
 }
 
 /** `rtp-bench cleanup`: what to remove after a crashed run (src/commands/cleanup.ts). */

@@ -19,7 +19,7 @@ import { nativeTransportError } from '../workers/native/transport.js';
 import { buildMediaBank, type BankEntry } from './media/bank.js';
 import { TONE_SLOTS, toneFrequencyHz } from './media/tone.js';
 import { MetricSet } from './stats/histogram.js';
-import { TimelineRecorder, timelineChannelName } from './timeline.js';
+import { TimelineRecorder, timelineChannelName, type TimelineListener } from './timeline.js';
 import { P_RECEIVED, P_SENT } from './media/control.js';
 
 export const EXIT_OK = 0;
@@ -137,9 +137,9 @@ export class RunSession {
     };
   }
 
-  /** Starts the timeline with t = 0 at `startEpochMs`. */
-  startTimeline(startEpochMs: number): TimelineRecorder {
-    this.timeline = new TimelineRecorder(this.pool!.timelineChannel, this.pool!.control, this.stack?.workers ?? []);
+  /** Starts the timeline with t = 0 at `startEpochMs`; `listener` hears each sample as it is taken (--metrics-listen). */
+  startTimeline(startEpochMs: number, listener: TimelineListener | null = null): TimelineRecorder {
+    this.timeline = new TimelineRecorder(this.pool!.timelineChannel, this.pool!.control, this.stack?.workers ?? [], listener);
     this.timeline.start(startEpochMs);
     return this.timeline;
   }

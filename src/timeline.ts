@@ -21,6 +21,15 @@ export function timelineChannelName(): string {
 /** How long a scrape of a worker's /metrics may take; a slow one is left out of that second. */
 const SCRAPE_TIMEOUT_MS = 400;
 
+/**
+ * Hears what the timeline takes as it takes it (the live metrics of --metrics-listen, src/metrics/live.ts): each
+ * second's counter sample, and each histogram part a media thread posts. Called on the coordinator's thread.
+ */
+export interface TimelineListener {
+  sample(sample: CounterSample): void;
+  part(part: TimelinePart): void;
+}
+
 export class TimelineRecorder {
   private readonly samples: CounterSample[] = [];
   private readonly seconds = new Map<number, MetricSet>();
@@ -34,6 +43,7 @@ export class TimelineRecorder {
     channelName: string,
     private readonly control: ControlView,
     private readonly workers: readonly Worker[],
+    private readonly listener: TimelineListener | null = null,
   ) {
     this.channel = new BroadcastChannel(channelName);
     this.channel.unref();
@@ -45,6 +55,7 @@ export class TimelineRecorder {
         this.seconds.set(part.epochSecond, set);
       }
       set.merge(part.histograms, { clamped: 0, rejected: 0 });
+      this.listener?.part(part);
     };
   }
 
@@ -94,7 +105,7 @@ export class TimelineRecorder {
         };
       }),
     );
-    this.samples.push({
+    const sample: CounterSample = {
       epochSecond: Math.floor(atMs / 1000),
       atMs,
       callsUp: c.total(P_LIVE_CALLS),
@@ -102,7 +113,9 @@ export class TimelineRecorder {
       received: c.total(P_RECEIVED),
       lostA3: c.total(P_LOST_A3),
       workers,
-    });
+    };
+    this.samples.push(sample);
+    this.listener?.sample(sample);
   }
 
   /**

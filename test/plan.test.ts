@@ -61,6 +61,7 @@ test('the main job maps onto every RunPlan field, defaults filled in', () => {
     shard: null,
     hgrm: null,
     callsCsv: null,
+    metricsListen: null,
   };
   const actual = plan({ calls: '50', ramp: '10/s', hold: '20s', codecPair: 'opus:pcmu' });
   assert.deepEqual(actual, expected);

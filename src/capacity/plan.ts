@@ -44,6 +44,7 @@ const NOT_FOR_CAPACITY: readonly [CliOptionName, string][] = [
   ['startAt', 'a search starts when it is ready'],
   ['hgrm', 'a search has a histogram per step, not per run'],
   ['callsCsv', 'a search keeps no per-call records'],
+  ['metricsListen', 'live metrics are served by a run, not yet by a search'],
 ];
 
 function whole(key: CliOptionName, value: string, range: { min: number; max: number }, what: string): number {

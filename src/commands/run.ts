@@ -29,7 +29,8 @@ import { markFaults } from '../faults/summary.js';
 import { sessionIdOf, formatSeconds } from '../shard.js';
 import { loadShape } from '../load/shape.js';
 import { runFiles } from '../report/run-files.js';
-import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, RunSession, newRunId, type RunIo } from '../session.js';
+import { EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_SLO, EXIT_USAGE, RunSession, newRunId, type RunIo } from '../session.js';
+import { startLiveMetrics, type LiveMetricsRun } from '../metrics/run.js';
 
 export { EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_GENERATOR_LIMITED, EXIT_INTERRUPTED, type RunIo } from '../session.js';
 
@@ -44,9 +45,27 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
   }
   const shardText = plan.shard === null ? '' : ` shard ${plan.shard.index}/${plan.shard.count}`;
   if (plan.progress !== 'off') io.err.write(`rtp-bench run ${runId}${shardText}: ${describeLoad(plan)}, ${plan.codecPair.a.name}:${plan.codecPair.b.name}\n`);
+  // --metrics-listen: bound first, so that a port in use is refused before rtpengine or the media threads start.
+  let live: LiveMetricsRun | null = null;
+  if (plan.metricsListen != null) {
+    const started = await startLiveMetrics(plan, plan.metricsListen, runId);
+    if (typeof started === 'string') {
+      io.err.write(`rtp-bench: ${started}\n`);
+      return EXIT_USAGE;
+    }
+    live = started;
+    if (!plan.metricsListen.loopback) io.err.write(`rtp-bench: warning: --metrics-listen ${plan.metricsListen.host}: the metrics are served beyond this machine, without authentication\n`);
+    if (plan.progress !== 'off') io.err.write(`metrics: ${live.url}\n`);
+  }
   // A shard's calls, Redis keys and mesh objects carry the shard too (src/shard.ts), so shards never clean up each other's.
-  const opened = await RunSession.open(plan, io, sessionIdOf(runId, plan.shard));
-  if (typeof opened === 'number') return opened;
+  const opened = await RunSession.open(plan, io, sessionIdOf(runId, plan.shard)).catch(async (err: unknown) => {
+    await live?.close();
+    throw err;
+  });
+  if (typeof opened === 'number') {
+    await live?.close();
+    return opened;
+  }
   const session = opened;
   const { status } = session;
   const faults = faultsOf(session);
@@ -67,7 +86,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
       startPerf + shape.steady.fromMs,
       shape.steady.toMs - shape.steady.fromMs,
     );
-    const timeline = session.startTimeline(performance.timeOrigin + startPerf);
+    const timeline = session.startTimeline(performance.timeOrigin + startPerf, live?.metrics ?? null);
     faults?.start(performance.timeOrigin + startPerf);
     // Ctrl-C: a paused worker resumes and a loss burst ends now, so that every call can still be deleted.
     session.abort.signal.addEventListener('abort', () => void faults?.halt(), { once: true });
@@ -89,9 +108,11 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
         if (wait > 0) await sleep(wait, undefined, { signal: session.abort.signal }).catch(() => undefined);
         if (session.stopSignal !== null) break;
         tally.started++;
+        live?.metrics.callStarted();
         inFlight.push(
           placeCall(ctx, arrival.index, performance.timeOrigin + due, performance.timeOrigin + startPerf + arrival.endMs).then((record) => {
             records.push(record);
+            live?.metrics.callEnded(record);
             if (record.status === 'ok') tally.ok++;
             else if (record.status === 'failed') tally.failed++;
           }),
@@ -167,6 +188,13 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
     await faults?.halt();
     faults?.close();
     await session.close();
+    if (live !== null) {
+      // The final figures (calls ended, last packets) are in the registry now; a scraper gets one more look unless
+      // the run was interrupted (Ctrl-C asks to end, not to wait).
+      const lastScrape = session.stopSignal === null;
+      if (lastScrape && live.lastScrapeWaitMs() > 0) session.status(`metrics: waiting up to ${(live.lastScrapeWaitMs() / 1000).toFixed(1)} s for a last scrape`);
+      await live.close({ lastScrape });
+    }
   }
 }
 

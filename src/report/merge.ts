@@ -44,7 +44,7 @@ export interface MergeOutcome {
  * The plan fields a shard sets for itself, left out when shards' plans are compared: where its results go, its share
  * (calls, rate, ports, the churn seed), its own machine (threads, address, I/O, priority) and its index.
  */
-const SHARD_OWN_FIELDS = ['output', 'csv', 'callsCsv', 'hgrm', 'json', 'progress', 'calls', 'rampPerSec', 'threads', 'localIp', 'localPorts', 'localPortsExplicit', 'io', 'mediaPriority'] as const satisfies readonly (keyof RunPlan)[];
+const SHARD_OWN_FIELDS = ['output', 'csv', 'callsCsv', 'hgrm', 'json', 'progress', 'calls', 'rampPerSec', 'threads', 'localIp', 'localPorts', 'localPortsExplicit', 'io', 'mediaPriority', 'metricsListen'] as const satisfies readonly (keyof RunPlan)[];
 
 /** The plan as all shards of it share it: the fields above left out, the shard's index and source too. */
 export function sharedPlan(plan: RunPlan): Record<string, unknown> {
@@ -140,6 +140,7 @@ function mergeOrdered(files: readonly ShardFile[], partial: boolean): Results {
     csv: null,
     callsCsv: null,
     hgrm: null,
+    metricsListen: null,
   };
   return {
     runId: all[0]!.runId,

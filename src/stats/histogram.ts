@@ -246,6 +246,40 @@ export class MetricSet {
     };
   }
 
+  /**
+   * A metric's values counted into fixed upper bounds (in the metric's unit), for a Prometheus histogram
+   * (src/metrics/live.ts): `cumulative[i]` is how many values are <= bounds[i] (bounds ascending), `count` all of them
+   * (the +Inf bucket), `sum` their total. Exact to the HDR bin: a bin counts under a bound when its lowest equivalent
+   * value does, so every value <= the bound counts under it (Prometheus' `le`: a value on the bound is in), and a value
+   * above it by less than its bin's width (0.1%: 16 us at 20 ms) may too. null: no values.
+   */
+  cumulativeCounts(name: MetricName, bounds: readonly number[]): { cumulative: number[]; count: number; sum: number } | null {
+    const spec = specOf(name);
+    const histogram = this.histograms.get(name);
+    if (!histogram || histogram.totalCount === 0) return null;
+    // buildHistogram makes JS histograms only (useWebAssembly: false), whose recorded-values iterator is public.
+    if (!(histogram instanceof hdr.JsHistogram)) throw new Error(`histogram "${name}" is not a JS histogram`);
+    const top = highestScaled(spec);
+    const perBucket = new Array<number>(bounds.length + 1).fill(0);
+    const iterator = histogram.recordedValuesIterator;
+    iterator.reset();
+    while (iterator.hasNext()) {
+      const step = iterator.next();
+      const value = Math.min(histogram.lowestEquivalentValue(step.valueIteratedTo), top) / spec.scale;
+      let i = 0;
+      while (i < bounds.length && value > bounds[i]!) i++;
+      perBucket[i]! += step.countAtValueIteratedTo;
+    }
+    const cumulative: number[] = [];
+    let running = 0;
+    for (let i = 0; i < bounds.length; i++) {
+      running += perBucket[i]!;
+      cumulative.push(running);
+    }
+    const count = histogram.totalCount;
+    return { cumulative, count, sum: (Math.min(histogram.mean, top) * count) / spec.scale };
+  }
+
   summaries(): Partial<Record<MetricName, Percentiles>> {
     const out: Partial<Record<MetricName, Percentiles>> = {};
     for (const name of METRIC_NAMES) {
