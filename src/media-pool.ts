@@ -4,6 +4,8 @@
  */
 import { Piscina } from 'piscina';
 import { randomBytes } from 'node:crypto';
+import { BroadcastChannel } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createControl, ControlView } from './media/control.js';
 import type { MediaBank } from './media/bank.js';
 import type { CallMediaResult, CallMediaTask } from './media/task.js';
@@ -15,11 +17,24 @@ export class MediaPool {
   /** The BroadcastChannel name of fault messages to and from the threads (RepointMessage: src/faults/repoint.ts). */
   readonly faultChannel = `rtp-bench-faults-${process.pid}-${randomBytes(4).toString('hex')}`;
   private readonly pool: Piscina<CallMediaTask, CallMediaResult>;
+  /** Resolves once every thread has loaded the media module (each says so on `loadedChannel`). */
+  private readonly loaded: Promise<void>;
+  private readonly loadedChannel: BroadcastChannel;
 
   /** `timelineChannel`: the BroadcastChannel name the threads post their per-second histograms on. */
   constructor(threads: number, bank: MediaBank, io: IoChoice, priority: MediaPriority, readonly timelineChannel: string) {
     const buffer = createControl();
     this.control = new ControlView(buffer);
+    const loadedName = `rtp-bench-loaded-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.loadedChannel = new BroadcastChannel(loadedName);
+    this.loadedChannel.unref();
+    const seen = new Set<number>();
+    this.loaded = new Promise<void>((resolve) => {
+      this.loadedChannel.onmessage = (event: unknown) => {
+        seen.add((event as { data: number }).data);
+        if (seen.size >= threads) resolve();
+      };
+    });
     this.pool = new Piscina({
       filename: new URL('../workers/media-worker.js', import.meta.url).href,
       minThreads: threads,
@@ -29,7 +44,7 @@ export class MediaPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       // In the default mode an idle thread blocks in Atomics.wait and stops servicing its sockets and timers.
       atomics: 'disabled',
-      workerData: { control: buffer, bank, io, priority, timelineChannel, faultChannel: this.faultChannel } satisfies MediaWorkerData,
+      workerData: { control: buffer, bank, io, priority, timelineChannel, faultChannel: this.faultChannel, loadedChannel: loadedName } satisfies MediaWorkerData,
       maxQueue: Number.POSITIVE_INFINITY,
     });
   }
@@ -47,8 +62,17 @@ export class MediaPool {
     this.control.requestStop();
   }
 
+  /**
+   * Waits (at most LOAD_WAIT_MS) until every thread has loaded its module before ending the pool: Node 20 aborts the
+   * whole process ("IsGraphAsync must be used on an instantiated module") when a thread is ended while piscina is
+   * still loading the ES module into it, as a run that fails at once (an unreachable Redis) would do.
+   */
   async close(): Promise<void> {
+    await Promise.race([this.loaded, sleep(LOAD_WAIT_MS, undefined, { ref: false })]);
+    this.loadedChannel.close();
     await this.pool.close({ force: false });
   }
 }
 
+/** How long close() waits for threads still loading their module. */
+const LOAD_WAIT_MS = 10_000;

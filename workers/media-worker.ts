@@ -5,7 +5,7 @@
  * The pool runs with atomics disabled, so an idle thread keeps servicing its sockets and timers, and with many
  * concurrent tasks per thread: a task stays pending for the whole call while its sockets live on the event loop.
  */
-import { BroadcastChannel } from 'node:worker_threads';
+import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { workerData } from 'piscina';
 import { ControlView } from '../src/media/control.js';
@@ -24,6 +24,8 @@ export interface MediaWorkerData {
   timelineChannel: string;
   /** The BroadcastChannel of fault messages (RepointMessage in, RepointedMessage out). */
   faultChannel: string;
+  /** This thread posts its threadId here once this module is loaded (MediaPool.close waits for it). */
+  loadedChannel: string;
   bank: MediaBank;
   io: IoChoice;
   priority: MediaPriority;
@@ -113,4 +115,11 @@ function socketFailure(err: unknown): { cause: string; message: string } {
   if (e.code === 'EADDRINUSE') return { cause: LOCAL_PORT_IN_USE, message: `${e.message}: another program (or another run) holds it; give this run other client ports with --local-ports` };
   if (e.code === 'EADDRNOTAVAIL') return { cause: 'local address unusable', message: `${e.message}: --local-ip must be an address of this machine (or of the namespace the run is in)` };
   return { cause: 'local socket', message: e.message ?? String(err) };
+}
+
+// Last: the module is loaded and instantiated, so the pool may now end this thread safely.
+{
+  const loaded = new BroadcastChannel(data.loadedChannel);
+  loaded.postMessage(threadId);
+  loaded.close();
 }
