@@ -156,6 +156,7 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
               records.map((r) => ({ dueMs: dueOf.get(r.index)!, ok: r.status === 'ok', failed: r.status === 'failed' })),
             ),
     });
+    live?.metrics.finish(summary.packets, session.metrics);
     const environment = await describeEnvironment(session.stack);
     const results: Results = {
       runId,

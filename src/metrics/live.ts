@@ -101,6 +101,16 @@ class FoldedHistogram {
     this.sumSeconds += counts.sum / 1000;
   }
 
+  /**
+   * Replaces the counts with the run's whole histogram: a superset of every second added so far, so no bucket goes
+   * down (Prometheus would read a reset).
+   */
+  settle(counts: { cumulative: readonly number[]; count: number; sum: number }): void {
+    counts.cumulative.forEach((n, i) => (this.cumulative[i] = Math.max(this.cumulative[i]!, n)));
+    this.count = Math.max(this.count, counts.count);
+    this.sumSeconds = Math.max(this.sumSeconds, counts.sum / 1000);
+  }
+
   async get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: { metricName: string; labels: Record<string, string | number>; value: number }[] }> {
     const bucket = `${this.name}_bucket`;
     return {
@@ -168,6 +178,23 @@ export class LiveMetrics implements TimelineListener {
       this.registry.registerMetric(histogram as unknown as Metric);
     }
     this.last.cpuUs = this.cpuUsNow();
+  }
+
+  /**
+   * The run's final totals (its summary and its histograms): the packet counters and the histograms end where the
+   * results do. The last timeline sample and the last per-second histograms come before the calls' last packets and
+   * their drain are counted, so without this a final scrape would read a few packets short of the results file.
+   */
+  finish(totals: { sent: number; received: number }, run: MetricSet): void {
+    for (const [metric, histogram] of this.histograms) {
+      const counts = run.cumulativeCounts(metric, BUCKETS_MS);
+      if (counts !== null) histogram.settle(counts);
+    }
+    this.sent.inc(Math.max(0, totals.sent - this.last.sent));
+    this.received.inc(Math.max(0, totals.received - this.last.received));
+    this.last.sent = Math.max(this.last.sent, totals.sent);
+    this.last.received = Math.max(this.last.received, totals.received);
+    this.callsUp.set(0);
   }
 
   /** A timeline sample (cumulative counters, once a second): counters advance by what changed since the last. */

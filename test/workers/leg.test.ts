@@ -462,7 +462,9 @@ describe(`Leg over real UDP through a misbehaving relay (${ioName} I/O)`, { conc
     assert.equal(audioB.delays, 1);
     assert.ok(audioB.delayMeanMs! >= delayMs - 1 && audioB.delayMeanMs! <= delayed.max + 0.25, `delayed audio ${audioB.delayMeanMs} ms`);
     assert.equal(audioA.delays, 1);
-    assert.ok(audioA.delayMeanMs! < 10, `direct audio ${audioA.delayMeanMs} ms`);
+    // The undelayed direction must not show the planted 40 ms; one marker's playout may still meet a busy event loop
+    // (10.5 ms seen once with dgram on a loaded 2-core machine), so the bound is half the planted delay.
+    assert.ok(audioA.delayMeanMs! < delayMs / 2, `direct audio ${audioA.delayMeanMs} ms`);
     assert.equal(call.metrics.b.count('audioDelayMs'), 1, 'one histogram sample per marker found');
   });
 
