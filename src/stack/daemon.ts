@@ -10,6 +10,9 @@ const LOG_LINES_KEPT = 200;
 const STOP_GRACE_MS = 3000;
 
 /** A daemon exited before it was ready, or was not ready in time; its last log lines come with it. */
+/** Lines of a daemon's own log quoted when it fails to start (and the default of every logTail()). */
+export const LOG_LINES_SHOWN = 20;
+
 export class DaemonStartError extends Error {
   constructor(
     message: string,

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from '../mesh/model.js';
 import { netnsExec, run, runNodeIn, type CommandResult } from './netns.js';
-import { DaemonStartError, formatTail, spawnDaemon, type Daemon } from './daemon.js';
+import { DaemonStartError, LOG_LINES_SHOWN, formatTail, spawnDaemon, type Daemon } from './daemon.js';
 
 /** The operator programs every proxy on this port (docs/l7mp-behaviour.md#running-a-proxy). */
 export const L7MP_CONTROLLER_PORT = 1234;
@@ -214,7 +214,6 @@ export interface L7mpProxy {
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
-const LOG_LINES_SHOWN = 20;
 
 /**
  * Polls GET <url> (http, no keep-alive) until it answers 200 with a JSON body whose `listeners` include every

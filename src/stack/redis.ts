@@ -6,7 +6,7 @@
  * swept: a correct run leaves none, so any found are a warning.
  */
 import { tmpdir } from 'node:os';
-import { DaemonStartError, commandOutput, formatTail, spawnDaemon, type Daemon } from './daemon.js';
+import { DaemonStartError, LOG_LINES_SHOWN, commandOutput, formatTail, spawnDaemon, type Daemon } from './daemon.js';
 import { freeTcpPort } from './rtpengine.js';
 import { RedisClient, RedisCommandError, infoField } from './redis-client.js';
 import { isCallIdOf } from '../call-id.js';
@@ -55,7 +55,6 @@ const READY_CONNECT_TIMEOUT_MS = 200;
 /** Pause after a refused connection: redis-server opens its socket some milliseconds after exec. */
 const READY_RETRY_MS = 10;
 const PORT_ATTEMPTS = 3;
-const LOG_LINES_SHOWN = 20;
 
 export interface StartRedisOptions {
   /** The address it listens on (only this one). */

@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import { createServer, isIPv6, type AddressInfo } from 'node:net';
 import { NgClient, NgUnreachableError } from '../ng/client.js';
 import { netnsExec, runNodeIn } from './netns.js';
-import { DaemonStartError, commandOutput, formatTail, spawnDaemon, type Daemon } from './daemon.js';
+import { DaemonStartError, LOG_LINES_SHOWN, commandOutput, formatTail, spawnDaemon, type Daemon } from './daemon.js';
 
 export interface StartRtpengineOptions {
   /** Path or name on PATH. Default "rtpengine". */
@@ -73,7 +73,6 @@ export class RtpengineStartError extends DaemonStartError {
   override readonly name = 'RtpengineStartError';
 }
 
-const LOG_LINES_SHOWN = 20;
 const DEFAULT_READY_TIMEOUT_MS = 10_000;
 /** One ping attempt during start-up; a refused one comes back at once, so this only bounds a silent daemon. */
 const READY_PING_TIMEOUT_MS = 200;
