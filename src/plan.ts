@@ -460,14 +460,14 @@ function redisTarget(options: CliOptions, mesh: MeshPlan | null): RedisTarget | 
         'start each with --redis=IP:PORT/DB (a DB of its own) and --subscribe-keyspace=<the other workers\' DBs>, and drop --redis here',
     );
   }
-  if (mesh?.kind === 'local') {
-    throw new PlanError(
-      '--redis does not apply to --mesh local yet: its workers run in network namespaces of their own and the run would need a Redis inside the mesh; ' +
-        'drop --redis, or use it without --mesh',
-    );
-  }
   const value = text.trim();
   if (value === '') return { kind: 'own' };
+  if (mesh?.kind === 'local') {
+    throw new PlanError(
+      `--redis ${quoteValue(value)} does not apply to --mesh local: its workers live in network namespaces of their own, which reach no address of this machine; ` +
+        'give --redis alone (the mesh starts a Redis of its own, inside it)',
+    );
+  }
   const m = /^([^:/]+):([^/]*)(?:\/(.*))?$/.exec(value);
   if (!m) fail('redis', text, 'is not IPV4:PORT[/DB]', REDIS_EXPECTED);
   const [, host = '', portText = '', dbText] = m;

@@ -73,13 +73,19 @@ export type Target =
  */
 export type RedisTarget = { kind: 'own' } | { kind: 'external'; host: string; port: number; db: number };
 
+/** What the benchmark half of --mesh local knows of the mesh besides its proxies: the Redis its workers replicate through. */
+export interface LocalMeshLink {
+  redis: { host: string; port: number; dbs: number[]; version: string } | null;
+}
+
 /** The l7mp mesh the calls' media goes through. */
 export type MeshPlan =
   /** rtp-bench builds a mesh in network namespaces (root only), starts target.workers rtpengine workers behind l7mp
    * sidecars and an ingress, and runs the calls from a client namespace through it (as a `rest` mesh). */
   | { kind: 'local'; options: MeshOptions }
-  /** Running l7mp proxies programmed through their REST APIs, as the operator would. */
-  | { kind: 'rest'; options: MeshOptions; config: MeshConfig }
+  /** Running l7mp proxies programmed through their REST APIs, as the operator would. `local`: they are a local
+   * mesh's, whose parent process makes the run's faults on them (src/mesh/local/control.ts). */
+  | { kind: 'rest'; options: MeshOptions; config: MeshConfig; local?: LocalMeshLink }
   /** l7mp.io custom resources through the Kubernetes API; the l7mp operator programs the proxies. */
   | {
       kind: 'kubernetes';

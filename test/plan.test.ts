@@ -187,9 +187,12 @@ test('--redis: alone, an own Redis; IPV4:PORT[/DB] a running one (DB 1 by defaul
     { calls: '10', redis: '', rtpengine: '127.0.0.1:2223' },
     "--redis does not apply to --rtpengine 127.0.0.1:2223: rtp-bench does not start those workers, so it cannot give them Redis; start each with --redis=IP:PORT/DB (a DB of its own) and --subscribe-keyspace=<the other workers' DBs>, and drop --redis here",
   );
+  // --mesh local: a Redis of the mesh's own, inside it.
+  const local = plan({ calls: '10', redis: '', mesh: 'local' });
+  assert.deepEqual(local.target.kind === 'embedded' ? local.target.redis : null, { kind: 'own' });
   rejects(
-    { calls: '10', redis: '', mesh: 'local' },
-    '--redis does not apply to --mesh local yet: its workers run in network namespaces of their own and the run would need a Redis inside the mesh; drop --redis, or use it without --mesh',
+    { calls: '10', redis: '127.0.0.1:6379', mesh: 'local' },
+    '--redis 127.0.0.1:6379 does not apply to --mesh local: its workers live in network namespaces of their own, which reach no address of this machine; give --redis alone (the mesh starts a Redis of its own, inside it)',
   );
   rejects({ calls: '10', redis: '', mesh: 'kubernetes' }, '--redis does not apply to --mesh kubernetes: the rtpengine workers are the mesh\'s (the worker pods in the cluster)');
 });

@@ -25,6 +25,10 @@ import { KubernetesProvisioner } from '../mesh/kubernetes/provisioner.js';
 import { epochNow } from '../faults/worker-process.js';
 import type { Worker } from '../stack/stack.js';
 import { MediaRepointer } from '../faults/repoint.js';
+import { embeddedFaultMaker } from '../faults/worker-process.js';
+import { meshPath, threadRepointPath } from '../faults/path.js';
+import { meshFaultMaker } from '../mesh/local/control.js';
+import { RestProvisioner } from '../mesh/rest/provisioner.js';
 import { markFaults } from '../faults/summary.js';
 import { sessionIdOf, formatSeconds } from '../shard.js';
 import { loadShape } from '../load/shape.js';
@@ -201,15 +205,22 @@ export async function run(plan: RunPlan, io: RunIo = { err: process.stderr, out:
 
 /** The run's --fault list at work (src/faults/runtime.ts); null without faults. */
 function faultsOf(session: RunSession): FaultRuntime | null {
-  const { plan } = session;
+  const { plan, stack, mesh } = session;
   if (plan.faults.length === 0) return null;
+  // --mesh local: the mesh's daemons belong to the rtp-bench process that built it, which makes the faults.
+  const local = plan.mesh?.kind === 'rest' && plan.mesh.local !== undefined;
+  const maker = local ? meshFaultMaker() : stack?.kind === 'embedded' ? embeddedFaultMaker(stack) : null;
+  const path =
+    local && mesh?.provisioner instanceof RestProvisioner
+      ? meshPath(mesh.provisioner, session.runId)
+      : threadRepointPath(new MediaRepointer(session.pool!.faultChannel), session.pool!.threads);
   return new FaultRuntime({
     faults: plan.faults,
-    stack: session.stack,
+    stack,
     // A survivor holds every worker's calls only when the workers replicate them (--redis).
-    takeover: session.stack?.redis != null,
-    repointer: new MediaRepointer(session.pool!.faultChannel),
-    threads: session.pool!.threads,
+    takeover: stack?.redis != null,
+    maker,
+    path,
     clientPorts: session.ports!.range,
     runId: session.runId,
     status: session.status,

@@ -1,9 +1,10 @@
 /**
- * A run's faults while it runs: each made at its time (kill, restart, pause a worker; a loss burst), recorded as it
- * happened, and, where a worker died and another holds its calls (--redis), what the control plane does in
- * production: the dead worker's media re-pointed to the survivor, which binds the same ports on its own address,
- * and the calls' later ng commands (their delete) sent there. Calls ask it which workers take new calls, where their
- * delete goes and how their media fared (CallFaults).
+ * A run's faults while it runs: each made at its time (kill, restart, pause a worker; kill the local mesh's ingress;
+ * a loss burst), recorded as it happened, and, where a worker died and another holds its calls (--redis), what the
+ * control plane does in production: the dead worker's media moved to the survivor, which binds the same ports on its
+ * own address (MediaPathControl: the media threads re-point their legs, or, through a mesh, the calls' l7mp objects
+ * are moved), and the calls' later ng commands (their delete) sent there. Calls ask it which workers take new calls,
+ * where their delete goes and how their media fared (CallFaults).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PortRange } from '../run-plan.js';
@@ -12,9 +13,8 @@ import type { CallMediaResult } from '../media/task.js';
 import type { FaultSpec, LossFault, WorkerFault } from './spec.js';
 import type { CallFailover, CallFaults, FaultRecord } from './model.js';
 import { callFailover, duringMedia, survivorIndex } from './failover.js';
-import { epochNow, killWorker, pauseWorker, restartWorker, resumeWorker } from './worker-process.js';
+import { epochNow, type WorkerFaultMaker } from './worker-process.js';
 import { addLoss, lossRule, notOwnNamespace, removeLoss } from './loss.js';
-import type { MediaRepointer } from './repoint.js';
 import { RedisClient } from '../stack/redis-client.js';
 import { removeRunKeys } from '../stack/redis.js';
 
@@ -24,10 +24,10 @@ export interface FaultRuntimeOptions {
   stack: Stack | null;
   /** A survivor holds every worker's calls (the workers replicate them through Redis): a kill is a failover. */
   takeover: boolean;
-  /** Tells the media threads to re-point; null: no media threads. */
-  repointer: MediaRepointer | null;
-  /** Media threads that must answer a re-point. */
-  threads: number;
+  /** Makes worker faults (and kill-proxy) on the processes rtp-bench started; null: it started none. */
+  maker: WorkerFaultMaker | null;
+  /** Moves calls' media when a part of its path was replaced; null: nothing can (no media threads). */
+  path: MediaPathControl | null;
   /** The clients' media ports (a loss burst drops what leaves them). */
   clientPorts: PortRange;
   runId: string;
@@ -38,6 +38,31 @@ export interface FaultRuntimeOptions {
    * (kubernetes/redis/) the new rtpengine restores its calls from its DB and their media can resume there.
    */
   deletePod?: ((worker: Worker) => Promise<PodDeleted>) | null;
+}
+
+/** A change to the calls' media path: how many calls or legs it moved, when it took effect, what went wrong. */
+export interface PathChange {
+  /** Legs whose media goes elsewhere now (two per call). */
+  legs: number;
+  /** When the last of it took effect, epoch ms; null: nothing was changed. */
+  appliedEpochMs: number | null;
+  /** Whatever did not go as it should, in words (threads that did not answer, calls that could not be moved). */
+  problems: string[];
+}
+
+/**
+ * What the control plane does to the media path when a part of it is replaced: for the embedded stack the media
+ * threads re-point their legs' sockets from the dead worker's address to the survivor's; through a mesh the calls'
+ * l7mp objects are moved (src/mesh/rest/provisioner.ts moveCalls) and, after the ingress proxy came back empty, made
+ * again on it.
+ */
+export interface MediaPathControl {
+  move(dead: Worker, survivor: Worker): Promise<PathChange>;
+  /** The ingress proxy was restarted, empty: every live call's objects on it made again; null: no ingress of the run's own. */
+  restoreIngress: (() => Promise<PathChange>) | null;
+  /** A worker is dead for good: whatever of the path was on it went with it (a mesh's sidecar and its rules). */
+  gone(worker: Worker): void;
+  close(): void;
 }
 
 /** A worker pod's DELETE: when it was sent and answered (epoch ms), the pod's namespace/name, and whether it was there. */
@@ -101,7 +126,7 @@ export class FaultRuntime implements CallFaults {
   }
 
   watchFrom(worker: Worker): number | null {
-    const next = this.planned.find((p) => p.worker === worker && !p.started);
+    const next = this.planned.find((p) => hits(p, worker) && !p.started);
     return next === undefined ? null : this.startEpochMs + next.spec.atMs;
   }
 
@@ -112,9 +137,18 @@ export class FaultRuntime implements CallFaults {
   }
 
   failover(worker: Worker, media: CallMediaResult, deleted: boolean): CallFailover | null {
-    const hit = this.planned.find((p) => p.worker === worker && p.atEpochMs !== null && p.downEpochMs !== null && duringMedia(p.atEpochMs, media));
+    const hit = this.planned.find((p) => hits(p, worker) && p.atEpochMs !== null && p.downEpochMs !== null && duringMedia(p.atEpochMs, media));
     if (hit === undefined) return null;
-    return callFailover({ fault: hit.spec.text, worker: worker.name, survivor: hit.carrier?.name ?? null, faultAtEpochMs: hit.atEpochMs!, boundaryEpochMs: hit.downEpochMs!, media, deleted });
+    const proxy = hit.spec.kind === 'kill-proxy';
+    return callFailover({
+      fault: hit.spec.text,
+      worker: proxy ? INGRESS : worker.name,
+      survivor: proxy ? (hit.record.done ? INGRESS : null) : (hit.carrier?.name ?? null),
+      faultAtEpochMs: hit.atEpochMs!,
+      boundaryEpochMs: hit.downEpochMs!,
+      media,
+      deleted,
+    });
   }
 
   /**
@@ -164,14 +198,14 @@ export class FaultRuntime implements CallFaults {
   }
 
   close(): void {
-    this.o.repointer?.close();
+    this.o.path?.close();
   }
 
   private async make(p: Planned): Promise<void> {
     p.started = true;
     try {
       if (p.spec.kind === 'loss') await this.loss(p, p.spec);
-      else if (p.spec.kind === 'kill-proxy') throw new Error('kill-proxy is not supported yet');
+      else if (p.spec.kind === 'kill-proxy') await this.restartIngress(p);
       else await this.workerFault(p, p.spec);
     } catch (err) {
       p.record.done = false;
@@ -188,55 +222,53 @@ export class FaultRuntime implements CallFaults {
   }
 
   private async workerFault(p: Planned, spec: WorkerFault): Promise<void> {
-    const { stack } = this.o;
+    const { stack, maker } = this.o;
     const worker = p.worker;
     if (this.o.deletePod != null && spec.kind === 'kill-worker') return this.deleteWorkerPod(p, spec);
-    if (stack === null || worker === null || worker.local === null) throw new Error(`worker ${spec.worker} is not an rtpengine rtp-bench started`);
+    if (stack === null || worker === null || maker === null) throw new Error(`worker ${spec.worker} is not an rtpengine rtp-bench started`);
     const calls = worker.activeCalls;
     this.unavailable.add(worker);
     if (spec.kind === 'pause-worker') {
-      const paused = await pauseWorker(worker);
+      const paused = await maker.pause(p.index);
       this.made(p, paused.atEpochMs, paused.downEpochMs);
       p.carrier = worker;
       // The fault's own length, cut short only when the run is stopped.
       await sleep(spec.durationMs!, undefined, { signal: this.abort.signal }).catch(() => undefined);
-      p.record.durationMs = resumeWorker(worker) - p.atEpochMs!;
+      p.record.durationMs = (await maker.resume(p.index)) - p.atEpochMs!;
       this.unavailable.delete(worker);
       const cut = this.abort.signal.aborted;
       p.record.done = !cut;
-      p.record.note = `SIGSTOP to pid ${worker.local.pid} with ${calls} call(s), SIGCONT after ${p.record.durationMs.toFixed(1)} ms${cut ? ' (early: the run was stopped)' : ''}`;
+      p.record.note = `SIGSTOP to ${paused.what} with ${calls} call(s), SIGCONT after ${p.record.durationMs.toFixed(1)} ms${cut ? ' (early: the run was stopped)' : ''}`;
       return;
     }
     if (spec.kind === 'restart-worker') {
-      const oldPid = worker.local.pid;
-      const r = await restartWorker(stack, p.index);
+      const r = await maker.restart(p.index);
       this.made(p, r.atEpochMs, r.downEpochMs);
       p.carrier = worker;
       p.record.durationMs = r.readyEpochMs - r.atEpochMs;
       this.unavailable.delete(worker);
       p.record.done = true;
       p.record.note =
-        `SIGKILL to pid ${oldPid} with ${calls} call(s); started again with the same command line as pid ${r.pid}, answering ng ${p.record.durationMs.toFixed(0)} ms after the kill` +
+        `SIGKILL to ${r.what} with ${calls} call(s); started again with the same command line as pid ${r.pid}, answering ng ${p.record.durationMs.toFixed(0)} ms after the kill` +
         (this.o.takeover ? ' (it restores its calls from Redis)' : ' (without --redis its calls are gone)');
       return;
     }
-    const pid = worker.local.pid;
-    const killed = await killWorker(worker);
+    const killed = await maker.kill(p.index);
     this.made(p, killed.atEpochMs, killed.downEpochMs);
     this.dead.add(p.index);
+    this.o.path?.gone(worker);
     p.record.done = true;
-    p.record.note = `SIGKILL to pid ${pid} with ${calls} call(s)`;
+    p.record.note = `SIGKILL to ${killed.what} with ${calls} call(s)`;
     if (!this.o.takeover) {
       p.record.note += '; no survivor holds its calls (no --redis): they are lost';
       return;
     }
     const s = survivorIndex(p.index, stack.workers.length, this.dead);
-    const survivor = s === null ? null : stack.workers[s]!;
-    if (survivor === null || survivor.local === null) {
+    if (s === null) {
       p.record.note += '; no worker is left to take its calls: they are lost';
       return;
     }
-    await this.takeOver(p, worker, survivor, s!);
+    await this.takeOver(p, worker, stack.workers[s]!, s);
   }
 
   /**
@@ -270,15 +302,39 @@ export class FaultRuntime implements CallFaults {
     this.routes.set(dead, survivor);
     survivor.activeCalls += dead.activeCalls;
     dead.activeCalls = 0;
-    const outcome = this.o.repointer === null ? null : await this.o.repointer.repoint(dead.local!.address, survivor.local!.address, this.o.threads);
-    const repointMs = outcome?.appliedEpochMs == null ? null : outcome.appliedEpochMs - p.atEpochMs!;
     const which = this.o.stack!.workers.length > 2 ? ` (the next live worker after it, worker ${survivorIdx + 1})` : '';
-    p.record.note += `; worker ${survivorIdx + 1} (${survivor.name})${which} took its calls from Redis: media re-pointed to ${survivor.local!.address} (same ports)`;
-    if (outcome !== null && repointMs !== null) {
-      p.record.note += ` ${repointMs.toFixed(1)} ms after the kill, ${outcome.legs} leg(s)`;
-      p.record.failover = { survivor: survivor.name, repointMs, legs: outcome.legs };
+    p.record.note += `; worker ${survivorIdx + 1} (${survivor.name})${which} took its calls from Redis`;
+    if (this.o.path === null) return;
+    const change = await this.o.path.move(dead, survivor);
+    this.notePathChange(p, change, survivor.name, dead.mesh === null ? `media re-pointed to ${survivor.local?.address ?? survivor.name} (same ports)` : `its calls' l7mp objects moved to ${survivor.name}`);
+  }
+
+  /**
+   * kill-proxy=ingress: the local mesh's ingress killed and started again (empty, as a restarted pod would be), then
+   * every live call's objects made on it again, as the operator would for a new ingress pod. Every call's media
+   * stops from the kill until its listeners are back.
+   */
+  private async restartIngress(p: Planned): Promise<void> {
+    const restart = this.o.maker?.restartIngress ?? null;
+    if (restart === null) throw new Error('this run has no ingress proxy of its own to kill (kill-proxy needs --mesh local)');
+    const r = await restart();
+    this.made(p, r.atEpochMs, r.downEpochMs);
+    p.record.durationMs = r.readyEpochMs - r.atEpochMs;
+    p.record.done = true;
+    p.record.note = `SIGKILL to ${r.what}; started again as pid ${r.pid}, answering REST ${p.record.durationMs.toFixed(0)} ms after the kill`;
+    const restore = this.o.path?.restoreIngress ?? null;
+    if (restore === null) return;
+    this.notePathChange(p, await restore(), INGRESS, 'the calls\' objects on it made again');
+  }
+
+  private notePathChange(p: Planned, change: PathChange, carrier: string, what: string): void {
+    p.record.note += `; ${what}`;
+    if (change.appliedEpochMs !== null) {
+      const repointMs = change.appliedEpochMs - p.atEpochMs!;
+      p.record.note += ` ${repointMs.toFixed(1)} ms after the kill, ${change.legs} leg(s)`;
+      p.record.failover = { survivor: carrier, repointMs, legs: change.legs };
     }
-    if (outcome !== null && outcome.answered < outcome.asked) p.record.note += `; only ${outcome.answered} of ${outcome.asked} media threads answered the re-point`;
+    if (change.problems.length > 0) p.record.note += `; ${change.problems.join('; ')}`;
   }
 
   private async loss(p: Planned, spec: LossFault): Promise<void> {
@@ -296,6 +352,14 @@ export class FaultRuntime implements CallFaults {
     p.record.done = true;
     p.record.note = `${spec.percent}% of the media packets arriving at the clients dropped (iptables statistic match in the client namespace) for ${p.record.durationMs.toFixed(0)} ms`;
   }
+}
+
+/** How CallFailover names the ingress proxy, as the part a kill-proxy fault hit and that carried the calls after it. */
+const INGRESS = 'ingress proxy';
+
+/** Whether a fault concerns calls on `worker`: one on that worker, or on the ingress every call's media crosses. */
+function hits(p: Planned, worker: Worker): boolean {
+  return p.worker === worker || p.spec.kind === 'kill-proxy';
 }
 
 function targetOf(spec: FaultSpec, worker: Worker | null, ports: PortRange): string {

@@ -4,11 +4,13 @@
  * what is wrong with it and what would have been accepted, so plan.ts only puts the flag in front.
  *
  *   kill-worker=1@30s         worker 1 gets SIGKILL 30 s after the run started (its first call's due time); with
- *                             --mesh kubernetes its pod is deleted (grace period 0), worker N being the Nth pod by name
- *   restart-worker=1@30s      SIGKILL, then the same command line again (same address, ports, Redis DB)
- *   pause-worker=1@30s:2s     SIGSTOP, SIGCONT 2 s later
+ *                             --mesh local its rtpengine and its l7mp sidecar (the worker's pod); with --mesh
+ *                             kubernetes its pod is deleted (grace period 0), worker N being the Nth pod by name
+ *   restart-worker=1@30s      SIGKILL to rtpengine, then the same command line again (same address, ports, Redis DB)
+ *   pause-worker=1@30s:2s     SIGSTOP to rtpengine, SIGCONT 2 s later
  *   loss=5%@30s:10s           5% of the media packets dropped for 10 s (--mesh local: the client namespace's firewall)
- *   kill-proxy=ingress@30s    (parsed, refused: not yet)
+ *   kill-proxy=ingress@30s    --mesh local: the ingress proxy gets SIGKILL and is started again, empty; the calls'
+ *                             objects are made on it again
  *
  * Workers count from 1, as their addresses do (127.R.S.1 is worker 1).
  */
@@ -143,7 +145,8 @@ function checkSite(fault: FaultSpec, site: FaultSite): void {
   };
   if (site === 'direct') refuse('cannot apply to calibrate: it has no rtpengine and no media path but its own sockets');
   if (fault.kind === 'kill-proxy') {
-    refuse('is not supported yet: killing the local mesh\'s ingress proxy is planned; worker faults (kill-worker, restart-worker, pause-worker) work with the embedded rtpengine, loss with --mesh local');
+    if (site !== 'mesh-local') refuse('needs --mesh local: rtp-bench kills only an ingress proxy it started (that of its own local mesh)');
+    return;
   }
   if (fault.kind === 'loss') {
     if (site !== 'mesh-local') {
@@ -154,14 +157,13 @@ function checkSite(fault: FaultSpec, site: FaultSite): void {
     }
     return;
   }
-  if (site === 'embedded') return;
+  if (site === 'embedded' || site === 'mesh-local') return;
   if (site === 'remote') refuse('needs a worker rtp-bench started: --rtpengine names instances that are not rtp-bench\'s to kill or pause; drop --rtpengine to use embedded workers');
   if (site === 'mesh-kubernetes') {
     // The pod is deleted through the API (RBAC: delete on pods); a restart or a pause has no API of its own.
     if (fault.kind === 'kill-worker') return;
     refuse(`is not supported with --mesh kubernetes: a worker pod can only be deleted through the API (kill-worker=N@TIME); the StatefulSet makes it again`);
   }
-  if (site === 'mesh-local') refuse('is not supported with --mesh local yet (its workers would need the mesh re-pointed): use the embedded rtpengine (no --mesh) for worker faults');
   refuse(`needs a worker rtp-bench started, but the workers of --mesh ${site === 'mesh-rest' ? 'rest' : 'kubernetes'} are not rtp-bench's`);
 }
 

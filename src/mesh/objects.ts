@@ -273,10 +273,9 @@ export function inlineClusterName(listenerProxyName: string): string {
 
 /** The JSONSocket cluster from the ingress to the worker sidecar (the Target's cluster, or inline when compact). */
 function workerCluster(call: MeshCall, stream: MeshStream, options: MeshOptions): Cluster {
+  const inlineName = options.compact ? inlineClusterName(proxyName('VirtualService', options.namespace, objectName('VirtualService', stream, call.callId), options.naming)) : null;
   return {
-    ...(options.compact
-      ? { name: inlineClusterName(proxyName('VirtualService', options.namespace, objectName('VirtualService', stream, call.callId), options.naming)) }
-      : {}),
+    ...(inlineName === null ? {} : { name: inlineName }),
     spec: {
       JSONSocket: {
         transport: { UDP: { port: options.workerPorts[stream.kind] } },
@@ -284,9 +283,8 @@ function workerCluster(call: MeshCall, stream: MeshStream, options: MeshOptions)
       },
     },
     // The operator resolves endpoint selectors only in a Target: inline, the worker is given by address.
-    endpoints: options.compact
-      ? [{ spec: { address: call.worker.address } }]
-      : [{ selector: workerSelectorOf(call, options) }],
+    // Named inline as the operator names a pod's endpoint (`<cluster>/<address>`), so that a failover can remove it.
+    endpoints: inlineName === null ? [{ selector: workerSelectorOf(call, options) }] : [{ name: `${inlineName}/${call.worker.address}`, spec: { address: call.worker.address } }],
     loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
   };
 }

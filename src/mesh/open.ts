@@ -25,7 +25,9 @@ export async function openMesh(plan: RunPlan, status: (line: string) => void): P
     const { config } = mesh;
     status(`mesh: ${config.ingress.length} ingress and ${config.workers.length} worker proxies over REST, media to ${config.mediaAddress}`);
     return {
-      provisioner: new RestProvisioner({ proxies: meshProxies(config), mesh: mesh.options }),
+      // A fault can leave sessions retrying towards a dead worker or a restarted ingress: every listener waits for its
+      // sessions to settle before its delete (deleting a retrying one makes l7mp 0.5.7 exit).
+      provisioner: new RestProvisioner({ proxies: meshProxies(config), mesh: mesh.options, settleCheck: plan.faults.length > 0 ? 'always' : 'unready' }),
       mediaAddress: config.mediaAddress,
       workers: config.workers.map(({ name, address, labels, ng }) => ({ name, address, labels, ng })),
     };

@@ -10,6 +10,7 @@ import { DaemonStartError, LOG_LINES_SHOWN, commandOutput, formatTail, spawnDaem
 import { freeTcpPort } from './rtpengine.js';
 import { RedisClient, RedisCommandError, infoField } from './redis-client.js';
 import { isCallIdOf } from '../call-id.js';
+import { netnsExec, runIn } from './netns.js';
 
 /**
  * The keyspace notifications rtpengine's subscribers need: K (keyspace channel), g (DEL) and $ (SET). Without any,
@@ -66,7 +67,17 @@ export interface StartRedisOptions {
   readyTimeoutMs?: number;
   /** More settings as `--name value` pairs, after rtp-bench's own (the tests disable CONFIG with rename-command). */
   extraArgs?: string[];
+  /**
+   * A network namespace to run it in (--mesh local: the workers reach it across the mesh's bridge). `address` is
+   * that namespace's, the port is `port` (default 6379: the namespace is the run's own, nothing else listens there),
+   * and readiness is a PING sent from inside it.
+   */
+  namespace?: string;
+  port?: number;
 }
+
+/** redis-server's usual port: used inside a namespace of the run's own, where nothing else can hold it. */
+export const REDIS_DEFAULT_PORT = 6379;
 
 /** `redis-server --version` -> "7.0.15". */
 export async function redisServerVersion(binary = 'redis-server'): Promise<string> {
@@ -97,7 +108,7 @@ export async function startRedis(o: StartRedisOptions): Promise<LocalRedis> {
 }
 
 async function startRedisOnce(o: StartRedisOptions, binary: string, version: string): Promise<LocalRedis> {
-  const port = await freeTcpPort(o.address);
+  const port = o.namespace === undefined ? (o.port ?? (await freeTcpPort(o.address))) : (o.port ?? REDIS_DEFAULT_PORT);
   const args = [
     '--bind', o.address,
     '--port', String(port),
@@ -108,19 +119,23 @@ async function startRedisOnce(o: StartRedisOptions, binary: string, version: str
     '--notify-keyspace-events', REDIS_KEYSPACE_EVENTS,
     // Debian's build would otherwise look for nothing else, but say it: no config file, stay in the foreground.
     '--daemonize', 'no',
+    // In a namespace it must answer on the mesh's bridge, which protected mode refuses without a password; the
+    // namespace is the run's own and nothing outside the mesh reaches it.
+    ...(o.namespace === undefined ? [] : ['--protected-mode', 'no']),
     ...(o.extraArgs ?? []),
   ];
   let daemon: Daemon;
   try {
     // Its working directory is where it would write a dump if asked to (SAVE): never the user's folder.
-    daemon = await spawnDaemon([binary, ...args], { cwd: tmpdir() });
+    daemon = await spawnDaemon([...(o.namespace === undefined ? [] : netnsExec(o.namespace)), binary, ...args], { cwd: tmpdir() });
   } catch (err) {
     throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new RedisNotInstalledError(binary) : new Error(`cannot start "${binary}": ${(err as Error).message}`, { cause: err });
   }
-  const what = `redis-server (pid ${daemon.pid}) on ${o.address}:${port}`;
+  const what = `redis-server (pid ${daemon.pid}) on ${o.address}:${port}${o.namespace === undefined ? '' : ` in network namespace ${o.namespace}`}`;
   const timeoutMs = o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   try {
-    await waitRedisReady(o.address, port, timeoutMs, daemon);
+    if (o.namespace === undefined) await waitRedisReady(o.address, port, timeoutMs, daemon);
+    else await waitRedisReadyIn(o.namespace, o.address, port, timeoutMs, daemon);
   } catch (err) {
     const exit = daemon.exitStatus();
     await daemon.stop();
@@ -132,6 +147,28 @@ async function startRedisOnce(o: StartRedisOptions, binary: string, version: str
     throw new RedisStartError(`${what} did not answer PING within ${timeoutMs} ms (${(err as Error).message}) and was stopped; its last log lines:\n${formatTail(tail)}`, null, null, tail);
   }
   return { address: o.address, port, pid: daemon.pid, version, args, logTail: (lines = LOG_LINES_SHOWN) => daemon.logTail(lines), stop: daemon.stop };
+}
+
+/**
+ * The same inside a network namespace, where this process has no socket: redis-cli (Debian's redis-tools, a
+ * dependency of redis-server) pings from in there until it is answered, the daemon exits, or the deadline passes.
+ */
+async function waitRedisReadyIn(namespace: string, host: string, port: number, timeoutMs: number, daemon: Daemon): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let exited = false;
+  void daemon.exited.then(() => (exited = true));
+  let last = 'no answer yet';
+  for (;;) {
+    if (exited) throw new Error('exited');
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Error(last);
+    const r = await runIn(namespace, 'redis-cli', ['-h', host, '-p', String(port), 'ping'], { timeoutMs: Math.max(READY_CONNECT_TIMEOUT_MS, Math.min(2000, left)) });
+    if (r.code === 0 && r.stdout.trim() === 'PONG') return;
+    last = (r.stderr.trim() || r.stdout.trim() || `redis-cli exited with code ${r.code}`).split('\n')[0]!;
+    // It answered, and refused: no point asking again.
+    if (/^(DENIED|NOAUTH|ERR)/.test(last)) throw new Error(last);
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(READY_RETRY_MS, left))), daemon.exited]);
+  }
 }
 
 /** Connects and pings until one is answered, the daemon exits, or the deadline passes (bounded, never a fixed sleep). */

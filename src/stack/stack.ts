@@ -6,7 +6,7 @@ import { randomBytes, randomFillSync } from 'node:crypto';
 import { createCpuCap, type CpuCap } from './cpu-cap.js';
 import { NgClient } from '../ng/client.js';
 import { restartRtpengine, startRtpengine, rtpengineVersion, type LocalRtpengine } from './rtpengine.js';
-import { prepareRedis, removeRunKeys, startRedis, type LocalRedis } from './redis.js';
+import { prepareRedis, removeRunKeys, startRedis, REDIS_KEYSPACE_EVENTS, type LocalRedis } from './redis.js';
 import { RedisClient, RedisUnreachableError } from './redis-client.js';
 import { PORTS_PER_CALL } from '../ports.js';
 import type { Endpoint, RunPlan, Target } from '../run-plan.js';
@@ -34,7 +34,7 @@ export interface Worker {
  * DB and follows every other worker's, so any survivor holds every call (docs/rtpengine-redis.md).
  */
 export interface StackRedis {
-  /** own: a redis-server rtp-bench started for the run (stopped with it); external: one given with --redis HOST:PORT. */
+  /** own: a redis-server rtp-bench started for the run (stopped with it; with --mesh local, by the process that built the mesh); external: one given with --redis HOST:PORT. */
   kind: 'own' | 'external';
   host: string;
   port: number;
@@ -136,6 +136,12 @@ export class Stack {
           const metricsUrl = target.kind === 'remote' ? (target.metricsUrls?.[i] ?? null) : null;
           workers.push({ name: mesh ? `${mesh.name} (${ng.endpoint})` : ng.endpoint, ng, local: null, metricsUrl, cap: null, activeCalls: 0, version: null, mesh, redisDb: null });
           await ng.ping();
+        }
+        // --mesh local with --redis: the mesh's own Redis (started and stopped by the process that built the mesh).
+        const redis = plan.mesh?.kind === 'rest' ? (plan.mesh.local?.redis ?? null) : null;
+        if (redis !== null) {
+          stack.redis = { kind: 'own', host: redis.host, port: redis.port, dbs: redis.dbs, version: redis.version, keyspaceEvents: REDIS_KEYSPACE_EVENTS, keyspaceEventsBefore: REDIS_KEYSPACE_EVENTS, local: null };
+          for (const [i, w] of workers.entries()) w.redisDb = redis.dbs[i] ?? null;
         }
       }
     } catch (err) {

@@ -100,12 +100,13 @@ test('faults on what rtp-bench did not start, or cannot reach yet, are refused b
     ['pause-worker=1@3s:1s', 'pause-worker=1@3s:1s is not supported with --mesh kubernetes: a worker pod can only be deleted through the API (kill-worker=N@TIME); the StatefulSet makes it again'],
     ['kill-worker=0@3s', 'kill-worker=0@3s names worker 0, but the run has 0 worker(s): expected a worker number from 1 (the worker pods in name order)'],
   ]);
+  // --mesh local: worker faults on the mesh's workers (rtp-bench started them), kill-proxy on its ingress.
+  assert.deepEqual(
+    parseFaults('kill-worker=1@3s,restart-worker=2@4s,pause-worker=2@6s:1s,kill-proxy=ingress@8s', LOCAL_MESH).map((f) => f.kind),
+    ['kill-worker', 'restart-worker', 'pause-worker', 'kill-proxy'],
+  );
+  rejects(TWO, [['kill-proxy=ingress@3s', 'kill-proxy=ingress@3s needs --mesh local: rtp-bench kills only an ingress proxy it started (that of its own local mesh)']]);
   rejects(LOCAL_MESH, [
-    ['kill-worker=1@3s', 'kill-worker=1@3s is not supported with --mesh local yet (its workers would need the mesh re-pointed): use the embedded rtpengine (no --mesh) for worker faults'],
-    [
-      'kill-proxy=ingress@3s',
-      "kill-proxy=ingress@3s is not supported yet: killing the local mesh's ingress proxy is planned; worker faults (kill-worker, restart-worker, pause-worker) work with the embedded rtpengine, loss with --mesh local",
-    ],
     ['kill-proxy=sidecar@3s', 'kill-proxy=sidecar@3s names proxy sidecar: expected kill-proxy=ingress@TIME (the local mesh has one ingress proxy)'],
   ]);
   rejects(TWO, [

@@ -119,7 +119,8 @@ function inlineCluster(name: string, workerPort: number): Cluster {
     spec: {
       JSONSocket: { transport: { UDP: { port: workerPort } }, header: LABELS_HEADER },
     },
-    endpoints: [{ spec: { address: '10.0.1.7' } }],
+    // Named as the operator names a pod's endpoint, so that a failover can remove it.
+    endpoints: [{ name: `${name}/10.0.1.7`, spec: { address: '10.0.1.7' } }],
     loadbalancer: { policy: 'ConsistentHash', key: '/labels/callid' },
   };
 }

@@ -140,7 +140,8 @@ function inlineCluster(name: string, workerPort: number): Record<string, unknown
       header: LABELS_HEADER,
     },
     name,
-    endpoints: [{ spec: { address: '10.0.1.7' } }],
+    // Named as the operator names a pod's endpoint, so that a failover can remove it.
+    endpoints: [{ name: `${name}/10.0.1.7`, spec: { address: '10.0.1.7' } }],
     loadbalancer: HASH_ON_CALLID,
   };
 }

@@ -10,4 +10,6 @@ export interface LocalMeshDescription {
   subnet: string;
   ingress: { name: string; namespace: string; address: string; restUrl: string; labels: Record<string, string> };
   workers: Array<MeshWorker & { namespace: string; restUrl: string; ng: { host: string; port: number }; rtpenginePorts: PortRange; rtpengineVersion: string }>;
+  /** The mesh's Redis (its address on the bridge), worker i writing DB dbs[i]; null without one. */
+  redis: { host: string; port: number; dbs: number[]; version: string } | null;
 }

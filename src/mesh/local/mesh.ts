@@ -9,11 +9,13 @@
  *                        sidecar: controller <worker address>:1234, JSONSocket/UDP 19000 (RTP) and 19001 (RTCP)
  *                        with empty rule lists, and <worker address>:22222 routed to rtpengine's ng (not strict: in
  *                        strict mode GET /api/v1/sessions fails once sessions have metric stages)
+ *     rtpb-<id>-redis    with `redis`: redis-server on <its address>:6379, one DB per worker, which the workers
+ *                        replicate their calls through (each writes its own DB and follows the others')
  *     rtpb-<id>-br       the bridge joining them; nothing is added to the root namespace
  *
  * Everything is reachable from the client namespace only: the root namespace has no route into the mesh.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { PortRange } from '../../addresses.js';
 import type { LocalMeshDescription } from './description.js';
 export type { LocalMeshDescription } from './description.js';
@@ -27,9 +29,10 @@ import {
   type L7mpLogLevel,
   type L7mpProxy,
 } from '../../stack/l7mp-proxy.js';
-import { startRtpengine, type LocalRtpengine } from '../../stack/rtpengine.js';
+import { restartRtpengine, startRtpengine, type LocalRtpengine } from '../../stack/rtpengine.js';
+import { startRedis, type LocalRedis } from '../../stack/redis.js';
 import { withParentDeathSignal } from '../../stack/daemon.js';
-import { embeddedPortRanges } from '../../stack/stack.js';
+import { embeddedPortRanges, replicationArgs } from '../../stack/stack.js';
 import { DEFAULT_MESH_OPTIONS, type MeshWorker } from '../model.js';
 
 export interface LocalMeshOptions {
@@ -47,6 +50,11 @@ export interface LocalMeshOptions {
   ngPort?: number;
   /** The proxies' -l; default "warn". */
   proxyLogLevel?: L7mpLogLevel;
+  /**
+   * A Redis of the mesh's own (in a namespace of its own, started before the workers, which need it at start): worker
+   * k writes its calls to DB k and follows every other worker's DB, so a survivor holds a dead worker's calls.
+   */
+  redis?: boolean;
   /** Per daemon; default 30000 for a proxy, 10000 for rtpengine. */
   readyTimeoutMs?: number;
   onStatus?: (line: string) => void;
@@ -76,6 +84,17 @@ export interface LocalMeshIngress {
   proxy: L7mpProxy;
 }
 
+/** The mesh's Redis (LocalMeshOptions.redis). */
+export interface LocalMeshRedis {
+  namespace: string;
+  /** Its address on the mesh's bridge, and port. */
+  host: string;
+  port: number;
+  /** Worker i's DB (i in worker order). */
+  dbs: number[];
+  daemon: LocalRedis;
+}
+
 export interface LocalMesh {
   runId: string;
   /** Where the generator's sockets must live. */
@@ -84,6 +103,16 @@ export interface LocalMesh {
   ingress: LocalMeshIngress;
   workers: LocalMeshWorker[];
   network: NetnsNetwork;
+  /** With LocalMeshOptions.redis; null without. */
+  redis: LocalMeshRedis | null;
+  /**
+   * Starts worker `index`'s rtpengine again with its exact command line (a crashed container restarted in its pod:
+   * the sidecar and its rules stay), stopping it first if it still runs; with Redis it restores its calls from its DB.
+   * The worker's `rtpengine` is the new process afterwards.
+   */
+  restartRtpengine(index: number): Promise<LocalRtpengine>;
+  /** Starts the ingress proxy again with its configuration (stopping it first if it still runs): an empty proxy. */
+  restartIngress(): Promise<L7mpProxy>;
   /** From the call until every daemon was ready, ms. */
   startMs: number;
   /** What a process in the client namespace needs to use the mesh (JSON-safe: no processes). */
@@ -142,14 +171,17 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
   };
   aborted();
 
-  const network = await createNetwork({ runId: o.runId, roles: ['client', 'ingress', ...workerRoles], onStatus: status });
+  const network = await createNetwork({ runId: o.runId, roles: ['client', 'ingress', ...(o.redis === true ? ['redis'] : []), ...workerRoles], onStatus: status });
+  // Every daemon ever started, restarted ones too: stop() stops them all (stopping an exited one is a no-op).
   const proxies: L7mpProxy[] = [];
   const rtpengines: LocalRtpengine[] = [];
+  const redises: LocalRedis[] = [];
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       const errors: string[] = [];
-      const settled = await Promise.allSettled([...proxies, ...rtpengines].map((d) => d.stop()));
+      // Redis last: a worker stopping may still write to it.
+      const settled = [...(await Promise.allSettled([...proxies, ...rtpengines].map((d) => d.stop()))), ...(await Promise.allSettled(redises.map((d) => d.stop())))];
       for (const r of settled) if (r.status === 'rejected') errors.push(String(r.reason));
       try {
         await network.remove();
@@ -166,28 +198,36 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
   const killAll = (): void => void network.remove().catch(() => undefined);
   o.signal?.addEventListener('abort', killAll, { once: true });
   let firstFailure: unknown = null;
+  const track = <T extends { stop(): Promise<void> }>(list: T[], p: Promise<T>): Promise<T> =>
+    p.then(
+      (d) => (list.push(d), d),
+      (err: unknown) => {
+        if (firstFailure === null) {
+          firstFailure = err;
+          killAll();
+        }
+        throw err;
+      },
+    );
   try {
     aborted();
     const ingressMember = network.member('ingress');
+    let redis: LocalMeshRedis | null = null;
+    if (o.redis === true) {
+      // Before the workers: rtpengine with --redis refuses to start without it.
+      const member = network.member('redis');
+      const dbs = workerRoles.map((_, i) => i + 1);
+      status(`starting Redis in ${member.namespace} (${member.address}): worker DBs ${dbs.join(', ')}`);
+      const daemon = await track(redises, startRedis({ address: member.address, namespace: member.namespace, databases: Math.max(16, o.workers + 1), ...(o.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: o.readyTimeoutMs }) }));
+      redis = { namespace: member.namespace, host: member.address, port: daemon.port, dbs, daemon };
+      aborted();
+    }
     status(`starting l7mp ingress (${ingressMember.address}) and ${o.workers} worker(s) (rtpengine + l7mp sidecar) in ${network.prefix}-*`);
     const proxyOptions = { logLevel: o.proxyLogLevel ?? 'warn', ...(o.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: o.readyTimeoutMs }) } as const;
     // Everything in parallel: the proxies' start-up (4-6 s of schema compilation in strict mode) dominates.
-    const track = <T extends { stop(): Promise<void> }>(list: T[], p: Promise<T>): Promise<T> =>
-      p.then(
-        (d) => (list.push(d), d),
-        (err: unknown) => {
-          if (firstFailure === null) {
-            firstFailure = err;
-            killAll();
-          }
-          throw err;
-        },
-      );
     // Each controller listens on its namespace's address only: the provisioner calls it there from the client namespace.
-    const ingressProxy = track(
-      proxies,
-      startL7mpProxy({ name: 'ingress', namespace: ingressMember.namespace, controllerAddress: ingressMember.address, config: ingressProxyConfig(), strict: true, ...proxyOptions }),
-    );
+    const ingressOptions = { name: 'ingress', namespace: ingressMember.namespace, controllerAddress: ingressMember.address, config: ingressProxyConfig(), strict: true, ...proxyOptions };
+    const ingressProxy = track(proxies, startL7mpProxy(ingressOptions));
     const workerDaemons = workerRoles.map((role, i) => {
       const member = network.member(role);
       const range = ranges[i]!;
@@ -203,6 +243,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
             ...(o.rtpengineBinary === undefined ? {} : { binary: o.rtpengineBinary }),
             ...(o.rtpengineLogLevel === undefined ? {} : { logLevel: o.rtpengineLogLevel }),
             ...(o.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: o.readyTimeoutMs }),
+            ...(redis === null ? {} : { extraArgs: replicationArgs({ host: redis.host, port: redis.port, dbs: redis.dbs }, i) }),
           }),
         ),
         track(
@@ -255,6 +296,20 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
       ingress,
       workers,
       network,
+      redis,
+      restartRtpengine: async (index) => {
+        const worker = workers[index];
+        if (worker === undefined) throw new LocalMeshError(`the local mesh has no worker ${index + 1}`);
+        worker.rtpengine = await restartRtpengine(worker.rtpengine);
+        rtpengines.push(worker.rtpengine);
+        return worker.rtpengine;
+      },
+      restartIngress: async () => {
+        await ingress.proxy.stop();
+        ingress.proxy = await startL7mpProxy(ingressOptions);
+        proxies.push(ingress.proxy);
+        return ingress.proxy;
+      },
       startMs: performance.now() - t0,
       describe: () => ({
         runId: o.runId,
@@ -272,6 +327,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
           rtpenginePorts: { min: w.rtpengine.portMin, max: w.rtpengine.portMax },
           rtpengineVersion: w.rtpengine.version,
         })),
+        redis: redis === null ? null : { host: redis.host, port: redis.port, dbs: redis.dbs, version: redis.daemon.version },
       }),
       stop,
     };
@@ -291,6 +347,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
 
 export interface ClientNamespaceRun {
   pid: number;
+  /** The child, with its IPC channel (send, 'message'). */
+  process: ChildProcess;
   /** Resolves with how the child ended (after which the caller tears the mesh down). */
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** What it printed so far, with stdio 'pipe' (empty with 'inherit'). */
@@ -309,7 +367,8 @@ export interface ClientNamespaceRun {
 export function runInClientNamespace(argv: string[], o: { signals?: NodeJS.Signals[]; stdio?: 'inherit' | 'pipe' } = {}): ClientNamespaceRun {
   const signals = o.signals ?? ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const [command, args] = withParentDeathSignal(argv);
-  const child = spawn(command, args, { stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'inherit', detached: true });
+  // The IPC channel carries fault requests (control.ts): the mesh's daemons are this process's to signal.
+  const child = spawn(command, args, { stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['inherit', 'inherit', 'inherit', 'ipc'], detached: true });
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -328,5 +387,5 @@ export function runInClientNamespace(argv: string[], o: { signals?: NodeJS.Signa
       resolve({ code, signal });
     });
   });
-  return { pid: child.pid ?? -1, done, stdout: () => out, stderr: () => err };
+  return { pid: child.pid ?? -1, process: child, done, stdout: () => out, stderr: () => err };
 }

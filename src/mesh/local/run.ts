@@ -17,6 +17,7 @@ import { defaultResultsPath } from '../../report/output.js';
 import type { RunPlan } from '../../run-plan.js';
 import type { CapacityPlan } from '../../capacity/plan.js';
 import { INTERNAL_PLAN_FLAG, type InternalPlan } from './internal-plan.js';
+import { serveMeshFaults } from './control.js';
 
 /** `capacity`: the child runs that capacity search over the mesh instead of one run. */
 export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (line: string) => void, err: NodeJS.WriteStream, capacity?: CapacityPlan): Promise<number> {
@@ -44,13 +45,14 @@ export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (li
       rtpenginePortRange: localMeshPortRanges(target.workers, target.portRange ?? embeddedPortRanges(plan.calls, target.workers, null)),
       rtpengineLogLevel: target.logLevel,
       rtpengineBinary: target.binary,
+      redis: target.redis !== null,
       onStatus: status,
       signal: abort.signal,
     });
     const childPlan: RunPlan = {
       ...plan,
       target: { kind: 'mesh' },
-      mesh: { kind: 'rest', options: mesh.options, config: fromLocalMesh(local.describe()) },
+      mesh: { kind: 'rest', options: mesh.options, config: fromLocalMesh(local.describe()), local: { redis: local.describe().redis } },
       localIp: local.clientAddress,
       // The child writes where this run would have: resolved here, since its working directory is the same.
       output: plan.output ?? defaultResultsPath(runId),
@@ -61,6 +63,7 @@ export async function runWithLocalMesh(plan: RunPlan, runId: string, status: (li
     await writeFile(file, JSON.stringify(internal), { mode: 0o600 });
     childRunning = true;
     const child = runInClientNamespace([...netnsExec(local.clientNamespace), process.execPath, join(packageRoot(), 'dist', 'src', 'cli.js'), INTERNAL_PLAN_FLAG, file]);
+    serveMeshFaults(child.process, local);
     const ended = await child.done;
     if (ended.code !== null) return ended.code;
     return 128 + (ended.signal ? (constants.signals[ended.signal] ?? 0) : 0);

@@ -290,8 +290,15 @@ export async function runSequences(client: RestClient, sequences: readonly Seque
 }
 
 /** One error out of several: the first one's message (and status), plus how many more there were. */
+/** Characters of the second failure a combined error quotes. */
+const COMBINED_GLIMPSE = 160;
+
 export function combined(errors: readonly MeshError[], prefix = ''): MeshError {
   const first = errors[0]!;
-  const more = errors.length > 1 ? ` (and ${errors.length - 1} more failure${errors.length > 2 ? 's' : ''}: ${errors.slice(1, 4).map((e) => e.message).join('; ')}${errors.length > 4 ? '; ...' : ''})` : '';
+  // One failure in full and a glimpse of the next: combined errors nest (requests, objects, calls), and listing
+  // several at each level made one message of tens of kilobytes out of one dead proxy.
+  const next = errors[1]?.message ?? '';
+  const glimpse = next.length > COMBINED_GLIMPSE ? `${next.slice(0, COMBINED_GLIMPSE)}...` : next;
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more failure${errors.length > 2 ? 's' : ''}, the next: ${glimpse})` : '';
   return new MeshError(`${prefix}${first.message}${more}`, first.status, errors.length > 1 ? { cause: new AggregateError(errors) } : { cause: first });
 }

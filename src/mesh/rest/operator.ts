@@ -202,6 +202,11 @@ export function proxyRule(rule: MatchActionRule): ProxyRule {
 
 // ---- Requests -------------------------------------------------------------------------------------------------
 
+/** How the operator names the endpoint a pod gives a cluster: `<cluster>/<pod address>` (inline clusters' too, objects.ts). */
+export function endpointName(cluster: string, address: string): string {
+  return `${cluster}/${address}`;
+}
+
 function enc(name: string): string {
   return encodeURIComponent(name);
 }
@@ -210,18 +215,55 @@ function targetEndpointRequests(target: Target, clusterName: string, proxy: Mesh
   const out: RestRequest[] = [];
   for (const ep of target.spec.cluster.endpoints ?? []) {
     if (!('selector' in ep)) continue;
-    for (const pod of matchingProxies(ep.selector, all)) {
-      out.push({
-        proxy: proxy.name,
-        method: 'POST',
-        path: `/api/v1/clusters/${enc(clusterName)}/endpoints`,
-        body: { endpoint: { name: `${clusterName}/${pod.address}`, spec: { address: pod.address } } },
-        okStatuses: OK,
-        tolerated: ALREADY_DEFINED,
-      });
-    }
+    for (const pod of matchingProxies(ep.selector, all)) out.push(endpointAddRequest(proxy, clusterName, pod.address));
   }
   return out;
+}
+
+function endpointAddRequest(proxy: MeshProxy, cluster: string, address: string): RestRequest {
+  return {
+    proxy: proxy.name,
+    method: 'POST',
+    path: `/api/v1/clusters/${enc(cluster)}/endpoints`,
+    body: { endpoint: { name: endpointName(cluster, address), spec: { address } } },
+    okStatuses: OK,
+    tolerated: ALREADY_DEFINED,
+  };
+}
+
+/** The named clusters a compact VirtualService's routes hold inline (none for any other object). */
+function inlineClusters(obj: L7mpObject): string[] {
+  if (obj.kind !== 'VirtualService' || !('rules' in obj.spec.listener)) return [];
+  return obj.spec.listener.rules.flatMap((r) => {
+    const route = r.action.route;
+    return route && 'destination' in route && route.destination.name !== undefined ? [route.destination.name] : [];
+  });
+}
+
+/**
+ * A cluster's endpoint moved from worker `from` to worker `to` (a worker died and its calls live on `to` now), as the
+ * operator does when the pods a Target's endpoint selector picks change; the same for a compact VirtualService's
+ * inline cluster, whose endpoint is named the same way. Per proxy holding the cluster: the new endpoint added, then
+ * the old one deleted recursively, which ends the sessions connected through it; their route retries on disconnect
+ * and the cluster's load balancer now has only `to` to give them (docs/l7mp-behaviour.md#failover).
+ */
+export function endpointMoveRequests(obj: L7mpObject, from: Pick<MeshProxy, 'address'>, to: Pick<MeshProxy, 'address'>, proxies: readonly MeshProxy[], options: Pick<MeshOptions, 'naming'>): RestRequest[] {
+  const clusters = obj.kind === 'Target' ? [proxyNameOf(obj, options.naming)] : inlineClusters(obj);
+  return matchingProxies(obj.spec.selector, proxies).flatMap((proxy) =>
+    clusters.flatMap((name): RestRequest[] => [
+      endpointAddRequest(proxy, name, to.address),
+      {
+        proxy: proxy.name,
+        method: 'DELETE',
+        path: `/api/v1/endpoints/${enc(endpointName(name, from.address))}?recursive=true`,
+        okStatuses: OK,
+        tolerated: [
+          { status: 404, content: 'Unknown endpoint' },
+          { status: 400, content: 'Unknown endpoint' },
+        ],
+      },
+    ]),
+  );
 }
 
 /** What the operator sends when the object is created: per proxy that the object's selector picks, in order. */
@@ -335,11 +377,7 @@ export function deleteRequests(obj: L7mpObject, proxies: readonly MeshProxy[], o
  */
 export function restDeleteRequests(obj: L7mpObject, proxies: readonly MeshProxy[], options: Pick<MeshOptions, 'naming'>): RestRequest[] {
   const requests = deleteRequests(obj, proxies, options);
-  if (obj.kind !== 'VirtualService' || !('rules' in obj.spec.listener)) return requests;
-  const inline = obj.spec.listener.rules.flatMap((r) => {
-    const route = r.action.route;
-    return route && 'destination' in route && route.destination.name !== undefined ? [route.destination.name] : [];
-  });
+  const inline = inlineClusters(obj);
   if (inline.length === 0) return requests;
   const out: RestRequest[] = [];
   for (const req of requests) {

@@ -33,10 +33,10 @@
  * provisioner created and has not released. What a crashed run left on the proxies is found and removed by
  * leftovers.ts.
  */
-import type { MeshCall, MeshOptions } from '../model.js';
+import type { MeshCall, MeshOptions, MeshWorker } from '../model.js';
 import { MeshError, type MeshCost, type MeshProvisioner, type ProvisionTiming } from '../provisioner.js';
 import { callObjects, CREATION_ORDER, DELETION_ORDER, deletionOrder, proxyNameOf, type L7mpObject } from '../objects.js';
-import { addRequests, matchingProxies, restDeleteRequests, type MeshProxy, type RestRequest } from './operator.js';
+import { addRequests, endpointMoveRequests, matchingProxies, restDeleteRequests, type MeshProxy, type RestRequest } from './operator.js';
 import { ConcurrencyLimit } from '../rate-limit.js';
 import { combined, errorText, RestClient, runSequences, sequencesOf, type RestClientOptions, type RestRequestStats } from './client.js';
 import {
@@ -83,6 +83,16 @@ export interface RestProvisionerOptions extends RestClientOptions {
   settleTimeoutMs?: number;
 }
 
+/** What RestProvisioner.moveCalls did. */
+export interface CallsMoved {
+  calls: number;
+  requests: number;
+  /** When the last call's last request was answered, epoch ms; null: none was moved. */
+  appliedEpochMs: number | null;
+  /** "<call-id>: why", one per call that could not be moved. */
+  failed: string[];
+}
+
 // ---- The provisioner ------------------------------------------------------------------------------------------
 
 interface Tracked {
@@ -109,7 +119,8 @@ function retryBudgetMs(objects: readonly L7mpObject[]): number {
 
 export class RestProvisioner implements MeshProvisioner {
   readonly kind = 'rest' as const;
-  readonly proxies: readonly MeshProxy[];
+  /** The proxies requests go to: every one given, less those forgotten (forgetProxy). */
+  proxies: readonly MeshProxy[];
   readonly mesh: MeshOptions;
   readonly readyTimeoutMs: number;
   readonly pollIntervalMs: number;
@@ -440,8 +451,112 @@ export class RestProvisioner implements MeshProvisioner {
     return failures;
   }
 
-  async release(call: MeshCall): Promise<MeshCost> {
+  /**
+   * A proxy is gone with everything on it (a killed worker's pod, its sidecar's rules with it): no request goes there
+   * any more, so releasing its calls does not wait for a proxy that will never answer. New calls must not be pinned
+   * to it (the fault runtime takes the worker out of the choice).
+   */
+  forgetProxy(name: string): void {
+    this.proxies = this.proxies.filter((p) => p.name !== name);
+  }
+
+  /**
+   * Worker `from` died and `to` holds its calls (restored from Redis, on the same ports on its own 127.0.0.1): every
+   * live call of run `runId` pinned to `from` is moved to `to`, as the operator would once the pods its objects
+   * select changed. Per call, in the order that loses least: its Rules added to `to`'s sidecar (where its packets
+   * will arrive), then each cluster holding `from` (a Target's, or a compact listener's inline one) given `to` as an
+   * endpoint and rid of `from`'s (endpointMoveRequests: that ends the sessions through `from`, and their routes
+   * re-connect them through `to`). From then on the call is `to`'s:
+   * its release deletes its Rules there. Calls still being provisioned are left to fail (their worker is gone).
+   * Resolves with the calls moved, the requests sent, when the last request was answered (epoch ms) and the calls
+   * that could not be moved, with why.
+   */
+  async moveCalls(runId: string, from: MeshWorker, to: MeshWorker): Promise<CallsMoved> {
     this.assertOpen();
+    const toProxy = this.proxies.find((p) => p.name === to.name);
+    if (toProxy === undefined) throw new MeshError(`no l7mp proxy is named ${to.name}: the calls cannot be moved there`);
+    const moving = [...(this.live.get(runId)?.values() ?? [])].filter((t) => t.provisioning === null && t.call.worker.name === from.name);
+    const outcome: CallsMoved = { calls: 0, requests: 0, appliedEpochMs: null, failed: [] };
+    const count = (n: number): void => {
+      outcome.requests += n;
+    };
+    await Promise.all(
+      moving.map(async (t) => {
+        const moved: MeshCall = { ...t.call, worker: to };
+        const objects = callObjects(moved, this.mesh);
+        const rules = objects.filter((o) => o.kind === 'Rule');
+        // The clusters that hold the worker as an endpoint: the Targets', or the compact VirtualServices' inline ones.
+        const holders = objects.filter((o) => o.kind !== 'Rule');
+        const ruleFailures = await runSequences(
+          this.client,
+          rules.flatMap((o) => sequencesOf(this.addRequestsOf(o), this.what(o, moved))),
+          count,
+        );
+        if (ruleFailures.length > 0) {
+          outcome.failed.push(`${t.call.callId}: ${combined(ruleFailures).message}`);
+          return;
+        }
+        const endpointFailures = await runSequences(
+          this.client,
+          holders.flatMap((o) => sequencesOf(endpointMoveRequests(o, from, toProxy, this.proxies, this.mesh), this.what(o, moved))),
+          count,
+        );
+        // Its Rules are on `to` now, whatever the endpoints did: its release must look there.
+        t.call = moved;
+        if (endpointFailures.length > 0) {
+          outcome.failed.push(`${t.call.callId}: ${combined(endpointFailures).message}`);
+          return;
+        }
+        outcome.calls++;
+        outcome.appliedEpochMs = Math.max(outcome.appliedEpochMs ?? 0, performance.timeOrigin + performance.now());
+      }),
+    );
+    return outcome;
+  }
+
+  /**
+   * The ingress proxies came back empty (restarted): every live call of run `runId` gets its ingress objects again,
+   * as the operator programs a new ingress pod: its Targets, then its VirtualServices, whose singleton sessions
+   * connect to the call's worker, where its Rules still are. At most maxSessionSetups calls connect at once (as in
+   * provision). Calls still being provisioned are left to their own provision, which fails or retries.
+   */
+  async restoreIngress(runId: string): Promise<CallsMoved> {
+    this.assertOpen();
+    const calls = [...(this.live.get(runId)?.values() ?? [])].filter((t) => t.provisioning === null);
+    const outcome: CallsMoved = { calls: 0, requests: 0, appliedEpochMs: null, failed: [] };
+    const count = (n: number): void => {
+      outcome.requests += n;
+    };
+    await Promise.all(
+      calls.map(async (t) => {
+        const objects = callObjects(t.call, this.mesh);
+        const release = await this.setupSlots?.acquire();
+        try {
+          for (const kind of ['Target', 'VirtualService'] as const) {
+            const failures = await runSequences(
+              this.client,
+              objects.filter((o) => o.kind === kind).flatMap((o) => sequencesOf(this.addRequestsOf(o), this.what(o, t.call))),
+              count,
+            );
+            if (failures.length > 0) throw combined(failures);
+          }
+          if (this.mesh.listenerMode === 'singleton') await this.waitReady(t.call, objects, t);
+          outcome.calls++;
+          outcome.appliedEpochMs = Math.max(outcome.appliedEpochMs ?? 0, performance.timeOrigin + performance.now());
+        } catch (err) {
+          outcome.failed.push(`${t.call.callId}: ${errorText(err)}`);
+        } finally {
+          release?.();
+        }
+      }),
+    );
+    return outcome;
+  }
+
+  async release(given: MeshCall): Promise<MeshCost> {
+    this.assertOpen();
+    // The call as this provisioner has it now: moveCalls may have given it another worker.
+    const call = this.tracked(given)?.call ?? given;
     const objects = callObjects(call, this.mesh);
     const cost: MeshCost = { objects: objects.length, requests: 0 };
     const tracked = this.tracked(call);
