@@ -5,52 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { startCli, tempResults, readResults, jsonSummary, waitFor, why, type CliRun } from './helpers/run-cli.js';
-import { alive } from './helpers/process.js';
+import { startCli, tempResults, readResults, jsonSummary, why, type CliRun } from './helpers/run-cli.js';
+import { assertGone, runAndSampleMesh } from './helpers/local-mesh-run.js';
 import { readFileSync } from 'node:fs';
 import type { CapacityResults } from '../src/commands/capacity.js';
 
 const QUICK = ['--json', '--progress', 'off'];
-
-function meshNamespaces(): string[] {
-  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((line) => line.split(' ')[0] ?? '')
-    .filter((name) => name.startsWith('rtpb-'));
-}
-
-/** This run's own mesh: the namespaces that appeared since `before`, and every process inside them. */
-function meshOfRun(before: string[]): { namespaces: string[]; pids: number[] } {
-  const namespaces = meshNamespaces().filter((ns) => !before.includes(ns));
-  const pids = namespaces.flatMap((ns) =>
-    execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number),
-  );
-  return { namespaces, pids };
-}
-
-/**
- * Runs the CLI with status lines on stderr and samples the run's mesh once the benchmark inside it has started
- * (its "rtp-bench run <id>:" line comes after the whole mesh is up), and, when asked, once `calls` calls are up.
- */
-async function runAndSampleMesh(args: string[], callsUp?: number, started = /rtp-bench run \S+:/): Promise<{ run: CliRun; mesh: { namespaces: string[]; pids: number[] } }> {
-  const before = meshNamespaces();
-  const run = startCli([...args, '--progress', 'on']);
-  let stderr = '';
-  run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await waitFor('the benchmark to start inside the mesh', () => started.test(stderr), 60_000);
-  const mesh = meshOfRun(before);
-  if (callsUp !== undefined) await waitFor(`${callsUp} calls up`, () => new RegExp(`calls up ${callsUp}/${callsUp}`).test(stderr), 30_000);
-  return { run, mesh };
-}
-
-function assertGone(mesh: { namespaces: string[]; pids: number[] }): void {
-  assert.ok(mesh.namespaces.length >= 3, `the run's namespaces were seen: ${mesh.namespaces.join(', ')}`);
-  assert.ok(mesh.pids.length >= 3, 'its daemons were seen (ingress, worker proxy, rtpengine, benchmark)');
-  const left = meshNamespaces().filter((ns) => mesh.namespaces.includes(ns));
-  assert.deepEqual(left, [], 'no namespace of the run left');
-  assert.deepEqual(mesh.pids.filter(alive), [], 'no process of the run left');
-}
 
 test('local mesh, singleton listeners: 10 pcmu:pcmu and 5 opus:pcmu calls, every stream received, no start-of-call loss, nothing left', async () => {
   for (const [calls, pair] of [['10', 'pcmu:pcmu'], ['5', 'opus:pcmu']] as const) {
