@@ -98,7 +98,7 @@ test('kill worker 1 of 2 with --redis at 3 s: its calls resume on the survivor, 
   const [fault] = o.summary.faults;
   assert.ok(fault?.done, JSON.stringify(fault));
   assert.ok(Math.abs(fault.atT! - 3) < 0.1, `made at t=${fault.atT}`);
-  assert.match(fault.note, /^SIGKILL to pid \d+ with 4 call\(s\); worker 2 \(\S+\) took its calls from Redis: media re-pointed to \S+ \(same ports\) [\d.]+ ms after the kill, 8 leg\(s\); after the run, 4 key\(s\)/);
+  assert.match(fault.note, /^SIGKILL to pid \d+ with 4 call\(s\); worker 2 \(\S+\) took its calls from Redis; media re-pointed to \S+ \(same ports\) [\d.]+ ms after the kill, 8 leg\(s\); after the run, 4 key\(s\)/);
   assert.ok(fault.failover !== null && fault.failover.repointMs < 500, `re-pointed ${fault.failover?.repointMs} ms after the kill`);
   const f = o.summary.failover!;
   assert.deepEqual([f.affected, f.survived, f.lost, f.deleted], [4, 4, 0, 4]);

@@ -35,7 +35,7 @@ import { MARKER_FRAME } from '../src/media/codec.js';
 import { audioDurationMs } from '../src/media/audio-duration.js';
 import type { MediaKind } from '../src/profile.js';
 import type { MetricSet } from '../src/stats/histogram.js';
-import { FAULT_WATCH_ARRIVALS, type FaultWatch, type LegMedia, type LegResult, type RtcpLegStats, type TimelineMetric } from '../src/media/task.js';
+import { FAULT_WATCH_ARRIVALS, type FaultSilence, type FaultWatch, type LegMedia, type LegResult, type RtcpLegStats, type TimelineMetric } from '../src/media/task.js';
 import type { MediaIo, MediaSocket, SendListener, SocketCounters } from './media-io.js';
 
 const RTCP_BUFFER_BYTES = 256;
@@ -143,6 +143,13 @@ export class Leg implements SendListener {
   private readonly watchDeficits: Float64Array | null;
   private watched = 0;
   private laterMinDeficitMs = Number.POSITIVE_INFINITY;
+  // The longest silence since the watch started (FaultWatch.longestSilence): six numbers, kept in place.
+  private silenceMs = Number.NEGATIVE_INFINITY;
+  private silenceFromMs = Number.NaN;
+  private silenceToMs = Number.NaN;
+  private silenceFromDeficitMs = Number.NaN;
+  private silenceToDeficitMs = Number.NaN;
+  private silenceLaterMinDeficitMs = Number.POSITIVE_INFINITY;
   /** The RTP socket's refused sends when the watch started (-1 until then): later ones are the dead worker's. */
   private sendFailedAtWatch = -1;
 
@@ -362,7 +369,8 @@ export class Leg implements SendListener {
 
   /**
    * HOT. The receiver's audio clock (audio received against wall time) and, from a watched fault's planned time,
-   * the arrivals around it (FaultWatch). A few additions and one array store per packet; no allocation.
+   * the arrivals around it and the longest silence since then (FaultWatch). A few additions, comparisons and stores
+   * per packet; no allocation.
    */
   private trackAudioClock(msg: Buffer, length: number, offset: number, now: number): void {
     this.audioMs += audioDurationMs(this.receiveMedia, msg, offset, rtpPayloadEnd(msg, length));
@@ -385,6 +393,19 @@ export class Leg implements SendListener {
       } else if (deficit < this.laterMinDeficitMs) {
         this.laterMinDeficitMs = deficit;
       }
+      // The silence this packet ends, from the one before (the last before the watch, for the first): NaN, and so
+      // never the longest, when there was none before.
+      const silence = now - this.lastArrivalMs;
+      if (silence > this.silenceMs) {
+        this.silenceMs = silence;
+        this.silenceFromMs = this.lastArrivalMs;
+        this.silenceToMs = now;
+        this.silenceFromDeficitMs = this.lastDeficitMs;
+        this.silenceToDeficitMs = deficit;
+        this.silenceLaterMinDeficitMs = deficit;
+      } else if (deficit < this.silenceLaterMinDeficitMs) {
+        this.silenceLaterMinDeficitMs = deficit;
+      }
     }
     this.lastArrivalMs = now;
     this.lastDeficitMs = deficit;
@@ -400,7 +421,17 @@ export class Leg implements SendListener {
       arrivalsEpochMs.push(performance.timeOrigin + this.watchArrivals[i]!);
       deficitsMs.push(this.watchDeficits[i]!);
     }
-    return { arrivalsEpochMs, deficitsMs, laterMinDeficitMs: Number.isFinite(this.laterMinDeficitMs) ? this.laterMinDeficitMs : null };
+    const longestSilence: FaultSilence | null =
+      this.silenceMs >= 0
+        ? {
+            fromEpochMs: performance.timeOrigin + this.silenceFromMs,
+            toEpochMs: performance.timeOrigin + this.silenceToMs,
+            fromDeficitMs: this.silenceFromDeficitMs,
+            toDeficitMs: this.silenceToDeficitMs,
+            laterMinDeficitMs: this.silenceLaterMinDeficitMs,
+          }
+        : null;
+    return { arrivalsEpochMs, deficitsMs, laterMinDeficitMs: Number.isFinite(this.laterMinDeficitMs) ? this.laterMinDeficitMs : null, longestSilence };
   }
 
   /** rtpengine must pass media through untouched: same bytes as sent under the same sequence number. */

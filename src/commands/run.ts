@@ -20,10 +20,11 @@ import { renderSummary } from '../report/table.js';
 import { checkSlo } from '../report/slo.js';
 import { contentionBetween, sampleContention, type ContentionSample } from '../cpu-contention.js';
 import { workerFigures } from '../stats/timeline.js';
-import { FaultRuntime, type PodDeleted } from '../faults/runtime.js';
+import { FaultRuntime } from '../faults/runtime.js';
+import type { WorkerPods } from '../faults/pod-replacement.js';
+import { NgClient } from '../ng/client.js';
+import { RTPENGINE_NG_PORT } from '../stack/l7mp-proxy.js';
 import { KubernetesProvisioner } from '../mesh/kubernetes/provisioner.js';
-import { epochNow } from '../faults/worker-process.js';
-import type { Worker } from '../stack/stack.js';
 import { MediaRepointer } from '../faults/repoint.js';
 import { embeddedFaultMaker } from '../faults/worker-process.js';
 import { meshPath, threadRepointPath } from '../faults/path.js';
@@ -224,19 +225,22 @@ function faultsOf(session: RunSession): FaultRuntime | null {
     clientPorts: session.ports!.range,
     runId: session.runId,
     status: session.status,
-    deletePod: podDeleter(session),
+    workerPods: workerPods(session),
   });
 }
 
-/** --mesh kubernetes: a worker fault deletes the worker's pod (named by its pin label) through the run's API client. */
-function podDeleter(session: RunSession): ((worker: Worker) => Promise<PodDeleted>) | null {
+/**
+ * --mesh kubernetes: a kill deletes the worker's pod (named by its pin label) through the run's API client and
+ * follows it; the replacement's ng is reached as the mesh's workers are (src/mesh/open.ts: <pod IP>:22222).
+ */
+function workerPods(session: RunSession): WorkerPods | null {
   const provisioner = session.mesh?.provisioner;
   if (!(provisioner instanceof KubernetesProvisioner)) return null;
-  return async (worker) => {
-    const name = worker.mesh!.name;
-    const atEpochMs = epochNow();
-    const outcome = await provisioner.api.deletePod(provisioner.namespace, name);
-    return { pod: `${provisioner.namespace}/${name}`, atEpochMs, answeredEpochMs: epochNow(), outcome };
+  const { plan } = session;
+  return {
+    api: provisioner.api,
+    namespace: provisioner.namespace,
+    openNg: (podIP) => NgClient.open({ host: podIP, port: RTPENGINE_NG_PORT, timeoutMs: plan.ngTimeoutMs, maxInFlight: plan.ngInFlight }),
   };
 }
 

@@ -2,7 +2,7 @@
  * Pure failover arithmetic: which worker takes a dead one's calls, and what one call's media did through a fault
  * (CallFailover) from what its two legs measured.
  */
-import type { CallMediaResult, FaultWatch, ReceivedStream } from '../media/task.js';
+import type { CallMediaResult, FaultSilence, FaultWatch, ReceivedStream } from '../media/task.js';
 import type { CallFailover } from './model.js';
 
 /**
@@ -22,12 +22,17 @@ export interface FaultGap {
 /**
  * The gap across a fault whose worker was certainly down (dead, or stopped) at `boundaryEpochMs`: every packet after
  * it came from after the fault (a survivor, the worker restarted or resumed), every one before it from before.
- * Null when no packet came after it among those kept, or none before it.
+ * When the boundary lies beyond the kept arrivals (the old worker forwarded for longer than they cover), the gap is
+ * the longest silence since the watch started if that silence spans the boundary (it starts at or before it and
+ * ends after it): then its two ends are exactly the last packet before the boundary and the first after it, as if
+ * every arrival had been kept. Null when no packet came after it among those kept and that silence does not span
+ * it (the gap there was not the longest: unknown), or when no packet came before it.
  */
 export function faultGapAt(watch: FaultWatch, boundaryEpochMs: number): FaultGap | null {
   const { arrivalsEpochMs: at, deficitsMs: deficit } = watch;
   const after = at.findIndex((t) => t > boundaryEpochMs);
-  if (after <= 0) return null;
+  if (after < 0) return silenceAcross(watch.longestSilence, boundaryEpochMs);
+  if (after === 0) return null;
   let lowest = watch.laterMinDeficitMs ?? Number.POSITIVE_INFINITY;
   for (let k = after; k < deficit.length; k++) lowest = Math.min(lowest, deficit[k]!);
   return {
@@ -35,6 +40,21 @@ export function faultGapAt(watch: FaultWatch, boundaryEpochMs: number): FaultGap
     toEpochMs: at[after]!,
     ms: at[after]! - at[after - 1]!,
     lostAudioMs: Math.max(0, lowest - deficit[after - 1]!),
+  };
+}
+
+/**
+ * The longest silence as the gap at the boundary, when it spans it. A silence that starts after the boundary is
+ * not the gap there (the packet that starts it came after the boundary, so media was already back), nor is one that
+ * ended before it.
+ */
+function silenceAcross(silence: FaultSilence | null, boundaryEpochMs: number): FaultGap | null {
+  if (silence === null || silence.fromEpochMs > boundaryEpochMs || silence.toEpochMs <= boundaryEpochMs) return null;
+  return {
+    fromEpochMs: silence.fromEpochMs,
+    toEpochMs: silence.toEpochMs,
+    ms: silence.toEpochMs - silence.fromEpochMs,
+    lostAudioMs: Math.max(0, silence.laterMinDeficitMs - silence.fromDeficitMs),
   };
 }
 

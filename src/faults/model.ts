@@ -32,6 +32,33 @@ export interface FaultRecord {
     /** Legs re-pointed (two per call whose media ran). */
     legs: number;
   } | null;
+  /**
+   * kill-worker with --mesh kubernetes: the pod deleted and its replacement, as the API showed them. Not in
+   * `failover`, whose fields say how rtp-bench moved the media: here the StatefulSet and the l7mp operator move it.
+   * Absent in results of older versions and for other faults.
+   */
+  replacement?: PodReplacementRecord | null;
+}
+
+/** A worker pod deleted and the StatefulSet's new pod of the same name (src/faults/pod-replacement.ts). Epoch ms. */
+export interface PodReplacementRecord {
+  /** namespace/name */
+  pod: string;
+  oldUid: string;
+  /** When the DELETE was answered (FaultRecord.atMs: when it was sent). */
+  deleteAnsweredMs: number;
+  /** The old pod first seen gone (404, or its name held by another uid); null: never. */
+  goneMs: number | null;
+  /** The replacement's uid, once seen; null: none seen. */
+  newUid: string | null;
+  /** The replacement first seen Running and Ready with an address; null: not before the run ended. */
+  readyMs: number | null;
+  podIP: string | null;
+  /**
+   * The gap boundary: the send time of the last read that found the replacement not Ready, never before goneMs. A
+   * call's media came back only if it arrived after this. Null: no replacement was Ready, every call counts as lost.
+   */
+  boundaryMs: number | null;
 }
 
 /** Per direction: a = what leg A sent, as leg B received it (a->b); b = the other way (b->a). */

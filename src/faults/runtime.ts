@@ -15,6 +15,7 @@ import type { CallFailover, CallFaults, FaultRecord } from './model.js';
 import { callFailover, duringMedia, survivorIndex } from './failover.js';
 import { epochNow, type WorkerFaultMaker } from './worker-process.js';
 import { addLoss, lossRule, notOwnNamespace, removeLoss } from './loss.js';
+import { killWorkerPod, type WorkerPods } from './pod-replacement.js';
 import { RedisClient } from '../stack/redis-client.js';
 import { removeRunKeys } from '../stack/redis.js';
 
@@ -33,11 +34,12 @@ export interface FaultRuntimeOptions {
   runId: string;
   status: (line: string) => void;
   /**
-   * --mesh kubernetes: deletes a worker's pod through the API (grace period 0); null elsewhere. The StatefulSet makes
-   * the pod again under the same name, which the call's l7mp objects pin its media to: with Redis per ordinal
-   * (kubernetes/redis/) the new rtpengine restores its calls from its DB and their media can resume there.
+   * --mesh kubernetes: a kill deletes the worker's pod through the API (grace period 0) and follows it until the
+   * StatefulSet's new pod of the same name is Ready (src/faults/pod-replacement.ts); null elsewhere. The call's l7mp
+   * objects pin its media to that name: with Redis per ordinal (kubernetes/redis/) the new rtpengine restores its
+   * calls from its DB and their media can resume there.
    */
-  deletePod?: ((worker: Worker) => Promise<PodDeleted>) | null;
+  workerPods?: WorkerPods | null;
 }
 
 /** A change to the calls' media path: how many calls or legs it moved, when it took effect, what went wrong. */
@@ -63,14 +65,6 @@ export interface MediaPathControl {
   /** A worker is dead for good: whatever of the path was on it went with it (a mesh's sidecar and its rules). */
   gone(worker: Worker): void;
   close(): void;
-}
-
-/** A worker pod's DELETE: when it was sent and answered (epoch ms), the pod's namespace/name, and whether it was there. */
-export interface PodDeleted {
-  pod: string;
-  atEpochMs: number;
-  answeredEpochMs: number;
-  outcome: 'deleted' | 'gone';
 }
 
 /** One planned fault and what became of it. */
@@ -224,7 +218,7 @@ export class FaultRuntime implements CallFaults {
   private async workerFault(p: Planned, spec: WorkerFault): Promise<void> {
     const { stack, maker } = this.o;
     const worker = p.worker;
-    if (this.o.deletePod != null && spec.kind === 'kill-worker') return this.deleteWorkerPod(p, spec);
+    if (this.o.workerPods != null && spec.kind === 'kill-worker') return this.deleteWorkerPod(p, spec);
     if (stack === null || worker === null || maker === null) throw new Error(`worker ${spec.worker} is not an rtpengine rtp-bench started`);
     const calls = worker.activeCalls;
     this.unavailable.add(worker);
@@ -272,27 +266,34 @@ export class FaultRuntime implements CallFaults {
   }
 
   /**
-   * kill-worker with --mesh kubernetes: the pod deleted through the API. Its end is taken as the DELETE's answer (the
-   * API cannot tell when the kubelet has stopped its containers); its calls' media is not moved elsewhere: their
-   * objects pin it to the pod's name, which the StatefulSet's new pod takes, so a call survives when its media comes
-   * back (through that pod) before it ends.
+   * kill-worker with --mesh kubernetes: the pod deleted through the API and followed until its replacement is Ready
+   * (killWorkerPod: why the boundary is where it is, and the worker re-aimed at the new pod). Its calls' media is not
+   * moved elsewhere: their objects pin it to the pod's name, which the StatefulSet's new pod takes, so a call survives
+   * when its media comes back through that pod before it ends. The wait ends with the run (halt).
    */
   private async deleteWorkerPod(p: Planned, spec: WorkerFault): Promise<void> {
     const workers = this.o.stack?.workers ?? [];
     const worker = p.worker;
     if (worker === null || worker.mesh === null) throw new Error(`worker ${spec.worker} does not exist: the run found ${workers.length} worker pod(s)`);
-    const calls = worker.activeCalls;
-    this.unavailable.add(worker);
-    const deleted = await this.o.deletePod!(worker);
-    this.made(p, deleted.atEpochMs, deleted.answeredEpochMs);
-    this.dead.add(p.index);
     p.carrier = worker;
-    p.record.done = deleted.outcome === 'deleted';
-    p.record.note =
-      deleted.outcome === 'deleted'
-        ? `DELETE pod ${deleted.pod} (grace period 0) with ${calls} call(s), answered in ${(deleted.answeredEpochMs - deleted.atEpochMs).toFixed(0)} ms; ` +
-          'its calls stay pinned to the pod name, which the StatefulSet gives its new pod (no new calls go there): they survive if their media resumes there (Redis per ordinal, kubernetes/redis/)'
-        : `pod ${deleted.pod} was already gone (404)`;
+    const killed = await killWorkerPod(this.o.workerPods!, worker, {
+      signal: this.abort.signal,
+      takesCalls: (yes) => {
+        if (yes) this.unavailable.delete(worker);
+        else this.unavailable.add(worker);
+      },
+      made: (atEpochMs) => {
+        // No call's media counts as back until the boundary is known: a boundary at infinity.
+        this.made(p, atEpochMs, Number.POSITIVE_INFINITY);
+        this.o.status(`fault ${spec.text} at ${p.record.atT!.toFixed(3)} s: pod ${worker.mesh!.name} deleted, following its replacement`);
+      },
+      boundary: (epochMs) => {
+        p.downEpochMs = epochMs;
+      },
+    });
+    p.record.done = killed.done;
+    p.record.note = killed.note;
+    p.record.replacement = killed.replacement;
   }
 
   /** What the control plane does when a worker died: its calls' media and later commands go to the survivor. */

@@ -137,6 +137,25 @@ export interface FaultWatch {
   deficitsMs: number[];
   /** The lowest deficit over the packets after those; null: none came. */
   laterMinDeficitMs: number | null;
+  /**
+   * The longest silence since the watch started, wherever it lies: the kept arrivals cover 2.5 s, and a worker that
+   * keeps forwarding for longer (a deleted pod whose containers outlive its API object) puts its gap beyond them.
+   * Null: no silence was seen (no arrival after the watch started, or none before its first one).
+   */
+  longestSilence: FaultSilence | null;
+}
+
+/**
+ * One silence a watched leg heard: from an arrival (fromEpochMs) to the next one (toEpochMs), with the deficit at
+ * each (FaultWatch's meaning), and the lowest deficit from its end on, its end included, which the audio lost with
+ * it is read from (late audio arriving in a burst after it lowers the deficit again).
+ */
+export interface FaultSilence {
+  fromEpochMs: number;
+  toEpochMs: number;
+  fromDeficitMs: number;
+  toDeficitMs: number;
+  laterMinDeficitMs: number;
 }
 
 /** Arrivals a watched leg keeps: 2.5 s of 20 ms packets, more than a fault's timer is ever late by. */

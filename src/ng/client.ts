@@ -286,6 +286,9 @@ export class NgClient {
   private retransmitted = 0;
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** closeWhenIdle: resolves the promise it returned once the client has closed; null: not asked. */
+  private onDrained: (() => void) | null = null;
+  private drained: Promise<void> | null = null;
 
   private constructor(
     private readonly socket: Socket,
@@ -350,7 +353,7 @@ export class NgClient {
 
   /** Sends one ng command; resolves with the whole reply for `ok` (and `pong`), rejects with NgError for `error`. */
   request(command: string, params: NgDict = {}, timing: RequestTiming | null = null): Promise<NgDict> {
-    if (this.closed) return Promise.reject(new NgClientClosedError(command, this.endpoint));
+    if (this.closed || this.drained !== null) return Promise.reject(new NgClientClosedError(command, this.endpoint));
     const cookie = `${this.cookiePrefix}_${(++this.counter).toString(36)}`;
     let bytes: Buffer;
     try {
@@ -417,7 +420,26 @@ export class NgClient {
     for (const req of this.inFlightByCookie.values()) this.settle(req, new NgClientClosedError(req.command, this.endpoint));
     this.rejectWaiting((req) => new NgClientClosedError(req.command, this.endpoint));
     this.closing = new Promise<void>((resolve) => this.socket.close(() => resolve()));
+    if (this.onDrained !== null) void this.closing.then(this.onDrained);
+    this.onDrained = null;
     return this.closing;
+  }
+
+  /**
+   * Takes no more requests and closes once those sent or queued have settled (answered, refused or timed out): a
+   * client replaced by another (a worker pod made again at a new address) lets its requests end as they would have.
+   */
+  closeWhenIdle(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.drained ??= new Promise<void>((resolve) => {
+      this.onDrained = resolve;
+    });
+    this.closeIfDrained();
+    return this.drained;
+  }
+
+  private closeIfDrained(): void {
+    if (this.onDrained !== null && !this.closed && this.inFlightByCookie.size === 0 && this.queued === 0) void this.close();
   }
 
   private start(req: Request): void {
@@ -496,6 +518,7 @@ export class NgClient {
       UNREACHABLE_CODES.has(code) ? new NgUnreachableError(req.command, this.endpoint, code) : sendFailed(req, this.endpoint, err);
     for (const req of [...this.inFlightByCookie.values()]) this.settle(req, make(req), undefined, false);
     this.rejectWaiting(make);
+    this.closeIfDrained();
   }
 
   private settle(req: Request, err: Error | null, reply?: NgDict, pump = true): void {
@@ -511,6 +534,7 @@ export class NgClient {
     if (err) req.reject(err);
     else req.resolve(reply ?? {});
     if (pump) this.pump();
+    this.closeIfDrained();
   }
 
   /** A request that never left the queue: its timing still says how long it waited. */

@@ -4,10 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callFailover, duringMedia, survivorIndex } from '../../src/faults/failover.js';
+import { callFailover, duringMedia, faultGapAt, survivorIndex } from '../../src/faults/failover.js';
 import { failoverSummary, faultLines, markFaults } from '../../src/faults/summary.js';
 import { MetricSet } from '../../src/stats/histogram.js';
-import { emptyReceived, type CallMediaResult, type LegResult, type ReceivedStream } from '../../src/media/task.js';
+import { emptyReceived, FAULT_WATCH_ARRIVALS, type CallMediaResult, type FaultWatch, type LegResult, type ReceivedStream } from '../../src/media/task.js';
 import type { CallRecord } from '../../src/call.js';
 import type { CallFailover, FaultRecord } from '../../src/faults/model.js';
 import type { TimelinePoint } from '../../src/stats/timeline.js';
@@ -33,7 +33,7 @@ function heard(lastBefore: number, firstAfter: number | null, lostFrames = 0): R
       deficits.push(-20 + lostFrames * 20);
     }
   }
-  return { ...emptyReceived(), packets: arrivals.length, lastPacketEpochMs: arrivals[arrivals.length - 1]!, faultWatch: { arrivalsEpochMs: arrivals, deficitsMs: deficits, laterMinDeficitMs: null } };
+  return { ...emptyReceived(), packets: arrivals.length, lastPacketEpochMs: arrivals[arrivals.length - 1]!, faultWatch: { arrivalsEpochMs: arrivals, deficitsMs: deficits, laterMinDeficitMs: null, longestSilence: null } };
 }
 
 function media(rxA: ReceivedStream, rxB: ReceivedStream): CallMediaResult {
@@ -63,6 +63,89 @@ test('media that never came back: not resumed, no gap, no recovery; a packet jus
   assert.equal(callFailover({ fault: 'x', worker: 'w1', survivor: 'w2', faultAtEpochMs: F, boundaryEpochMs: F + 1, media: media(heard(-5, 25), heard(-5, null)), deleted: true }).resumed, false);
   assert.equal(duringMedia(F, { mediaStartEpochMs: F - 1, mediaEndEpochMs: F + 1 }), true);
   assert.equal(duringMedia(F, { mediaStartEpochMs: F + 1, mediaEndEpochMs: F + 2 }), false);
+});
+
+/**
+ * What a receiving leg keeps of `arrivals` (ms after F, in order; 20 ms of audio each) watched from F, by the rule
+ * FaultWatch states: the last arrival at or before F and the next FAULT_WATCH_ARRIVALS - 1, each with its deficit
+ * ((arrival - first arrival) - audio received), the lowest deficit after those, and the longest silence since F.
+ */
+function watchOf(arrivals: readonly number[]): FaultWatch {
+  const kept: number[] = [];
+  const deficits: number[] = [];
+  let later: number | null = null;
+  let longest: FaultWatch['longestSilence'] = null;
+  arrivals.forEach((t, k) => {
+    const deficit = t - arrivals[0]! - 20 * (k + 1);
+    const before = k === 0 ? null : arrivals[k - 1]!;
+    if (t <= 0) return;
+    if (kept.length === 0 && before !== null) {
+      kept.push(F + before);
+      deficits.push(before - arrivals[0]! - 20 * k);
+    }
+    if (kept.length < FAULT_WATCH_ARRIVALS) {
+      kept.push(F + t);
+      deficits.push(deficit);
+    } else {
+      later = Math.min(later ?? deficit, deficit);
+    }
+    if (before !== null && (longest === null || t - before > longest.toEpochMs - longest.fromEpochMs)) {
+      longest = { fromEpochMs: F + before, toEpochMs: F + t, fromDeficitMs: before - arrivals[0]! - 20 * k, toDeficitMs: deficit, laterMinDeficitMs: deficit };
+    } else if (longest !== null) {
+      longest.laterMinDeficitMs = Math.min(longest.laterMinDeficitMs, deficit);
+    }
+  });
+  return { arrivalsEpochMs: kept, deficitsMs: deficits, laterMinDeficitMs: later, longestSilence: longest };
+}
+
+/** One packet every 20 ms from `from` while below `to` (ms after F). */
+function steady(from: number, to: number): number[] {
+  return Array.from({ length: Math.ceil((to - from) / 20) }, (_, k) => from + 20 * k);
+}
+
+/** The gap at `boundary` (ms after F), its times back in ms after F. */
+function gapIn(watch: FaultWatch, boundary: number): { from: number; to: number; ms: number; lostAudioMs: number } | null {
+  const gap = faultGapAt(watch, F + boundary);
+  return gap === null ? null : { from: gap.fromEpochMs - F, to: gap.toEpochMs - F, ms: gap.ms, lostAudioMs: gap.lostAudioMs };
+}
+
+test('a gap inside the kept arrivals: found from them; the longest silence says the same', () => {
+  // 300 ms without packets 500 ms into the watch (14 frames never came), then steady again.
+  const watch = watchOf([...steady(-100, 501), ...steady(800, 3000)]);
+  assert.equal(watch.arrivalsEpochMs.length, FAULT_WATCH_ARRIVALS);
+  assert.equal(watch.arrivalsEpochMs[0], F, 'the last arrival before the watch (F itself: not after it)');
+  assert.deepEqual(gapIn(watch, 600), { from: 500, to: 800, ms: 300, lostAudioMs: 280 });
+  assert.deepEqual(watch.longestSilence, { fromEpochMs: F + 500, toEpochMs: F + 800, fromDeficitMs: -20, toDeficitMs: 260, laterMinDeficitMs: 260 });
+  // A boundary in ordinary flow: the 20 ms around it.
+  assert.deepEqual(gapIn(watch, 1010), { from: 1000, to: 1020, ms: 20, lostAudioMs: 0 });
+});
+
+test('a gap beyond the kept arrivals (an old pod forwarding 4 s): the longest silence, when it spans the boundary', () => {
+  // Steady for 4 s after the watch start (the kept arrivals end at 2540), then 1.5 s of silence, then the
+  // replacement: the first two frames it forwards come 5 ms apart (late audio), then steady.
+  const arrivals = [...steady(-100, 4001), 5500, 5505, ...steady(5520, 7000)];
+  const watch = watchOf(arrivals);
+  assert.equal(watch.arrivalsEpochMs.at(-1), F + 2540, 'kept: 127 arrivals after the watch start');
+  // Nothing kept lies after the boundary. Audio lost: 73 frames (1460 ms); the deficit at the silence's end alone
+  // would say 1480, but the frame that came 5 ms after it was late, not lost.
+  const gap = { from: 4000, to: 5500, ms: 1500, lostAudioMs: 1460 };
+  assert.deepEqual(watch.longestSilence, { fromEpochMs: F + 4000, toEpochMs: F + 5500, fromDeficitMs: -20, toDeficitMs: 1460, laterMinDeficitMs: 1440 });
+  assert.deepEqual(gapIn(watch, 4200), gap);
+  assert.deepEqual(gapIn(watch, 4000), gap, 'a boundary on the last packet before it: spanned');
+  assert.deepEqual(gapIn(watch, 5499.9), gap);
+  // Beyond the kept arrivals but not in that silence: the gap there is unknown, never the longest silence.
+  assert.equal(gapIn(watch, 3010), null, 'in ordinary flow before it');
+  assert.equal(gapIn(watch, 5500), null, 'at its end: media was back');
+  assert.equal(gapIn(watch, 6010), null, 'after it');
+  assert.equal(watch.laterMinDeficitMs, -20, 'the clock of the packets after those kept: the steady flow before the silence');
+});
+
+test('a longer silence elsewhere: a shorter one at a boundary beyond the kept arrivals is not found', () => {
+  // 400 ms at 3000 (beyond the kept arrivals), 700 ms at 5000: the one at the boundary is not the longest.
+  const watch = watchOf([...steady(-100, 3001), ...steady(3400, 5001), ...steady(5700, 6500)]);
+  assert.deepEqual(watch.longestSilence && [watch.longestSilence.fromEpochMs - F, watch.longestSilence.toEpochMs - F], [5000, 5700]);
+  assert.equal(gapIn(watch, 3100), null);
+  assert.deepEqual(gapIn(watch, 5100), { from: 5000, to: 5700, ms: 700, lostAudioMs: 680 });
 });
 
 function callWith(failover: CallFailover | null): CallRecord {

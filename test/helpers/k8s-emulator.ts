@@ -13,7 +13,8 @@
  *   DELETE /apis/l7mp.io/v1/namespaces/{ns}/{plural}[?labelSelector=]   deletecollection
  *   GET    /api/v1/namespaces/{ns}/pods[?labelSelector=]        list (pods added with addPod, and StatefulSets' pods)
  *   GET    /api/v1/namespaces/{ns}/pods/{name}                  get
- *   DELETE /api/v1/namespaces/{ns}/pods/{name}?gracePeriodSeconds=0   delete (made again by reconcileStatefulSet)
+ *   DELETE /api/v1/namespaces/{ns}/pods/{name}?gracePeriodSeconds=0   delete (gone at once, made again by
+ *                                                                    reconcileStatefulSet; or terminating, see below)
  *   GET    /apis/apps/v1/namespaces/{ns}/statefulsets/{name}    get (added with addStatefulSet; status from its pods)
  *   GET    /apis/apps/v1/namespaces/{ns}/statefulsets/{name}/scale   get (autoscaling/v1 Scale)
  *   PATCH  /apis/apps/v1/namespaces/{ns}/statefulsets/{name}/scale   patch spec.replicas (merge or strategic merge
@@ -24,7 +25,12 @@
  * A StatefulSet's pods follow its replicas as its controller would, but without time of their own: a new pod appears
  * Pending (not scheduled), and moves on only when the test says (setPodState), unless the StatefulSet was added with
  * startup 'ready'; a pod beyond the replicas is deleted at once, or (termination 'manual') stays terminating until
- * finishTermination(). `events` tells the test when pods appear, terminate or go, so it never has to guess with a sleep.
+ * finishTermination(). A pod DELETEd (grace period 0) goes at once, as a real API server removes a force-deleted pod
+ * whatever its containers still do; with termination 'manual' it stays terminating until finishTermination() instead,
+ * as a deletion that waits for the kubelet would (a grace period, a finalizer): the test then holds the old pod
+ * between the DELETE's answer and its end, and the controller makes the new pod (another uid) once it is gone.
+ * `events` tells the test when pods appear, terminate or go ('pod'), and when a request has been answered
+ * ('answered', with its RecordedRequest), so it never has to guess with a sleep.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -224,7 +230,10 @@ export class K8sEmulator {
   private readonly objects = new Map<string, StoredObject>();
   private readonly pods = new Map<string, Record<string, unknown>>();
   private readonly statefulSets = new Map<string, StoredStatefulSet>();
-  /** 'pod' (PodEvent) when a StatefulSet's pod appears, starts terminating or goes; 'scaled' ({name, namespace, replicas}). */
+  /**
+   * 'pod' (PodEvent) when a StatefulSet's pod appears, starts terminating or goes; 'scaled' ({name, namespace,
+   * replicas}); 'answered' (RecordedRequest, its status set) when an answer has been sent.
+   */
   readonly events = new EventEmitter();
   private readonly faults: PendingFault[] = [];
   private readonly forbidden = new Set<string>();
@@ -640,6 +649,7 @@ export class K8sEmulator {
     const text = JSON.stringify(body);
     res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
     res.end(text);
+    this.events.emit('answered', record);
   }
 
   /** Fills verb, group, resource, namespace and name from the method and path. */
@@ -875,8 +885,19 @@ export class K8sEmulator {
       const p = this.pods.get(key);
       if (!p) return [404, status(404, 'NotFound', `pods "${r.name}" not found`, { name: r.name, kind: 'pods' })];
       // Grace period 0 removes the object at once (what a fault asks); the StatefulSet makes the pod again only
-      // when the test says (reconcileStatefulSet), so that it can look at the run between the two.
+      // when the test says (reconcileStatefulSet), so that it can look at the run between the two. Termination
+      // 'manual': terminating until finishTermination (see the top of this file), which then makes it again.
       if (r.query['gracePeriodSeconds'] !== '0') return [405, status(405, 'MethodNotAllowed', 'only deletes with gracePeriodSeconds=0 are supported here')];
+      const md = p['metadata'] as Record<string, unknown>;
+      if (this.ownerOf(p)?.spec.termination === 'manual') {
+        if (md['deletionTimestamp'] === undefined) {
+          md['deletionTimestamp'] = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+          md['deletionGracePeriodSeconds'] = 0;
+          md['resourceVersion'] = String(++this.resourceVersion);
+          this.events.emit('pod', { change: 'terminating', name: r.name!, namespace: ns } satisfies PodEvent);
+        }
+        return [200, p];
+      }
       this.pods.delete(key);
       this.events.emit('pod', { change: 'deleted', name: r.name!, namespace: ns } satisfies PodEvent);
       return [200, p];

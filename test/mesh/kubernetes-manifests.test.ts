@@ -515,7 +515,8 @@ describe('RBAC', () => {
     const api = new KubernetesApi(emulator.kubeConfig(), { ratePerSec: 100_000 });
     const replicas = await currentReplicas(api, 'default', 'scaled-worker');
     await scaleWorkers(api, { namespace: 'default', statefulSet: 'scaled-worker', replicas: replicas + 1, pinLabel: DEFAULT_MESH_OPTIONS.workerPinLabel, workerSelector: { app: 'scaled-worker' }, pollMs: 5 });
-    // --fault kill-worker with --mesh kubernetes: the worker pod deleted.
+    // --fault kill-worker with --mesh kubernetes: the worker pod read (its uid, then until its replacement is Ready) and deleted.
+    await api.readPod('default', 'scaled-worker-0');
     await api.deletePod('default', 'scaled-worker-0');
     api.close();
 

@@ -149,17 +149,38 @@ test('a late packet after the gap does not count as lost audio; a gap later in t
   assert.deepEqual(gapAt(leg, 1010), { fromEpochMs: 1000, toEpochMs: 1040, ms: 40, lostAudioMs: 20 });
 });
 
-test('no watch: no arrivals kept; past the kept arrivals, the lowest clock still counts', async () => {
+test('no watch: no arrivals kept; past the kept arrivals, the lowest clock still counts and the longest silence is the gap', async () => {
   const unwatched = await openLeg(PCMU, null);
   deliver(unwatched.io, [...every(0, 1001, 20, G711_20MS), ...every(1300, 1500, 20, G711_20MS)], 0);
   assert.equal(received(unwatched.leg).faultWatch, null);
   const { leg, io } = await openLeg(PCMU, 0.5);
-  // 127 arrivals are kept after the watch starts (2.54 s): the gap at 3 s lies beyond them, so none is found there.
+  // 127 arrivals are kept after the watch starts (2.54 s): the gap at 3 s lies beyond them, and is the longest
+  // silence since the watch started.
   deliver(io, [...every(0, 3001, 20, G711_20MS), ...every(3100, 4000, 20, G711_20MS)], 0);
   const watch = received(leg).faultWatch!;
   assert.equal(watch.arrivalsEpochMs.length, 128);
-  assert.equal(faultGapAt(watch, epoch(3010)), null);
+  assert.equal(planted(watch.arrivalsEpochMs.at(-1)!), 2540);
+  assert.deepEqual(gapAt(leg, 3010), { fromEpochMs: 3000, toEpochMs: 3100, ms: 100, lostAudioMs: 80 });
+  assert.equal(gapAt(leg, 2990), null, 'beyond the kept arrivals, in ordinary flow: unknown');
   assert.equal(watch.laterMinDeficitMs, -20, 'the clock of the packets after those kept: one frame ahead, as at the start');
+});
+
+test('an old pod forwarding for 4 s after the watch, 1.5 s of silence, then its replacement: the gap beyond the kept arrivals', async () => {
+  // As a deleted pod whose containers outlive its API object, then the StatefulSet's new pod: a shorter silence
+  // (100 ms) inside the kept arrivals first, which is not the fault's; the replacement's second frame comes 5 ms
+  // after its first (late, not lost).
+  const { leg, io } = await openLeg(PCMU, 0.5);
+  deliver(io, [...every(0, 1001, 20, G711_20MS), ...every(1100, 4001, 20, G711_20MS), [5500, G711_20MS], [5505, G711_20MS], ...every(5520, 6000, 20, G711_20MS)], 0);
+  const watch = received(leg).faultWatch!;
+  const silence = watch.longestSilence!;
+  assert.deepEqual(
+    [planted(silence.fromEpochMs), planted(silence.toEpochMs), silence.fromDeficitMs, silence.toDeficitMs, silence.laterMinDeficitMs],
+    [4000, 5500, 60, 1540, 1520],
+  );
+  // 73 frames never came: 1460 ms of audio.
+  assert.deepEqual(gapAt(leg, 4500), { fromEpochMs: 4000, toEpochMs: 5500, ms: 1500, lostAudioMs: 1460 });
+  assert.deepEqual(gapAt(leg, 1050), { fromEpochMs: 1000, toEpochMs: 1100, ms: 100, lostAudioMs: 80 }, 'inside the kept arrivals: from them');
+  assert.equal(gapAt(leg, 3500), null);
 });
 
 test('re-point: a leg sending to the dead worker moves both sockets to the survivor, same ports; others stay', async () => {

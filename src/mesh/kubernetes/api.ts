@@ -298,11 +298,18 @@ export class KubernetesApi {
   /** The object, or null when there is none. */
   async get(kind: L7mpKind, namespace: string, name: string, cost: Cost = newCost()): Promise<ListedObject | null> {
     const plural = L7MP_PLURALS[kind];
-    try {
-      const body: unknown = await this.send({ verb: 'get', apiGroup: L7MP_GROUP, resource: plural, namespace, name }, cost, () =>
+    const body = await this.found(() =>
+      this.send({ verb: 'get', apiGroup: L7MP_GROUP, resource: plural, namespace, name }, cost, (): Promise<unknown> =>
         this.custom.getNamespacedCustomObject({ group: L7MP_GROUP, version: L7MP_VERSION, namespace, plural, name }),
-      );
-      return toListed(kind, body);
+      ),
+    );
+    return body === null ? null : toListed(kind, body);
+  }
+
+  /** A get whose object is not there (404 for the object, not for its kind or namespace) is no failure: null. */
+  private async found<T>(request: () => Promise<T>): Promise<T | null> {
+    try {
+      return await request();
     } catch (err) {
       if (statusOf(err) === 404 && isObjectNotFound(err as KubernetesApiError)) return null;
       throw err;
@@ -366,6 +373,11 @@ export class KubernetesApi {
         this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }),
       ),
     );
+  }
+
+  /** One pod by name (--fault kill-worker follows a worker pod until its replacement is Ready), or null when there is none. */
+  async readPod(namespace: string, name: string, cost: Cost = newCost()): Promise<V1Pod | null> {
+    return this.found(() => this.send({ verb: 'get', apiGroup: '', resource: 'pods', namespace, name }, cost, () => this.core.readNamespacedPod({ namespace, name })));
   }
 
   async readStatefulSet(namespace: string, name: string, cost: Cost = newCost()): Promise<V1StatefulSet> {

@@ -138,8 +138,8 @@ export function explain(op: ApiOp, f: Failure, attempts: number, elapsedMs: numb
       // Name the very rule the Role lacks: a Role applied from an older rbac.yaml (before scale) misses only that.
       const rule = permissionFor(op.verb, op.apiGroup, op.resource);
       const lacks = rule === undefined ? '' : ` The Role must have the rule ${roleRuleText(rule)}, needed by ${rule.usedBy}.`;
-      // The one request only a fault makes: a run can go on without it, a Role without deletes on pods is a choice.
-      const instead = op.verb === 'delete' && op.resource === 'pods' ? ' Or run without --fault kill-worker.' : '';
+      // The requests only a fault makes: a run can go on without them, a Role without them on pods is a choice.
+      const instead = (op.verb === 'delete' || op.verb === 'get') && op.resource === 'pods' ? ' Or run without --fault kill-worker.' : '';
       return (
         `${head}: forbidden (${said}).${lacks} rtp-bench needs the permissions in ${RBAC_FILE}: ` +
         `kubectl apply -n ${op.namespace} -f ${RBAC_FILE}, then run as its service account rtp-bench (kubernetes/rtp-bench-job.yaml does) ` +

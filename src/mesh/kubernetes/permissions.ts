@@ -1,8 +1,8 @@
 /**
  * What rtp-bench asks of the Kubernetes API server, as RBAC rules: create, get, delete, deletecollection and list
  * on l7mp.io virtualservices/targets/rules, and list on pods (runs); get and patch on statefulsets/scale and get on
- * statefulsets (`rtp-bench scale --mesh kubernetes`, src/mesh/kubernetes/workers-scale.ts); delete on pods (`--fault
- * kill-worker`). kubernetes/rbac.yaml
+ * statefulsets (`rtp-bench scale --mesh kubernetes`, src/mesh/kubernetes/workers-scale.ts); get and delete on pods
+ * (`--fault kill-worker`: src/faults/pod-replacement.ts). kubernetes/rbac.yaml
  * grants exactly that (a test holds the two equal), and every request is checked against it before it is sent.
  */
 
@@ -25,7 +25,7 @@ export interface ApiPermission {
 export const API_PERMISSIONS: readonly ApiPermission[] = [
   { apiGroup: L7MP_GROUP, resources: ['virtualservices', 'targets', 'rules'], verbs: ['create', 'get', 'list', 'delete', 'deletecollection'], usedBy: "every --mesh kubernetes run (each call's l7mp objects)" },
   { apiGroup: '', resources: ['pods'], verbs: ['list'], usedBy: 'every --mesh kubernetes run (the worker pods, the ingress address) and scale (waiting for the workers)' },
-  { apiGroup: '', resources: ['pods'], verbs: ['delete'], usedBy: '--fault kill-worker=N@TIME with --mesh kubernetes (deletes worker N\'s pod, grace period 0)' },
+  { apiGroup: '', resources: ['pods'], verbs: ['get', 'delete'], usedBy: "--fault kill-worker=N@TIME with --mesh kubernetes (deletes worker N's pod, grace period 0, and reads it until its replacement is Ready)" },
   { apiGroup: APPS_GROUP, resources: ['statefulsets/scale'], verbs: ['get', 'patch'], usedBy: "rtp-bench scale --mesh kubernetes (sets the worker StatefulSet's replicas, and restores them)" },
   { apiGroup: APPS_GROUP, resources: ['statefulsets'], verbs: ['get'], usedBy: "rtp-bench scale --mesh kubernetes (the StatefulSet's ready replicas and pod selector)" },
 ];
