@@ -249,8 +249,8 @@ export const OPTIONS: Record<CliOptionName, OptionSpec> = {
     group: 'Faults (during the run):',
     value: 'KIND=TARGET@TIME[:DURATION], e.g. kill-worker=1@30s',
     describe:
-      'Repeatable: kill-worker=N@T, restart-worker=N@T (kill -9, start again), pause-worker=N@T:D (SIGSTOP for D) on an embedded worker; ' +
-      'loss=P%@T:D with --mesh local. With --redis a killed worker\'s calls move to a survivor; the results measure each call\'s media gap',
+      'Repeatable: kill-worker=N@T, restart-worker=N@T (kill -9, start again), pause-worker=N@T:D (SIGSTOP for D) on an embedded or local-mesh worker; ' +
+      'loss=P%@T:D and kill-proxy=ingress@T with --mesh local; kill-worker deletes the pod with --mesh kubernetes. With --redis a killed worker\'s calls move to a survivor; the results measure each call\'s media gap',
   },
   slo: {
     group: CAPACITY,

@@ -171,7 +171,15 @@ function checkSite(fault: FaultSpec, site: FaultSite): void {
 function checkSequence(faults: readonly FaultSpec[]): void {
   const killedAt = new Map<number, FaultSpec>();
   const busyUntil = new Map<number, { until: number; by: FaultSpec }>();
+  let ingressBusy: { until: number; by: FaultSpec } | null = null;
   for (const fault of faults) {
+    if (fault.kind === 'kill-proxy') {
+      if (ingressBusy !== null && fault.atMs < ingressBusy.until) {
+        throw new FaultSpecError(`${quoteValue(fault.text)} comes while ${quoteValue(ingressBusy.by.text)} may still be starting the ingress again: expected kill-proxy faults ${seconds(INGRESS_RESTART_ALLOWANCE_MS)} or more apart`);
+      }
+      ingressBusy = { until: fault.atMs + INGRESS_RESTART_ALLOWANCE_MS, by: fault };
+      continue;
+    }
     if (fault.kind !== 'kill-worker' && fault.kind !== 'restart-worker' && fault.kind !== 'pause-worker') continue;
     const killed = killedAt.get(fault.worker);
     if (killed !== undefined) {
@@ -186,6 +194,9 @@ function checkSequence(faults: readonly FaultSpec[]): void {
     busyUntil.set(fault.worker, { until: fault.atMs + (fault.durationMs ?? RESTART_ALLOWANCE_MS), by: fault });
   }
 }
+
+/** How long after a kill-proxy another one is refused: the ingress takes 2-6 s to answer again (schema compilation). */
+const INGRESS_RESTART_ALLOWANCE_MS = 10_000;
 
 /** How long after a restart-worker another fault on the same worker is refused. */
 const RESTART_ALLOWANCE_MS = 1000;

@@ -123,4 +123,6 @@ test('nothing happens to a killed worker, and one worker holds one fault at a ti
     ['kill-worker=1@3s,pause-worker=1@5s:1s', 'pause-worker=1@5s:1s comes after kill-worker=1@3s, which leaves worker 1 dead: expected faults on a live worker (restart-worker kills and starts it again)'],
     ['pause-worker=1@3s:2s,restart-worker=1@4s', 'restart-worker=1@4s starts while pause-worker=1@3s:2s still holds worker 1: expected one fault on a worker at a time'],
   ]);
+  rejects(LOCAL_MESH, [['kill-proxy=ingress@3s,kill-proxy=ingress@8s', 'kill-proxy=ingress@8s comes while kill-proxy=ingress@3s may still be starting the ingress again: expected kill-proxy faults 10 s or more apart']]);
+  assert.equal(parseFaults('kill-proxy=ingress@3s,kill-proxy=ingress@13s', LOCAL_MESH).length, 2);
 });
