@@ -101,6 +101,8 @@ interface Tracked {
   provisioning: Promise<unknown> | null;
   /** Whether every session of the call was seen connected. */
   ready: boolean;
+  /** Set once release() began: the call is ending, nothing more is made for it. */
+  releasing: boolean;
   waiters: Set<{ poller: SessionPoller; waiter: Waiter }>;
 }
 
@@ -194,9 +196,10 @@ export class RestProvisioner implements MeshProvisioner {
     if (!run) this.live.set(call.runId, (run = new Map()));
     const existing = run.get(call.callId);
     if (existing?.provisioning) throw new MeshError(`call ${call.callId} of run ${call.runId} is already being provisioned`);
-    const t: Tracked = existing ?? { call, provisioning: null, ready: false, waiters: new Set() };
+    const t: Tracked = existing ?? { call, provisioning: null, ready: false, releasing: false, waiters: new Set() };
     t.call = call;
     t.ready = false;
+    t.releasing = false;
     run.set(call.callId, t);
     return t;
   }
@@ -475,7 +478,7 @@ export class RestProvisioner implements MeshProvisioner {
     this.assertOpen();
     const toProxy = this.proxies.find((p) => p.name === to.name);
     if (toProxy === undefined) throw new MeshError(`no l7mp proxy is named ${to.name}: the calls cannot be moved there`);
-    const moving = [...(this.live.get(runId)?.values() ?? [])].filter((t) => t.provisioning === null && t.call.worker.name === from.name);
+    const moving = [...(this.live.get(runId)?.values() ?? [])].filter((t) => t.provisioning === null && !t.releasing && t.call.worker.name === from.name);
     const outcome: CallsMoved = { calls: 0, requests: 0, appliedEpochMs: null, failed: [] };
     const count = (n: number): void => {
       outcome.requests += n;
@@ -522,7 +525,7 @@ export class RestProvisioner implements MeshProvisioner {
    */
   async restoreIngress(runId: string): Promise<CallsMoved> {
     this.assertOpen();
-    const calls = [...(this.live.get(runId)?.values() ?? [])].filter((t) => t.provisioning === null);
+    const calls = [...(this.live.get(runId)?.values() ?? [])].filter((t) => t.provisioning === null && !t.releasing);
     const outcome: CallsMoved = { calls: 0, requests: 0, appliedEpochMs: null, failed: [] };
     const count = (n: number): void => {
       outcome.requests += n;
@@ -544,7 +547,8 @@ export class RestProvisioner implements MeshProvisioner {
           outcome.calls++;
           outcome.appliedEpochMs = Math.max(outcome.appliedEpochMs ?? 0, performance.timeOrigin + performance.now());
         } catch (err) {
-          outcome.failed.push(`${t.call.callId}: ${errorText(err)}`);
+          // A call that began to end meanwhile (its release removes what was being made) did not fail to be restored.
+          if (!t.releasing) outcome.failed.push(`${t.call.callId}: ${errorText(err)}`);
         } finally {
           release?.();
         }
@@ -556,7 +560,9 @@ export class RestProvisioner implements MeshProvisioner {
   async release(given: MeshCall): Promise<MeshCost> {
     this.assertOpen();
     // The call as this provisioner has it now: moveCalls may have given it another worker.
-    const call = this.tracked(given)?.call ?? given;
+    const current = this.tracked(given);
+    if (current !== undefined) current.releasing = true;
+    const call = current?.call ?? given;
     const objects = callObjects(call, this.mesh);
     const cost: MeshCost = { objects: objects.length, requests: 0 };
     const tracked = this.tracked(call);
