@@ -4,6 +4,7 @@ import { callObjects, deletionOrder, type L7mpObject, type Target } from '../../
 import {
   addRequests,
   deleteRequests,
+  endpointMoveRequests,
   isAccepted,
   matchingProxies,
   requestCount,
@@ -407,4 +408,31 @@ test('selectors: matchLabels and matchExpressions as the operator evaluates them
   assert.ok(!selectorMatches({ matchExpressions: [{ key: 'rack', operator: 'Exists' }] }, labels));
   assert.throws(() => selectorMatches({ matchService: 'x' } as never, labels), /matchService is not supported/);
   assert.deepEqual(matchingProxies({ matchLabels: { app: 'l7mp-worker' } }, PROXIES).map((p) => p.name), ['worker-0', 'worker-1']);
+});
+
+test('a failover moves each cluster\'s endpoint, literally: the survivor added, then the dead worker\'s deleted with its sessions (classic Targets and compact inline clusters alike)', () => {
+  const moved = { ...testCall(), worker: { name: OTHER_WORKER.name, address: OTHER_WORKER.address, labels: { ...OTHER_WORKER.labels } } };
+  for (const compact of [false, true]) {
+    const options = testOptions({ compact });
+    const holders = callObjects(moved, options).filter((o) => o.kind === (compact ? 'VirtualService' : 'Target'));
+    const requests = holders.flatMap((o) => endpointMoveRequests(o, WORKER, OTHER_WORKER, PROXIES, options));
+    const cluster = (kind: 'rtp' | 'rtcp', leg: 'a' | 'b'): string =>
+      compact ? `/l7mp.io/v1/VirtualService/default/ingress-${kind}-vsvc-call-1-tag-${leg}/cluster` : `/l7mp.io/v1/Target/default/ingress-${kind}-target-call-1-tag-${leg}`;
+    const expected = (['a', 'b'] as const).flatMap((leg) =>
+      (['rtp', 'rtcp'] as const).flatMap((kind): BareRequest[] => [
+        {
+          proxy: 'ingress-0',
+          method: 'POST',
+          path: `/api/v1/clusters/${encodeURIComponent(cluster(kind, leg))}/endpoints`,
+          body: { endpoint: { name: `${cluster(kind, leg)}/10.0.1.8`, spec: { address: '10.0.1.8' } } },
+        },
+        { proxy: 'ingress-0', method: 'DELETE', path: `/api/v1/endpoints/${encodeURIComponent(`${cluster(kind, leg)}/10.0.1.7`)}?recursive=true` },
+      ]),
+    );
+    assert.deepEqual(bare(requests), expected, compact ? 'compact' : 'classic');
+    // An endpoint already gone (a repeated move) is not a failure; any other refusal is.
+    const del = requests[1]!;
+    assert.ok(isAccepted(del, 404, 'Cannot delete endpoint: Unknown endpoint "x"'));
+    assert.ok(!isAccepted(del, 400, 'Bad Request'));
+  }
 });
