@@ -16,8 +16,9 @@
  * external by at most max(10%, 4 MB) each, rtpengine's RSS by at most max(10%, 8 MB), and active resources by at
  * most 4 (a sample may catch a few ng requests in flight, each with its timer). A leak of a socket or a timer per
  * call would add about calls/call-seconds x 60 = 20 a minute; of a kilobyte per packet, megabytes a second.
- * Not measured: the media threads' own V8 heaps (their memory is in the RSS) and the run timeline (not started
- * here: it keeps one point per second by design).
+ * The media threads' own V8 heaps are asked for each minute too (MediaPool.memory, after a collection in each
+ * thread) and judged like this process's heap. Not measured: the run timeline (not started here: it keeps one point
+ * per second by design). A call that fails is replaced at once, so the population stays at --calls.
  */
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -56,6 +57,8 @@ interface Sample {
   minute: number;
   rss: number;
   heapUsed: number;
+  /** The media threads' V8 heaps used, summed; null when a thread did not answer. */
+  threadsHeapUsed: number | null;
   external: number;
   resources: number;
   daemonRss: number | null;
@@ -90,13 +93,15 @@ if (typeof opened === 'number') {
   };
 
   const samples: Sample[] = [];
-  const sample = (minute: number): void => {
+  const sample = async (minute: number): Promise<void> => {
     gc();
+    const threads = await session.pool!.memory(true);
     const m = process.memoryUsage();
     const s: Sample = {
       minute,
       rss: m.rss,
       heapUsed: m.heapUsed,
+      threadsHeapUsed: threads.length === session.pool!.threads ? threads.reduce((sum, t) => sum + t.heapUsed, 0) : null,
       external: m.external,
       resources: process.getActiveResourcesInfo().length,
       daemonRss: daemonPid === null ? null : readProcessUsage(daemonPid)?.rssBytes ?? null,
@@ -104,7 +109,7 @@ if (typeof opened === 'number') {
     samples.push(s);
     const packets = `${(control.total(P_SENT) / 1e6).toFixed(2)}M sent, ${(control.total(P_RECEIVED) / 1e6).toFixed(2)}M received`;
     console.log(
-      `minute ${String(minute).padStart(3)}: rss ${fmt(s.rss / MB, 1)} MB, heap used ${fmt(s.heapUsed / MB, 1)} MB, external ${fmt(s.external / MB, 1)} MB, ` +
+      `minute ${String(minute).padStart(3)}: rss ${fmt(s.rss / MB, 1)} MB, heap used ${fmt(s.heapUsed / MB, 1)} MB, media threads' heap used ${s.threadsHeapUsed === null ? '-' : `${fmt(s.threadsHeapUsed / MB, 1)} MB`}, external ${fmt(s.external / MB, 1)} MB, ` +
         `active resources ${s.resources}, rtpengine rss ${s.daemonRss === null ? '-' : `${fmt(s.daemonRss / MB, 1)} MB`}; ` +
         `calls up ${live.length}, ended ok ${outcomes.ok} failed ${outcomes.failed}; packets ${packets}`,
     );
@@ -120,7 +125,7 @@ if (typeof opened === 'number') {
       place();
       await sleep(gapMs, undefined, { signal: session.abort.signal }).catch(() => undefined);
     }
-    sample(0);
+    await sample(0);
     const endAt = t0 + MINUTES * SAMPLE_MS;
     const replaceEveryMs = (CALL_SECONDS * 1000) / CALLS;
     let nextReplace = performance.now() + replaceEveryMs;
@@ -128,7 +133,7 @@ if (typeof opened === 'number') {
     while (!session.abort.signal.aborted) {
       const now = performance.now();
       if (now >= nextSample) {
-        sample(Math.round((nextSample - t0) / SAMPLE_MS));
+        await sample(Math.round((nextSample - t0) / SAMPLE_MS));
         nextSample += SAMPLE_MS;
         if (nextSample > endAt + 1) break;
         continue;
@@ -138,6 +143,8 @@ if (typeof opened === 'number') {
         const oldest = live[0];
         if (oldest !== undefined) control.stopCall(oldest.index);
         place();
+        // Calls that failed meanwhile are replaced too: the population stays at CALLS (the oldest is still ending).
+        while (live.length < CALLS + (oldest === undefined ? 0 : 1)) place();
         nextReplace += replaceEveryMs;
         continue;
       }
@@ -161,15 +168,16 @@ if (typeof opened === 'number') {
     };
     const rss = grew((s) => s.rss, 16 * MB);
     const heap = grew((s) => s.heapUsed, 4 * MB);
+    const threadsHeap = grew((s) => s.threadsHeapUsed, 4 * MB);
     const external = grew((s) => s.external, 4 * MB);
     const daemon = grew((s) => s.daemonRss, 8 * MB);
     const resourcesOk = last.resources - first.resources <= 4;
-    const flat = rss.ok && heap.ok && external.ok && daemon.ok && resourcesOk;
+    const flat = rss.ok && heap.ok && threadsHeap.ok && external.ok && daemon.ok && resourcesOk;
     console.log(
-      `soak result (minute ${first.minute} vs minute ${last.minute}): rss ${rss.text}, heap used ${heap.text}, external ${external.text}, ` +
+      `soak result (minute ${first.minute} vs minute ${last.minute}): rss ${rss.text}, heap used ${heap.text}, media threads' heap used ${threadsHeap.text}, external ${external.text}, ` +
         `active resources ${first.resources} -> ${last.resources} (max ${max((s) => s.resources)}), rtpengine rss ${daemon.text}; ` +
         `calls ended ok ${outcomes.ok}, failed ${outcomes.failed}${causes.size > 0 ? ` ${JSON.stringify(Object.fromEntries(causes))}` : ''}, interrupted ${outcomes.interrupted}; ` +
-        `${flat ? 'FLAT' : 'GREW'} (criterion: growth <= max(10%, 16 MB) rss, 4 MB heap and external, 8 MB rtpengine, 4 resources)`,
+        `${flat ? 'FLAT' : 'GREW'} (criterion: growth <= max(10%, 16 MB) rss, max(10%, 4 MB) heaps and external, 8 MB rtpengine, 4 resources)`,
     );
   }
 }

@@ -8,7 +8,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createControl, ControlView } from './media/control.js';
 import type { MediaBank } from './media/bank.js';
-import type { CallMediaResult, CallMediaTask } from './media/task.js';
+import type { CallMediaResult, CallMediaTask, MemoryQuery, ThreadMemory } from './media/task.js';
 import type { IoChoice, MediaPriority } from './run-plan.js';
 import type { MediaWorkerData } from '../workers/media-worker.js';
 
@@ -16,6 +16,8 @@ export class MediaPool {
   readonly control: ControlView;
   /** The BroadcastChannel name of fault messages to and from the threads (RepointMessage: src/faults/repoint.ts). */
   readonly faultChannel = `rtp-bench-faults-${process.pid}-${randomBytes(4).toString('hex')}`;
+  private readonly memoryChannel: BroadcastChannel;
+  private nextMemoryQuery = 1;
   private readonly pool: Piscina<CallMediaTask, CallMediaResult>;
   /** Resolves once every thread has loaded the media module (each says so on `loadedChannel`). */
   private readonly loaded: Promise<void>;
@@ -26,6 +28,9 @@ export class MediaPool {
     const buffer = createControl();
     this.control = new ControlView(buffer);
     const loadedName = `rtp-bench-loaded-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const memoryName = `rtp-bench-memory-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.memoryChannel = new BroadcastChannel(memoryName);
+    this.memoryChannel.unref();
     this.loadedChannel = new BroadcastChannel(loadedName);
     this.loadedChannel.unref();
     const seen = new Set<number>();
@@ -44,7 +49,7 @@ export class MediaPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       // In the default mode an idle thread blocks in Atomics.wait and stops servicing its sockets and timers.
       atomics: 'disabled',
-      workerData: { control: buffer, bank, io, priority, timelineChannel, faultChannel: this.faultChannel, loadedChannel: loadedName } satisfies MediaWorkerData,
+      workerData: { control: buffer, bank, io, priority, timelineChannel, faultChannel: this.faultChannel, loadedChannel: loadedName, memoryChannel: memoryName } satisfies MediaWorkerData,
       maxQueue: Number.POSITIVE_INFINITY,
     });
   }
@@ -55,6 +60,30 @@ export class MediaPool {
 
   run(task: CallMediaTask): Promise<CallMediaResult> {
     return this.pool.run(task);
+  }
+
+  /**
+   * Each thread's V8 heap (after a collection with `gc`): the answers that came within MEMORY_ANSWER_MS, one per
+   * thread. For the soak bench; nothing on the media path.
+   */
+  memory(gc: boolean): Promise<ThreadMemory[]> {
+    const id = this.nextMemoryQuery++;
+    const answers: ThreadMemory[] = [];
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.memoryChannel.onmessage = () => undefined;
+        resolve(answers);
+      };
+      const timer = setTimeout(done, MEMORY_ANSWER_MS);
+      this.memoryChannel.onmessage = (event: unknown) => {
+        const m = (event as { data: MemoryQuery | ThreadMemory }).data;
+        if (m.type !== 'memory-report' || m.id !== id) return;
+        answers.push(m);
+        if (answers.length >= this.threads) done();
+      };
+      this.memoryChannel.postMessage({ type: 'memory', id, gc } satisfies MemoryQuery);
+    });
   }
 
   /** Every call's media ends at once (its task still returns its measurements). */
@@ -70,9 +99,13 @@ export class MediaPool {
   async close(): Promise<void> {
     await Promise.race([this.loaded, sleep(LOAD_WAIT_MS, undefined, { ref: false })]);
     this.loadedChannel.close();
+    this.memoryChannel.close();
     await this.pool.close({ force: false });
   }
 }
+
+/** How long memory() waits for the threads' answers. */
+const MEMORY_ANSWER_MS = 2000;
 
 /** How long close() waits for threads still loading their module. */
 const LOAD_WAIT_MS = 10_000;

@@ -6,11 +6,13 @@
  * concurrent tasks per thread: a task stays pending for the whole call while its sockets live on the event loop.
  */
 import { BroadcastChannel, threadId } from 'node:worker_threads';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { performance } from 'node:perf_hooks';
 import { workerData } from 'piscina';
 import { ControlView } from '../src/media/control.js';
 import { framesFromBank, type MediaBank } from '../src/media/bank.js';
-import type { CallMediaResult, CallMediaTask, RepointMessage, RepointedMessage } from '../src/media/task.js';
+import type { CallMediaResult, CallMediaTask, MemoryQuery, RepointMessage, RepointedMessage, ThreadMemory } from '../src/media/task.js';
 import { CallMedia } from './call-media.js';
 import { Scheduler } from './scheduler.js';
 import { createMediaIo, type SocketOpenError } from './media-io.js';
@@ -26,6 +28,8 @@ export interface MediaWorkerData {
   faultChannel: string;
   /** This thread posts its threadId here once this module is loaded (MediaPool.close waits for it). */
   loadedChannel: string;
+  /** The BroadcastChannel of memory queries (MemoryQuery in, ThreadMemory out: MediaPool.memory). */
+  memoryChannel: string;
   bank: MediaBank;
   io: IoChoice;
   priority: MediaPriority;
@@ -56,6 +60,25 @@ faults.onmessage = (event: unknown) => {
   for (const call of live) legs += call.repoint(message.from, message.to);
   const answer: RepointedMessage = { type: 'repointed', id: message.id, legs, atEpochMs: performance.timeOrigin + performance.now() };
   faults.postMessage(answer);
+};
+
+const memory = new BroadcastChannel(data.memoryChannel);
+memory.unref();
+/** gc(), made available only when a query asks for it (the soak bench): a flag set now applies to new contexts. */
+let collect: (() => void) | null = null;
+memory.onmessage = (event: unknown) => {
+  const message = (event as { data: MemoryQuery | ThreadMemory }).data;
+  if (message.type !== 'memory') return;
+  if (message.gc) {
+    if (collect === null) {
+      v8.setFlagsFromString('--expose-gc');
+      collect = runInNewContext('gc') as () => void;
+    }
+    collect();
+  }
+  const heap = v8.getHeapStatistics();
+  const answer: ThreadMemory = { type: 'memory-report', id: message.id, threadId, heapUsed: heap.used_heap_size, heapTotal: heap.total_heap_size, calls: live.size };
+  memory.postMessage(answer);
 };
 
 /**

@@ -285,6 +285,28 @@ export interface RepointedMessage {
   atEpochMs: number;
 }
 
+/**
+ * A media thread's memory, asked for on MediaPool's memory channel (MemoryQuery; the soak bench's: the process's
+ * figures do not show the threads' own V8 heaps). `gc`: collect first (a heap figure without a collection says when V8
+ * last collected, not what is live).
+ */
+export interface MemoryQuery {
+  type: 'memory';
+  id: number;
+  gc: boolean;
+}
+
+export interface ThreadMemory {
+  type: 'memory-report';
+  id: number;
+  threadId: number;
+  /** The thread's v8.getHeapStatistics().used_heap_size and total_heap_size. */
+  heapUsed: number;
+  heapTotal: number;
+  /** Calls whose media the thread runs now. */
+  calls: number;
+}
+
 /** The per-packet metrics a media thread also keeps per second (a capacity step is judged on a window of seconds). */
 export const TIMELINE_METRICS = ['latencyMs', 'sendLatenessMs', 'jitterMs', 'transitJitterMs', 'audioDelayMs'] as const;
 export type TimelineMetric = (typeof TIMELINE_METRICS)[number];
