@@ -52,6 +52,8 @@ import { findLeftoversWith, removeLeftoversWith, type Leftover, type LeftoverRem
 
 export const DEFAULT_READY_TIMEOUT_MS = 5000;
 export const DEFAULT_MAX_SESSION_SETUPS = 8;
+/** Calls moveCalls moves at once (see there). */
+const MOVES_AT_ONCE = 2;
 
 export interface RestProvisionerOptions extends RestClientOptions {
   /** The ingress gateway proxies and the workers' sidecars, with their labels (selectors pick among them). */
@@ -483,38 +485,52 @@ export class RestProvisioner implements MeshProvisioner {
     const count = (n: number): void => {
       outcome.requests += n;
     };
+    // A few calls at a time, in order: the proxies answer one request after another (about 6 ms each), so all calls
+    // at once would finish together at the end, while this way each call's media comes back as soon as its own
+    // requests are done and the total is the same.
+    const slots = new ConcurrencyLimit(MOVES_AT_ONCE);
     await Promise.all(
       moving.map(async (t) => {
-        const moved: MeshCall = { ...t.call, worker: to };
-        const objects = callObjects(moved, this.mesh);
-        const rules = objects.filter((o) => o.kind === 'Rule');
-        // The clusters that hold the worker as an endpoint: the Targets', or the compact VirtualServices' inline ones.
-        const holders = objects.filter((o) => o.kind !== 'Rule');
-        const ruleFailures = await runSequences(
-          this.client,
-          rules.flatMap((o) => sequencesOf(this.addRequestsOf(o), this.what(o, moved))),
-          count,
-        );
-        if (ruleFailures.length > 0) {
-          outcome.failed.push(`${t.call.callId}: ${combined(ruleFailures).message}`);
-          return;
+        const release = await slots.acquire();
+        try {
+          await this.moveCall(t, from, to, toProxy, outcome, count);
+        } finally {
+          release();
         }
-        const endpointFailures = await runSequences(
-          this.client,
-          holders.flatMap((o) => sequencesOf(endpointMoveRequests(o, from, toProxy, this.proxies, this.mesh), this.what(o, moved))),
-          count,
-        );
-        // Its Rules are on `to` now, whatever the endpoints did: its release must look there.
-        t.call = moved;
-        if (endpointFailures.length > 0) {
-          outcome.failed.push(`${t.call.callId}: ${combined(endpointFailures).message}`);
-          return;
-        }
-        outcome.calls++;
-        outcome.appliedEpochMs = Math.max(outcome.appliedEpochMs ?? 0, performance.timeOrigin + performance.now());
       }),
     );
     return outcome;
+  }
+
+  /** One call of moveCalls: its Rules on `to`, then its clusters' endpoint moved. */
+  private async moveCall(t: Tracked, from: MeshWorker, to: MeshWorker, toProxy: MeshProxy, outcome: CallsMoved, count: (n: number) => void): Promise<void> {
+    const moved: MeshCall = { ...t.call, worker: to };
+    const objects = callObjects(moved, this.mesh);
+    const rules = objects.filter((o) => o.kind === 'Rule');
+    // The clusters that hold the worker as an endpoint: the Targets', or the compact VirtualServices' inline ones.
+    const holders = objects.filter((o) => o.kind !== 'Rule');
+    const ruleFailures = await runSequences(
+      this.client,
+      rules.flatMap((o) => sequencesOf(this.addRequestsOf(o), this.what(o, moved))),
+      count,
+    );
+    if (ruleFailures.length > 0) {
+      outcome.failed.push(`${t.call.callId}: ${combined(ruleFailures).message}`);
+      return;
+    }
+    const endpointFailures = await runSequences(
+      this.client,
+      holders.flatMap((o) => sequencesOf(endpointMoveRequests(o, from, toProxy, this.proxies, this.mesh), this.what(o, moved))),
+      count,
+    );
+    // Its Rules are on `to` now, whatever the endpoints did: its release must look there.
+    t.call = moved;
+    if (endpointFailures.length > 0) {
+      outcome.failed.push(`${t.call.callId}: ${combined(endpointFailures).message}`);
+      return;
+    }
+    outcome.calls++;
+    outcome.appliedEpochMs = Math.max(outcome.appliedEpochMs ?? 0, performance.timeOrigin + performance.now());
   }
 
   /**
