@@ -9,7 +9,7 @@
  * (process.getActiveResourcesInfo(): main thread only), rtpengine's RSS, and the calls that ended ok or failed.
  * The run ends by itself after --minutes, ending and deleting every call, and prints a verdict line.
  *
- *   node dist/bench/soak.js [--minutes 30] [--calls 20] [--call-seconds 60] [--codec-pair pcmu:pcmu]
+ *   node dist/bench/soak.js [--minutes 30] [--calls 20] [--call-seconds 60] [--codec-pair pcmu:pcmu] [--io native|dgram]
  *
  * Flat (the verdict): from the baseline (the first sample once the first calls have all been replaced, i.e. after
  * call-seconds, else the first sample) to the last sample, RSS grew by at most max(10%, 16 MB), heap used and
@@ -41,6 +41,9 @@ function flag(name: string, fallback: number): number {
 }
 const pairArg = process.argv.indexOf('--codec-pair');
 const PAIR = pairArg >= 0 ? process.argv[pairArg + 1]! : 'pcmu:pcmu';
+// The media I/O (src/options.ts --io): to tell the native transport's memory from Node's dgram sockets'.
+const ioArg = process.argv.indexOf('--io');
+const IO = ioArg >= 0 ? ['--io', process.argv[ioArg + 1]!] : [];
 const MINUTES = flag('minutes', 30);
 const CALLS = Math.round(flag('calls', 20));
 const CALL_SECONDS = flag('call-seconds', 60);
@@ -67,7 +70,7 @@ interface Sample {
 const MB = 1024 * 1024;
 
 // --output only so that the plan does not create ./results: a soak writes no results file.
-const { plan } = parseCommandLine(['--calls', String(CALLS), '--codec-pair', PAIR, '--progress', 'off', '--output', join(tmpdir(), 'rtp-bench-soak.json')]);
+const { plan } = parseCommandLine(['--calls', String(CALLS), '--codec-pair', PAIR, ...IO, '--progress', 'off', '--output', join(tmpdir(), 'rtp-bench-soak.json')]);
 const opened = await RunSession.open(plan, { err: process.stderr, out: process.stdout }, `soak-${newRunId()}`);
 if (typeof opened === 'number') {
   process.exitCode = opened;
@@ -117,7 +120,7 @@ if (typeof opened === 'number') {
 
   console.log(
     `soak: ${CALLS} ${PAIR} calls, each replaced after about ${CALL_SECONDS} s (one every ${fmt(CALL_SECONDS / CALLS, 1)} s), for ${MINUTES} min; ` +
-      `rtpengine ${session.stack?.workers[0]?.version ?? '?'} (pid ${daemonPid ?? '-'}), ${plan.threads} media thread(s)`,
+      `rtpengine ${session.stack?.workers[0]?.version ?? '?'} (pid ${daemonPid ?? '-'}), ${plan.threads} media thread(s), --io ${plan.io}`,
   );
   try {
     const gapMs = 1000 / plan.rampPerSec;
