@@ -150,10 +150,13 @@ async function startRedisOnce(o: StartRedisOptions, binary: string, version: str
 }
 
 /**
- * The same inside a network namespace, where this process has no socket: redis-cli (Debian's redis-tools, a
- * dependency of redis-server) pings from in there until it is answered, the daemon exits, or the deadline passes.
+ * What one readiness probe found: null when the server answered PING; otherwise the problem, and whether asking
+ * again can help (a refused connection while it starts can; a server that answered and refused cannot).
  */
-async function waitRedisReadyIn(namespace: string, host: string, port: number, timeoutMs: number, daemon: Daemon): Promise<void> {
+type ProbeResult = null | { problem: string; final: boolean };
+
+/** Probes until the server answers, the daemon exits, a probe says it never will, or the deadline passes (no fixed sleep). */
+async function waitUntilAnswered(probe: (leftMs: number) => Promise<ProbeResult>, timeoutMs: number, daemon: Daemon): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let exited = false;
   void daemon.exited.then(() => (exited = true));
@@ -162,39 +165,44 @@ async function waitRedisReadyIn(namespace: string, host: string, port: number, t
     if (exited) throw new Error('exited');
     const left = deadline - performance.now();
     if (left <= 0) throw new Error(last);
-    const r = await runIn(namespace, 'redis-cli', ['-h', host, '-p', String(port), 'ping'], { timeoutMs: Math.max(READY_CONNECT_TIMEOUT_MS, Math.min(2000, left)) });
-    if (r.code === 0 && r.stdout.trim() === 'PONG') return;
-    last = (r.stderr.trim() || r.stdout.trim() || `redis-cli exited with code ${r.code}`).split('\n')[0]!;
-    // It answered, and refused: no point asking again.
-    if (/^(DENIED|NOAUTH|ERR)/.test(last)) throw new Error(last);
+    const found = await probe(left);
+    if (found === null) return;
+    last = found.problem;
+    if (found.final) throw new Error(last);
+    // Refused at once while it is still starting: pause briefly (or until it dies) before the next try.
     await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(READY_RETRY_MS, left))), daemon.exited]);
   }
 }
 
-/** Connects and pings until one is answered, the daemon exits, or the deadline passes (bounded, never a fixed sleep). */
-async function waitRedisReady(host: string, port: number, timeoutMs: number, daemon: Daemon): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  let exited = false;
-  void daemon.exited.then(() => (exited = true));
-  let lastError: Error = new Error('no answer yet');
-  for (;;) {
-    if (exited) throw new Error('exited');
-    const left = deadline - performance.now();
-    if (left <= 0) throw lastError;
+/** Connects and pings from this process. */
+function waitRedisReady(host: string, port: number, timeoutMs: number, daemon: Daemon): Promise<void> {
+  return waitUntilAnswered(async (left) => {
     try {
       const client = await RedisClient.connect({ host, port, timeoutMs: Math.min(READY_CONNECT_TIMEOUT_MS, left) });
       try {
         await client.ping();
-        return;
+        return null;
       } finally {
         await client.close();
       }
     } catch (err) {
-      lastError = err as Error;
-      // Refused at once while it is still starting: pause briefly (or until it dies) before the next try.
-      await Promise.race([new Promise((r) => setTimeout(r, Math.min(READY_RETRY_MS, left))), daemon.exited]);
+      return { problem: (err as Error).message, final: false };
     }
-  }
+  }, timeoutMs, daemon);
+}
+
+/**
+ * The same inside a network namespace, where this process has no socket: redis-cli (Debian's redis-tools, a
+ * dependency of redis-server) pings from in there.
+ */
+function waitRedisReadyIn(namespace: string, host: string, port: number, timeoutMs: number, daemon: Daemon): Promise<void> {
+  return waitUntilAnswered(async (left) => {
+    const r = await runIn(namespace, 'redis-cli', ['-h', host, '-p', String(port), 'ping'], { timeoutMs: Math.max(READY_CONNECT_TIMEOUT_MS, Math.min(2000, left)) });
+    if (r.code === 0 && r.stdout.trim() === 'PONG') return null;
+    const problem = (r.stderr.trim() || r.stdout.trim() || `redis-cli exited with code ${r.code}`).split('\n')[0]!;
+    // It answered, and refused (protected mode, a password): no point asking again.
+    return { problem, final: /^(DENIED|NOAUTH|ERR)/.test(problem) };
+  }, timeoutMs, daemon);
 }
 
 /** Whether notify-keyspace-events `flags` (as CONFIG GET prints them) include K, g and $ (A stands for g$lshzxetd). */
